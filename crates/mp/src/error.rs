@@ -1,0 +1,272 @@
+//! The one error type of the crate.
+//!
+//! Every message says what went wrong and, where a student can do something about it, what to
+//! do next. Faults that Python's `multiprocessing` turns into hangs (a killed worker, a child
+//! that dies before it starts, a peer that is gone) become values of this type.
+
+use std::{fmt, io, time::Duration};
+
+/// `Result<T, mp::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How a process ended: with an exit code or killed by a signal.
+///
+/// ```
+/// use mp::ExitReason;
+/// assert_eq!(ExitReason::Signal(9).to_string(), "killed by signal 9 (SIGKILL)");
+/// assert_eq!(ExitReason::Code(3).to_string(), "exited with code 3");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The process called `exit` with this code (Python's `exitcode >= 0`).
+    Code(i32),
+    /// The process was killed by this signal (Python's `exitcode == -signal`).
+    Signal(i32),
+}
+
+impl ExitReason {
+    /// Python's `Process.exitcode` convention: the code, or minus the signal number.
+    ///
+    /// ```
+    /// assert_eq!(mp::ExitReason::Signal(9).python_exitcode(), -9);
+    /// ```
+    pub fn python_exitcode(self) -> i32 {
+        match self {
+            ExitReason::Code(code) => code,
+            ExitReason::Signal(signal) => -signal,
+        }
+    }
+
+    /// True for `exit(0)`.
+    pub fn success(self) -> bool {
+        self == ExitReason::Code(0)
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitReason::Code(code) => write!(f, "exited with code {code}"),
+            ExitReason::Signal(signal) => {
+                write!(f, "killed by signal {signal} ({})", signal_name(signal))
+            }
+        }
+    }
+}
+
+/// The conventional name of a Linux signal number.
+pub(crate) fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        _ => "unknown signal",
+    }
+}
+
+/// Everything that can go wrong in `mp`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A call was given an argument it cannot work with (zero workers, a chunk size of 0, ...).
+    InvalidArgument {
+        /// What was wrong and what to pass instead.
+        message: String,
+    },
+    /// A task function panicked inside a worker process. The worker itself survives.
+    TaskPanicked {
+        /// The panic message.
+        message: String,
+        /// `file:line:column` of the panic, when known.
+        location: Option<String>,
+        /// The index of the failing item in the input of `map` (None for a single `Process`).
+        task_index: Option<usize>,
+        /// The process id of the worker that ran it.
+        pid: u32,
+    },
+    /// A worker process ended while it still owed results (killed, aborted, or `exit` called).
+    WorkerDied {
+        /// The worker's index in its pool, or None for a lone `Process`.
+        worker: Option<usize>,
+        /// Its process id.
+        pid: u32,
+        /// How it ended.
+        reason: ExitReason,
+        /// The input indices whose results were lost with it.
+        lost_tasks: Vec<usize>,
+    },
+    /// A worker process could not be started, or died before it was ready.
+    StartupFailed {
+        /// What happened and what to check.
+        message: String,
+    },
+    /// The process at the other end of a pipe, queue or connection is gone (Python's `EOFError`).
+    Disconnected {
+        /// Which endpoint saw it.
+        endpoint: String,
+    },
+    /// A wait ran out of time. Nothing was lost: the operation can be retried.
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// A pool that lost a worker refuses further work (Python's `BrokenProcessPool`).
+    PoolBroken {
+        /// The fault that broke it.
+        cause: String,
+    },
+    /// A message could not be turned into bytes or back.
+    Serialization {
+        /// What the serializer said.
+        message: String,
+    },
+    /// A message arrived damaged; see the message for the usual cause.
+    Corrupted {
+        /// What was wrong with it.
+        message: String,
+    },
+    /// An operating-system call failed.
+    Io {
+        /// What `mp` was doing.
+        context: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+        Error::InvalidArgument { message: message.into() }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
+        Error::Io { context: context.into(), source }
+    }
+
+    pub(crate) fn serialization(message: impl fmt::Display) -> Error {
+        Error::Serialization { message: message.to_string() }
+    }
+
+    pub(crate) fn disconnected(endpoint: impl Into<String>) -> Error {
+        Error::Disconnected { endpoint: endpoint.into() }
+    }
+
+    /// True when this error means the peer is gone (Python's `EOFError`).
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Error::Disconnected { .. })
+    }
+
+    /// True when this error is a timeout that may be retried.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidArgument { message } => write!(f, "invalid argument: {message}"),
+            Error::TaskPanicked { message, location, task_index, pid } => {
+                write!(f, "task")?;
+                if let Some(index) = task_index {
+                    write!(f, " {index}")?;
+                }
+                write!(f, " panicked in worker process {pid}")?;
+                if let Some(location) = location {
+                    write!(f, " at {location}")?;
+                }
+                write!(f, ": {message}")
+            }
+            Error::WorkerDied { worker, pid, reason, lost_tasks } => {
+                match worker {
+                    Some(worker) => write!(f, "worker {worker} (pid {pid}) {reason}")?,
+                    None => write!(f, "process {pid} {reason}")?,
+                }
+                if !lost_tasks.is_empty() {
+                    write!(f, " while running tasks {}", IndexList(lost_tasks))?;
+                }
+                write!(f, "; its results are lost")?;
+                if worker.is_some() {
+                    write!(f, " and the pool has been shut down")?;
+                }
+                Ok(())
+            }
+            Error::StartupFailed { message } => {
+                write!(f, "could not start a worker process: {message}")
+            }
+            Error::Disconnected { endpoint } => write!(
+                f,
+                "{endpoint}: the other end is closed (its process exited or dropped it), so nothing more can arrive"
+            ),
+            Error::Timeout { what, waited } => {
+                write!(f, "timed out after {waited:?} waiting for {what}")
+            }
+            Error::PoolBroken { cause } => {
+                write!(f, "the pool is broken because {cause}; create a new Pool to go on")
+            }
+            Error::Serialization { message } => {
+                write!(f, "could not (de)serialize a message: {message}")
+            }
+            Error::Corrupted { message } => write!(f, "a message arrived damaged: {message}"),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Formats `[0, 1, 2, ..., 9]` as "0, 1, 2 ... (10 in all)" so huge lists stay readable.
+struct IndexList<'a>(&'a [usize]);
+
+impl fmt::Display for IndexList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 8;
+        for (position, index) in self.0.iter().take(SHOWN).enumerate() {
+            if position > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{index}")?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, " ... ({} in all)", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_died_names_worker_signal_and_lost_tasks() {
+        let error = Error::WorkerDied {
+            worker: Some(1),
+            pid: 42,
+            reason: ExitReason::Signal(9),
+            lost_tasks: (0..12).collect(),
+        };
+        let text = error.to_string();
+        assert!(text.contains("worker 1 (pid 42) killed by signal 9 (SIGKILL)"), "{text}");
+        assert!(text.contains("0, 1, 2, 3, 4, 5, 6, 7 ... (12 in all)"), "{text}");
+    }
+}

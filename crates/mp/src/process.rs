@@ -1,0 +1,409 @@
+//! One process launched by hand: Python's `multiprocessing.Process`, with a return value.
+//!
+//! [`Process::spawn`] starts a real OS process running `f(arg)`; [`Process::join`] waits for it
+//! and returns what `f` returned (Python needs a Queue for that). The same machinery starts
+//! the workers of a [`Pool`](crate::Pool).
+
+use std::{
+    fmt,
+    marker::PhantomData,
+    os::{fd::AsRawFd, unix::process::CommandExt, unix::process::ExitStatusExt},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    Error, ExitReason, Result,
+    channel::Link,
+    sys,
+    wire::{self, BodyKind, Frame, OutFrame},
+    worker::{self, DoneHeader, Failure, FromWorker, RunHeader, ToWorker},
+};
+
+/// How long a new worker may take to report for duty before it counts as failed.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a worker that was asked to stop may take before it is killed.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The arguments that make a test binary run only its `mp_worker_entry` test (see
+/// [`test_support!`](crate::test_support)). Ordinary binaries ignore them: `mp::init()` takes
+/// over before `main` looks at its arguments.
+const TEST_HARNESS_ARGS: [&str; 5] =
+    ["mp_worker_entry", "--exact", "--nocapture", "--test-threads=1", "-q"];
+
+/// A started worker process and its control connection. Killed and reaped when dropped.
+pub(crate) struct WorkerProcess {
+    child: Child,
+    pub(crate) control: Arc<Link>,
+    pid: u32,
+    exit: Option<ExitReason>,
+}
+
+impl fmt::Debug for WorkerProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerProcess").field("pid", &self.pid).field("exit", &self.exit).finish()
+    }
+}
+
+impl WorkerProcess {
+    /// Starts a copy of this executable as a worker and waits until it reports for duty.
+    pub(crate) fn start() -> Result<WorkerProcess> {
+        if worker::started_as_worker_without_init() {
+            return Err(Error::StartupFailed {
+                message: "this process was itself started as an mp worker but never called \
+                          mp::init(), so it may not start more workers. Put `mp::init();` on the \
+                          first line of main (in a test file: `mp::test_support!();`)"
+                    .into(),
+            });
+        }
+        let (parent_end, child_end) = sys::socket_pair(sys::SocketKind::Stream)
+            .map_err(|error| Error::io("creating a worker's control connection", error))?;
+        let mut command = Command::new(executable());
+        command
+            .args(TEST_HARNESS_ARGS)
+            .env(worker::WORKER_FD_VAR, worker::WORKER_FD.to_string())
+            .stdin(Stdio::null());
+        if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+            // Workers already use the cores; a rayon pool per worker would oversubscribe them.
+            command.env("RAYON_NUM_THREADS", "1");
+        }
+        let inherited = child_end.as_raw_fd();
+        // SAFETY (of the closure): between fork and exec it only calls dup2/fcntl, which are
+        // async-signal-safe, and allocates nothing.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(move || sys::inherit_as(inherited, worker::WORKER_FD));
+        }
+        let child = command.spawn().map_err(|error| Error::StartupFailed {
+            message: format!("the operating system refused to start {:?}: {error}", executable()),
+        })?;
+        // Our copy must go, so that the child's death reads as end-of-stream at once.
+        drop(child_end);
+        let pid = child.id();
+        let control = Link::new(parent_end, "worker connection")?;
+        let mut worker = WorkerProcess { child, control, pid, exit: None };
+        worker.await_hello()?;
+        Ok(worker)
+    }
+
+    fn await_hello(&mut self) -> Result<()> {
+        let frame = match self.control.recv_frame(Some(STARTUP_DEADLINE)) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                self.kill_and_reap();
+                return Err(Error::StartupFailed {
+                    message: format!(
+                        "worker process {} did not report for duty within {STARTUP_DEADLINE:?}; it was killed. \
+                         Is the machine overloaded, or does main do slow work before mp::init()?",
+                        self.pid
+                    ),
+                });
+            }
+            Err(_) => {
+                let reason = self.reap_within(STOP_GRACE);
+                return Err(Error::StartupFailed {
+                    message: format!(
+                        "worker process {} {reason} before it was ready. The usual cause: the program \
+                         does not call `mp::init();` as the first line of main (in an integration \
+                         test file: `mp::test_support!();`), so the worker ran the program instead",
+                        self.pid
+                    ),
+                });
+            }
+        };
+        match postcard::from_bytes::<FromWorker>(&frame.meta) {
+            Ok(FromWorker::Hello { protocol: 1, anchor_check, .. })
+                if anchor_check == sys::code_offset(worker::init as fn() as usize) =>
+            {
+                Ok(())
+            }
+            _ => {
+                self.kill_and_reap();
+                Err(Error::StartupFailed {
+                    message: "the worker runs a different build of this program than its parent"
+                        .into(),
+                })
+            }
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub(crate) fn send_control(
+        &self,
+        message: &ToWorker,
+        body: Vec<u8>,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<()> {
+        self.control.send_frame(control_frame(message, body, fds)?)
+    }
+
+    /// How the process ended, if it has (reaps it).
+    pub(crate) fn try_reap(&mut self) -> Option<ExitReason> {
+        if self.exit.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            self.exit = Some(exit_reason(status));
+        }
+        self.exit
+    }
+
+    /// Waits up to `grace` for the process to end, then kills it; always reaps it.
+    pub(crate) fn reap_within(&mut self, grace: Duration) -> ExitReason {
+        let deadline = Instant::now() + grace;
+        let mut pause = Duration::from_micros(50);
+        while Instant::now() < deadline {
+            if let Some(reason) = self.try_reap() {
+                return reason;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+        self.kill_and_reap()
+    }
+
+    /// SIGKILL, then reap. Returns how it ended (which may be a normal exit that won the race).
+    pub(crate) fn kill_and_reap(&mut self) -> ExitReason {
+        if let Some(reason) = self.try_reap() {
+            return reason;
+        }
+        let _ = self.child.kill();
+        let reason = match self.child.wait() {
+            Ok(status) => exit_reason(status),
+            Err(_) => ExitReason::Signal(libc::SIGKILL),
+        };
+        self.exit = Some(reason);
+        reason
+    }
+
+    /// Asks the worker to finish and waits for it (killing it after the grace period).
+    pub(crate) fn shut_down(&mut self) -> ExitReason {
+        if let Some(reason) = self.try_reap() {
+            return reason;
+        }
+        let _ = self.send_control(&ToWorker::Shutdown, Vec::new(), Vec::new());
+        self.reap_within(STOP_GRACE)
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill_and_reap();
+    }
+}
+
+pub(crate) fn control_frame(
+    message: &ToWorker,
+    body: Vec<u8>,
+    fds: Vec<std::os::fd::OwnedFd>,
+) -> Result<OutFrame<'static>> {
+    let meta = postcard::to_stdvec(message).map_err(Error::serialization)?;
+    OutFrame::new(BodyKind::Value, meta, body.into(), fds)
+}
+
+/// Parses a worker's `Done` frame.
+pub(crate) fn parse_done(frame: &Frame) -> Result<DoneHeader> {
+    match postcard::from_bytes::<FromWorker>(&frame.meta) {
+        Ok(FromWorker::Done(done)) => Ok(done),
+        _ => Err(Error::Corrupted {
+            message: "a worker sent a report mp does not understand".into(),
+        }),
+    }
+}
+
+/// Turns a failed chunk into the error the caller sees.
+pub(crate) fn failure_error(failure: Failure, first_index: Option<usize>, pid: u32) -> Error {
+    match failure {
+        Failure::Panic { message, location, item } => Error::TaskPanicked {
+            message,
+            location,
+            task_index: first_index.map(|first| first + item as usize),
+            pid,
+        },
+        Failure::Decode(message) => {
+            Error::serialization(format!("a worker could not decode its arguments: {message}"))
+        }
+        Failure::Encode(message) => {
+            Error::serialization(format!("a worker could not encode its result: {message}"))
+        }
+    }
+}
+
+fn exit_reason(status: std::process::ExitStatus) -> ExitReason {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitReason::Code(code),
+        (None, Some(signal)) => ExitReason::Signal(signal),
+        (None, None) => ExitReason::Code(-1),
+    }
+}
+
+fn executable() -> std::path::PathBuf {
+    // /proc/self/exe opens the very file this process runs, even if a rebuild replaced it.
+    let proc_self = std::path::PathBuf::from("/proc/self/exe");
+    if proc_self.exists() {
+        return proc_self;
+    }
+    std::env::current_exe().unwrap_or(proc_self)
+}
+
+/// A process running `f(arg)`: Python's `Process(target=f, args=(arg,))`, already started.
+///
+/// The process is a fresh copy of this program (so `main` must start with [`mp::init()`](crate::init)).
+/// `f` must be a `fn` item or a closure that captures nothing; its argument and result travel
+/// serialized, and may contain pipes, queues and shared arrays.
+///
+/// Dropping a `Process` that was not joined kills it.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let mut process = mp::Process::spawn(square, 12)?;
+/// assert_ne!(process.pid(), std::process::id());
+/// assert_eq!(process.join()?, 144);
+/// assert_eq!(process.exit_reason(), Some(mp::ExitReason::Code(0)));
+/// # Ok(()) }
+/// ```
+#[must_use = "a Process is killed when its handle is dropped: call join()"]
+pub struct Process<R> {
+    worker: WorkerProcess,
+    joined: bool,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for Process<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.worker.pid)
+            .field("exit", &self.worker.exit)
+            .finish()
+    }
+}
+
+impl<R: DeserializeOwned + Serialize + 'static> Process<R> {
+    /// Starts a new process running `f(arg)`.
+    pub fn spawn<A, F>(f: F, arg: A) -> Result<Process<R>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        // `f` has no data: its type alone tells the worker what to run.
+        let _ = f;
+        let trampoline = worker::trampoline_offset::<F, A, R>();
+        let (body, fds) = wire::encode(std::slice::from_ref(&arg))?;
+        drop(arg);
+        let worker = WorkerProcess::start()?;
+        let run = RunHeader { job: 0, chunk: 0, trampoline, trace: false };
+        worker.send_control(&ToWorker::Run(run), body, fds)?;
+        // Queued behind the task: the worker exits by itself once it has reported.
+        worker.send_control(&ToWorker::Shutdown, Vec::new(), Vec::new())?;
+        Ok(Process { worker, joined: false, _result: PhantomData })
+    }
+}
+
+impl<R: DeserializeOwned> Process<R> {
+    /// Waits for the process to finish and returns `f(arg)`.
+    ///
+    /// Errors: [`Error::TaskPanicked`] if `f` panicked, [`Error::WorkerDied`] if the process was
+    /// killed or exited before returning.
+    pub fn join(&mut self) -> Result<R> {
+        self.join_inner(None)
+    }
+
+    /// As [`Process::join`], but gives up with [`Error::Timeout`] after `timeout`; the process
+    /// keeps running and can be joined again.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn nap(millis: u64) -> u64 { std::thread::sleep(std::time::Duration::from_millis(millis)); millis }
+    ///
+    /// let mut process = mp::Process::spawn(nap, 60_000)?;
+    /// let error = process.join_timeout(std::time::Duration::from_millis(20)).unwrap_err();
+    /// assert!(error.is_timeout());
+    /// assert!(process.is_alive());
+    /// process.kill()?;
+    /// assert_eq!(process.exit_reason(), Some(mp::ExitReason::Signal(9)));
+    /// # Ok(()) }
+    /// ```
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<R> {
+        self.join_inner(Some(timeout))
+    }
+
+    fn join_inner(&mut self, timeout: Option<Duration>) -> Result<R> {
+        if self.joined {
+            return Err(Error::invalid(
+                "this process was already joined; its result went to the first join",
+            ));
+        }
+        let frame = match self.worker.control.recv_frame(timeout) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                return Err(Error::Timeout {
+                    what: format!("process {} to finish", self.worker.pid),
+                    waited: timeout.unwrap_or_default(),
+                });
+            }
+            Err(_) => {
+                self.joined = true;
+                let reason = self.worker.reap_within(STOP_GRACE);
+                return Err(Error::WorkerDied {
+                    worker: None,
+                    pid: self.worker.pid,
+                    reason,
+                    lost_tasks: Vec::new(),
+                });
+            }
+        };
+        self.joined = true;
+        let done = parse_done(&frame)?;
+        let outcome = match done.failure {
+            Some(failure) => Err(failure_error(failure, None, self.worker.pid)),
+            None => wire::decode::<Vec<R>>(&frame.body, frame.fds).and_then(|results| {
+                results.into_iter().next().ok_or_else(|| Error::serialization("empty result"))
+            }),
+        };
+        self.worker.reap_within(STOP_GRACE);
+        outcome
+    }
+}
+
+impl<R> Process<R> {
+    /// The operating system's id of the process (Python's `p.pid`).
+    pub fn pid(&self) -> u32 {
+        self.worker.pid()
+    }
+
+    /// True while the process runs (Python's `p.is_alive()`).
+    pub fn is_alive(&mut self) -> bool {
+        self.worker.try_reap().is_none()
+    }
+
+    /// How the process ended, or None while it runs (Python's `p.exitcode`; see
+    /// [`ExitReason::python_exitcode`]).
+    pub fn exit_reason(&mut self) -> Option<ExitReason> {
+        self.worker.try_reap()
+    }
+
+    /// Kills the process with SIGKILL and reaps it (Python's `p.kill()`).
+    pub fn kill(&mut self) -> Result<()> {
+        self.joined = true;
+        self.worker.kill_and_reap();
+        Ok(())
+    }
+
+    /// Sends SIGTERM (Python's `p.terminate()`); the process ends unless it handles the signal.
+    pub fn terminate(&mut self) -> Result<()> {
+        if self.worker.try_reap().is_some() {
+            return Ok(());
+        }
+        sys::send_signal(self.worker.pid(), libc::SIGTERM)
+            .map_err(|error| Error::io("sending SIGTERM", error))
+    }
+}

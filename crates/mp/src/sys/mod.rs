@@ -1,0 +1,384 @@
+//! Thin, safe wrappers over the Linux calls `mp` needs. All `unsafe` code of the crate lives
+//! under this module, so the rest of the crate can be read without it.
+#![allow(unsafe_code)]
+
+pub(crate) mod clock;
+
+use std::{
+    io::{self, IoSlice},
+    mem::{self, MaybeUninit},
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
+    ptr::{self, NonNull},
+    time::Duration,
+};
+
+/// The most descriptors one message may carry (Linux's `SCM_MAX_FD`).
+pub(crate) const MAX_FDS_PER_MESSAGE: usize = 253;
+
+fn check(result: libc::c_int) -> io::Result<libc::c_int> {
+    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(result) }
+}
+
+fn check_size(result: libc::ssize_t) -> io::Result<usize> {
+    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(result as usize) }
+}
+
+/// Which kind of Unix socket pair to create.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SocketKind {
+    /// A byte stream: `mp` frames messages on it.
+    Stream,
+    /// Record boundaries kept; each send is delivered whole or not at all.
+    SeqPacket,
+}
+
+/// A connected pair of non-blocking, close-on-exec Unix sockets.
+pub(crate) fn socket_pair(kind: SocketKind) -> io::Result<(OwnedFd, OwnedFd)> {
+    let kind = match kind {
+        SocketKind::Stream => libc::SOCK_STREAM,
+        SocketKind::SeqPacket => libc::SOCK_SEQPACKET,
+    };
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    check(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            kind | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: socketpair succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sets `O_NONBLOCK` on a descriptor (received descriptors arrive in blocking mode).
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fcntl on a valid descriptor with integer arguments.
+    unsafe {
+        let flags = check(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+        check(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    }
+    Ok(())
+}
+
+/// Sends `bufs` without blocking, with `fds` attached as `SCM_RIGHTS` to the first byte.
+/// Never raises SIGPIPE: a closed peer is `BrokenPipe`.
+pub(crate) fn send_vectored(
+    fd: BorrowedFd<'_>,
+    bufs: &[IoSlice<'_>],
+    fds: &[RawFd],
+) -> io::Result<usize> {
+    if fds.len() > MAX_FDS_PER_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "one message can carry at most {MAX_FDS_PER_MESSAGE} handles, this one has {}",
+                fds.len()
+            ),
+        ));
+    }
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut header: libc::msghdr = unsafe { mem::zeroed() };
+    header.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    header.msg_iovlen = bufs.len() as _;
+    let fd_bytes = mem::size_of_val(fds);
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
+    let mut control = vec![0u8; if fds.is_empty() { 0 } else { space }];
+    if !fds.is_empty() {
+        header.msg_control = control.as_mut_ptr().cast();
+        header.msg_controllen = space as _;
+        // SAFETY: the control buffer is CMSG_SPACE(fd_bytes) long, so the first header and
+        // fd_bytes of data fit in it; CMSG_DATA points inside it.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&header);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as _;
+            ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), fd_bytes);
+        }
+    }
+    // SAFETY: header points at live iovecs (IoSlice is ABI-compatible with iovec) and control.
+    let sent =
+        unsafe { libc::sendmsg(fd.as_raw_fd(), &header, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+    check_size(sent)
+}
+
+/// Receives into the spare capacity of `buf` (at most `max` bytes) without blocking, and
+/// appends any descriptors that came with these bytes to `fds`. `Ok(0)` means end of stream.
+pub(crate) fn recv_into_spare(
+    fd: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let want = spare.len().min(max);
+    if want == 0 {
+        return Ok(0);
+    }
+    let mut iov = libc::iovec { iov_base: spare.as_mut_ptr().cast(), iov_len: want };
+    // Room for the most descriptors Linux passes in one message.
+    let mut control = [0u64; 256];
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut header: libc::msghdr = unsafe { mem::zeroed() };
+    header.msg_iov = &mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.as_mut_ptr().cast();
+    header.msg_controllen = mem::size_of_val(&control) as _;
+    // SAFETY: the iovec points at `want` bytes of spare capacity we own; control is ours.
+    let received = check_size(unsafe {
+        libc::recvmsg(fd.as_raw_fd(), &mut header, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT)
+    })?;
+    // SAFETY: recvmsg initialised `received` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + received) };
+    // SAFETY: walking the control messages recvmsg filled in, within msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&header);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg);
+                let n_bytes = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
+                for index in 0..n_bytes / mem::size_of::<RawFd>() {
+                    let raw = ptr::read_unaligned(data.cast::<RawFd>().add(index));
+                    fds.push(OwnedFd::from_raw_fd(raw));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&header, cmsg);
+        }
+    }
+    if header.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(io::Error::other(
+            "a message carried more handles than this process could receive",
+        ));
+    }
+    Ok(received)
+}
+
+/// Interest and readiness of one descriptor in [`poll`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ready {
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    /// The peer closed its end (or the descriptor is in error).
+    pub(crate) hangup: bool,
+}
+
+/// Waits until one of `fds` is ready as asked, or `timeout` passes (None waits forever).
+/// Returns readiness per descriptor; all-default on timeout. Retries on EINTR.
+pub(crate) fn poll(
+    fds: &[(BorrowedFd<'_>, Ready)],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<Ready>> {
+    let mut entries: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, interest)| {
+            let mut events = 0;
+            if interest.readable {
+                events |= libc::POLLIN;
+            }
+            if interest.writable {
+                events |= libc::POLLOUT;
+            }
+            if interest.hangup {
+                events |= libc::POLLRDHUP;
+            }
+            libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 }
+        })
+        .collect();
+    let millis = match timeout {
+        None => -1,
+        // Round up so a short timeout never turns into a busy loop of zero-length polls.
+        Some(timeout) => timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int,
+    };
+    loop {
+        // SAFETY: entries is a live array of pollfd of the given length.
+        let result =
+            unsafe { libc::poll(entries.as_mut_ptr(), entries.len() as libc::nfds_t, millis) };
+        if result >= 0 {
+            break;
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    Ok(entries
+        .iter()
+        .map(|entry| Ready {
+            readable: entry.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0,
+            writable: entry.revents & (libc::POLLOUT | libc::POLLERR) != 0,
+            hangup: entry.revents
+                & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR | libc::POLLNVAL)
+                != 0,
+        })
+        .collect())
+}
+
+/// Makes `fd` appear as descriptor `target` in a child about to `exec`, without close-on-exec.
+/// Only async-signal-safe calls: this runs between `fork` and `exec`.
+pub(crate) fn inherit_as(fd: RawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup2/fcntl are async-signal-safe and take integer arguments.
+    unsafe {
+        if fd == target {
+            let flags = check(libc::fcntl(fd, libc::F_GETFD))?;
+            check(libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC))?;
+        } else {
+            check(libc::dup2(fd, target))?;
+        }
+        // The worker owns a blocking-agnostic descriptor; mp sets the mode it needs itself.
+    }
+    Ok(())
+}
+
+/// Takes ownership of a descriptor number inherited through `exec`.
+///
+/// Returns None when `raw` is not an open descriptor.
+pub(crate) fn adopt_inherited_fd(raw: RawFd) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only asks whether the descriptor exists.
+    if unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the parent placed this descriptor here for us and nothing else in this process
+    // refers to it; we take it over exactly once (the caller removes the variable naming it).
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: set close-on-exec so grandchildren do not inherit it.
+    unsafe { libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Some(fd)
+}
+
+/// Sends `signal` to process `pid`.
+pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill takes integer arguments.
+    check(unsafe { libc::kill(pid as libc::pid_t, signal) }).map(drop)
+}
+
+/// Ends this process at once, without running destructors or `atexit` handlers.
+pub(crate) fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit never returns and is always safe to call.
+    unsafe { libc::_exit(code) }
+}
+
+/// Runs `handler` at normal process exit (`exit`, or returning from `main`).
+pub(crate) fn at_exit(handler: extern "C" fn()) {
+    // SAFETY: registering a plain function pointer.
+    unsafe { libc::atexit(handler) };
+}
+
+/// An anonymous memory file (memfd) of `len` bytes: it has no name in /dev/shm, and the kernel
+/// frees it when the last descriptor and mapping are gone, even after a crash.
+pub(crate) fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
+    let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
+    // SAFETY: name is a valid C string.
+    let raw = check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: memfd_create returned a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ftruncate on our descriptor.
+    check(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) })?;
+    Ok(fd)
+}
+
+/// The size in bytes of the file behind `fd`.
+pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut stat = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `stat` on success.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so stat is initialised.
+    Ok(unsafe { stat.assume_init() }.st_size as usize)
+}
+
+/// A shared, read-write mapping of a whole memory file.
+#[derive(Debug)]
+pub(crate) struct SharedMapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; every access through it is atomic (see shm.rs).
+unsafe impl Send for SharedMapping {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMapping {}
+
+impl SharedMapping {
+    pub(crate) fn new(fd: BorrowedFd<'_>, len: usize) -> io::Result<SharedMapping> {
+        if len == 0 {
+            return Ok(SharedMapping { ptr: NonNull::dangling(), len: 0 });
+        }
+        // SAFETY: mapping a file we hold open; the kernel picks the address.
+        let ptr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(SharedMapping {
+            ptr: NonNull::new(ptr.cast()).expect("mmap never returns null on success"),
+            len,
+        })
+    }
+
+    /// The mapping as atomic words: all cross-process access goes through atomics, so
+    /// concurrent readers and writers in several processes are data-race free.
+    pub(crate) fn atomic_u64(&self, index: usize) -> &std::sync::atomic::AtomicU64 {
+        assert!((index + 1) * 8 <= self.len, "index checked by the caller");
+        // SAFETY: in bounds (asserted), 8-aligned (page-aligned base), and only ever accessed
+        // atomically, by every process that maps it.
+        unsafe { &*self.ptr.as_ptr().add(index * 8).cast::<std::sync::atomic::AtomicU64>() }
+    }
+
+    /// As [`SharedMapping::atomic_u64`], for 4-byte elements.
+    pub(crate) fn atomic_u32(&self, index: usize) -> &std::sync::atomic::AtomicU32 {
+        assert!((index + 1) * 4 <= self.len, "index checked by the caller");
+        // SAFETY: in bounds, 4-aligned, accessed atomically only.
+        unsafe { &*self.ptr.as_ptr().add(index * 4).cast::<std::sync::atomic::AtomicU32>() }
+    }
+}
+
+impl Drop for SharedMapping {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: unmapping exactly the region we mapped; no references outlive self.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        }
+    }
+}
+
+/// Conjures the value of a zero-sized function type: the only value such a type has.
+///
+/// This is how a worker process gets hold of the task function: the parent sends which
+/// monomorphised trampoline to run, and the function type it is generic over has no data.
+pub(crate) fn conjure_zero_sized<F: Copy>() -> F {
+    const { assert!(mem::size_of::<F>() == 0) };
+    // SAFETY: F is zero-sized (checked at compile time) and Copy, so it has no bytes, no
+    // invariants on bytes and no destructor: the one value of the type is the zeroed one.
+    unsafe { mem::zeroed() }
+}
+
+/// The address of a function, relative to an anchor in this crate: the same in every process
+/// running the same executable, even though address-space randomisation moves the base.
+pub(crate) fn code_offset(function: usize) -> i64 {
+    function as i64 - anchor as usize as i64
+}
+
+/// The inverse of [`code_offset`].
+///
+/// # Safety
+/// `offset` must come from `code_offset` of a function of type `T` in a process running this
+/// very executable (mp only exec's `/proc/self/exe`, which guarantees that).
+pub(crate) unsafe fn function_at<T: Copy>(offset: i64) -> T {
+    const { assert!(mem::size_of::<T>() == mem::size_of::<usize>()) };
+    let address = (anchor as usize as i64 + offset) as usize;
+    // SAFETY: per the contract, `address` is a function of type T in this executable.
+    unsafe { mem::transmute_copy::<usize, T>(&address) }
+}
+
+#[inline(never)]
+fn anchor() {}

@@ -1,0 +1,539 @@
+//! Frames on a Unix stream socket: how every byte between two `mp` processes travels.
+//!
+//! A frame is a 24-byte header, a small serialized `meta` part and a raw `body`. Typed messages
+//! put their postcard encoding in the body; bulk bytes go in the body as they are, never
+//! serialized element by element. Handles (pipes, queues, shared arrays) travel as descriptors
+//! attached to the header with `SCM_RIGHTS`.
+//!
+//! Sockets are non-blocking. [`FrameReader`] assembles frames from whatever bytes are there;
+//! [`Outbox`] writes queued frames as far as the socket takes them. Blocking calls are built on
+//! these with `poll`, so one code path serves the blocking API and the pool's event loop.
+
+use std::{
+    borrow::Cow,
+    cell::RefCell,
+    collections::VecDeque,
+    io::{self, IoSlice},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd},
+};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
+
+use crate::{Error, Result, sys};
+
+const MAGIC: u32 = 0x6d70_4652; // "mpFR"
+const HEADER_LEN: usize = 24;
+/// Meta parts are small control records; anything larger is a damaged header.
+const MAX_META_LEN: u32 = 16 << 20;
+/// 1 TiB: a larger body length can only be a damaged header.
+const MAX_BODY_LEN: u64 = 1 << 40;
+/// Bytes read per `recv` call for large bodies.
+const READ_STEP: usize = 4 << 20;
+
+/// What the body of a frame holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum BodyKind {
+    /// A postcard-encoded value.
+    Value = 1,
+    /// Raw bytes from `send_bytes` or `send_slice`.
+    Bytes = 2,
+}
+
+impl BodyKind {
+    fn from_byte(byte: u8) -> Option<BodyKind> {
+        match byte {
+            1 => Some(BodyKind::Value),
+            2 => Some(BodyKind::Bytes),
+            _ => None,
+        }
+    }
+}
+
+fn header_check(words: &[u8]) -> u32 {
+    // FNV-1a over the first 20 header bytes: cheap, and enough to catch interleaved writes.
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in words {
+        hash ^= u32::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+fn encode_header(
+    kind: BodyKind,
+    meta_len: usize,
+    body_len: usize,
+    n_fds: usize,
+) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+    header[4..8].copy_from_slice(&(meta_len as u32).to_le_bytes());
+    header[8..16].copy_from_slice(&(body_len as u64).to_le_bytes());
+    header[16] = kind as u8;
+    header[17] = n_fds as u8;
+    let check = header_check(&header[..20]);
+    header[20..24].copy_from_slice(&check.to_le_bytes());
+    header
+}
+
+struct Header {
+    kind: BodyKind,
+    meta_len: usize,
+    body_len: usize,
+    n_fds: usize,
+}
+
+fn decode_header(header: &[u8; HEADER_LEN]) -> Result<Header> {
+    let word =
+        |range: std::ops::Range<usize>| u32::from_le_bytes(header[range].try_into().unwrap());
+    let body_len = u64::from_le_bytes(header[8..16].try_into().unwrap());
+    let meta_len = word(4..8);
+    let intact = word(0..4) == MAGIC
+        && word(20..24) == header_check(&header[..20])
+        && meta_len <= MAX_META_LEN
+        && body_len <= MAX_BODY_LEN;
+    let kind = BodyKind::from_byte(header[16]);
+    match kind {
+        Some(kind) if intact => Ok(Header {
+            kind,
+            meta_len: meta_len as usize,
+            body_len: body_len as usize,
+            n_fds: header[17] as usize,
+        }),
+        _ => Err(Error::Corrupted {
+            message: "the frame header is not valid. The usual cause is two processes (or threads \
+                      without mp's locking) writing into the same sending end at once, so their \
+                      bytes interleave; give each sender its own pipe, or use a Queue"
+                .into(),
+        }),
+    }
+}
+
+/// A frame as it arrives.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) kind: BodyKind,
+    pub(crate) meta: Vec<u8>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) fds: Vec<OwnedFd>,
+}
+
+/// A frame on its way out. The body may borrow the caller's buffer until it must be queued.
+#[derive(Debug)]
+pub(crate) struct OutFrame<'a> {
+    header: [u8; HEADER_LEN],
+    meta: Vec<u8>,
+    body: Cow<'a, [u8]>,
+    fds: Vec<OwnedFd>,
+    /// Bytes of header + meta + body already written.
+    written: usize,
+}
+
+impl<'a> OutFrame<'a> {
+    pub(crate) fn new(
+        kind: BodyKind,
+        meta: Vec<u8>,
+        body: Cow<'a, [u8]>,
+        fds: Vec<OwnedFd>,
+    ) -> Result<OutFrame<'a>> {
+        if fds.len() > sys::MAX_FDS_PER_MESSAGE {
+            return Err(Error::invalid(format!(
+                "one message can carry at most {} pipes, queues or shared arrays, this one has {}; \
+                 send them in several messages",
+                sys::MAX_FDS_PER_MESSAGE,
+                fds.len()
+            )));
+        }
+        let header = encode_header(kind, meta.len(), body.len(), fds.len());
+        Ok(OutFrame { header, meta, body, fds, written: 0 })
+    }
+
+    fn total_len(&self) -> usize {
+        HEADER_LEN + self.meta.len() + self.body.len()
+    }
+
+    /// Writes as much as the socket takes now. Returns true when the frame is complete.
+    fn write_some(&mut self, fd: BorrowedFd<'_>) -> io::Result<bool> {
+        while self.written < self.total_len() {
+            let mut parts = [&self.header[..], &self.meta[..], &self.body[..]];
+            let mut skip = self.written;
+            for part in parts.iter_mut() {
+                let cut = skip.min(part.len());
+                *part = &part[cut..];
+                skip -= cut;
+            }
+            let slices = parts.map(IoSlice::new);
+            let raw_fds: Vec<RawFd> = if self.written == 0 {
+                self.fds.iter().map(AsRawFd::as_raw_fd).collect()
+            } else {
+                Vec::new()
+            };
+            match sys::send_vectored(fd, &slices, &raw_fds) {
+                Ok(n) => {
+                    self.written += n;
+                    if self.written > 0 {
+                        // The kernel holds its own references to sent descriptors now.
+                        self.fds.clear();
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Detaches the frame from the caller's buffer, copying only the part not yet written.
+    fn into_owned(self) -> OutFrame<'static> {
+        let body_start = HEADER_LEN + self.meta.len();
+        let (body, written) = match self.body {
+            Cow::Owned(body) => (body, self.written),
+            Cow::Borrowed(body) if self.written > body_start => {
+                let done = self.written - body_start;
+                // Keep the frame's arithmetic: pretend the copied tail starts where we are.
+                let mut tail = Vec::with_capacity(body.len() - done);
+                tail.extend_from_slice(&body[done..]);
+                return OutFrame {
+                    header: self.header,
+                    meta: self.meta,
+                    body: Cow::Owned(tail),
+                    fds: self.fds,
+                    written: body_start,
+                };
+            }
+            Cow::Borrowed(body) => (body.to_vec(), self.written),
+        };
+        OutFrame {
+            header: self.header,
+            meta: self.meta,
+            body: Cow::Owned(body),
+            fds: self.fds,
+            written,
+        }
+    }
+}
+
+/// Frames waiting to be written to one socket, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    frames: VecDeque<OutFrame<'static>>,
+}
+
+impl Outbox {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub(crate) fn push(&mut self, frame: OutFrame<'_>) {
+        self.frames.push_back(frame.into_owned());
+    }
+
+    /// Writes queued frames until the socket would block. Returns true when all are out.
+    pub(crate) fn flush_some(&mut self, fd: BorrowedFd<'_>) -> io::Result<bool> {
+        while let Some(front) = self.frames.front_mut() {
+            if !front.write_some(fd)? {
+                return Ok(false);
+            }
+            self.frames.pop_front();
+        }
+        Ok(true)
+    }
+}
+
+/// Writes `frame` directly while the peer keeps reading; returns the unwritten rest (if any) when
+/// the socket stayed full for `patience`, so the caller can queue it instead of blocking.
+pub(crate) fn write_with_patience<'a>(
+    fd: BorrowedFd<'_>,
+    mut frame: OutFrame<'a>,
+    patience: std::time::Duration,
+) -> io::Result<Option<OutFrame<'a>>> {
+    loop {
+        if frame.write_some(fd)? {
+            return Ok(None);
+        }
+        let ready = sys::poll(
+            &[(fd, sys::Ready { writable: true, ..Default::default() })],
+            Some(patience),
+        )?;
+        if !ready[0].writable {
+            return Ok(Some(frame));
+        }
+    }
+}
+
+/// Writes `frame` completely, waiting as long as it takes (used where the peer always reads).
+pub(crate) fn write_blocking(fd: BorrowedFd<'_>, mut frame: OutFrame<'_>) -> io::Result<()> {
+    loop {
+        if frame.write_some(fd)? {
+            return Ok(());
+        }
+        sys::poll(&[(fd, sys::Ready { writable: true, ..Default::default() })], None)?;
+    }
+}
+
+/// What one read attempt gave.
+#[derive(Debug)]
+pub(crate) enum ReadOutcome {
+    Frame(Frame),
+    /// No complete frame yet: wait for the socket to become readable.
+    WouldBlock,
+    /// The peer closed the connection between frames.
+    Closed,
+}
+
+#[derive(Debug, Default)]
+enum ReadState {
+    #[default]
+    Header,
+    Meta {
+        header: HeaderParts,
+    },
+    Body {
+        header: HeaderParts,
+        meta: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HeaderParts {
+    kind: BodyKind,
+    meta_len: usize,
+    body_len: usize,
+    n_fds: usize,
+}
+
+/// Assembles frames from a non-blocking socket, keeping partial frames between calls.
+#[derive(Debug, Default)]
+pub(crate) struct FrameReader {
+    state: ReadState,
+    buf: Vec<u8>,
+    fds: Vec<OwnedFd>,
+}
+
+impl FrameReader {
+    /// Reads until a whole frame is in, or the socket has nothing more for now.
+    pub(crate) fn read_frame(&mut self, fd: BorrowedFd<'_>) -> Result<ReadOutcome> {
+        loop {
+            let want = match &self.state {
+                ReadState::Header => HEADER_LEN,
+                ReadState::Meta { header } => header.meta_len,
+                ReadState::Body { header, .. } => header.body_len,
+            };
+            if self.buf.len() < want {
+                if self.buf.capacity() < want {
+                    self.buf.reserve_exact(want - self.buf.len());
+                }
+                let step = (want - self.buf.len()).min(READ_STEP);
+                match sys::recv_into_spare(fd, &mut self.buf, step, &mut self.fds) {
+                    Ok(0) => {
+                        let between_frames =
+                            matches!(self.state, ReadState::Header) && self.buf.is_empty();
+                        if between_frames {
+                            return Ok(ReadOutcome::Closed);
+                        }
+                        return Err(Error::Corrupted {
+                            message:
+                                "the sending process closed the connection in the middle of a \
+                                      message (it probably died while sending)"
+                                    .into(),
+                        });
+                    }
+                    Ok(_) => continue,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(ReadOutcome::WouldBlock);
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
+                        return Ok(ReadOutcome::Closed);
+                    }
+                    Err(error) => return Err(Error::io("reading from a connection", error)),
+                }
+            }
+            match std::mem::take(&mut self.state) {
+                ReadState::Header => {
+                    let bytes: [u8; HEADER_LEN] = self.buf[..HEADER_LEN].try_into().unwrap();
+                    self.buf.clear();
+                    let header = decode_header(&bytes)?;
+                    let parts = HeaderParts {
+                        kind: header.kind,
+                        meta_len: header.meta_len,
+                        body_len: header.body_len,
+                        n_fds: header.n_fds,
+                    };
+                    self.state = ReadState::Meta { header: parts };
+                }
+                ReadState::Meta { header } => {
+                    let meta = std::mem::take(&mut self.buf);
+                    self.state = ReadState::Body { header, meta };
+                }
+                ReadState::Body { header, meta } => {
+                    let body = std::mem::take(&mut self.buf);
+                    let fds = std::mem::take(&mut self.fds);
+                    if fds.len() != header.n_fds {
+                        return Err(Error::Corrupted {
+                            message: format!(
+                                "a message should carry {} handles but {} arrived",
+                                header.n_fds,
+                                fds.len()
+                            ),
+                        });
+                    }
+                    return Ok(ReadOutcome::Frame(Frame { kind: header.kind, meta, body, fds }));
+                }
+            }
+        }
+    }
+}
+
+/// Reads one frame, waiting up to `timeout` (None: forever) for it to start.
+///
+/// Returns `Ok(None)` on timeout. `Closed` becomes `Error::Disconnected` named after `endpoint`.
+pub(crate) fn read_frame_blocking(
+    fd: BorrowedFd<'_>,
+    reader: &mut FrameReader,
+    timeout: Option<std::time::Duration>,
+    endpoint: &str,
+) -> Result<Option<Frame>> {
+    let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
+    loop {
+        match reader.read_frame(fd)? {
+            ReadOutcome::Frame(frame) => return Ok(Some(frame)),
+            ReadOutcome::Closed => return Err(Error::disconnected(endpoint)),
+            ReadOutcome::WouldBlock => {}
+        }
+        let remaining = match deadline {
+            None => None,
+            Some(deadline) => match deadline.checked_duration_since(std::time::Instant::now()) {
+                Some(remaining) if !remaining.is_zero() => Some(remaining),
+                _ => return Ok(None),
+            },
+        };
+        sys::poll(&[(fd, sys::Ready { readable: true, ..Default::default() })], remaining)
+            .map_err(|error| Error::io("waiting for a message", error))?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialization with handles.
+//
+// Pipes, queues and shared arrays are descriptors. When a value containing them is encoded,
+// each one is duplicated into a thread-local list and the message carries its index; the list
+// travels as SCM_RIGHTS with the frame. Decoding hands the received descriptors back by index.
+
+thread_local! {
+    static OUTGOING_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    static INCOMING_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+}
+
+/// Encodes `value` with postcard, collecting the descriptors of any handles inside it.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let previous = OUTGOING_FDS.with(|slot| slot.borrow_mut().replace(Vec::new()));
+    let encoded = postcard::to_stdvec(value);
+    let fds = OUTGOING_FDS
+        .with(|slot| std::mem::replace(&mut *slot.borrow_mut(), previous))
+        .unwrap_or_default();
+    let bytes = encoded.map_err(Error::serialization)?;
+    Ok((bytes, fds))
+}
+
+/// Decodes a postcard message, handing out the descriptors that came with it.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
+    let previous =
+        INCOMING_FDS.with(|slot| slot.borrow_mut().replace(fds.into_iter().map(Some).collect()));
+    let decoded = postcard::from_bytes(bytes);
+    INCOMING_FDS.with(|slot| *slot.borrow_mut() = previous);
+    decoded.map_err(|error| {
+        Error::serialization(format!(
+            "{error} (the sender and receiver must agree on the message type, \
+             and postcard cannot encode serde's `flatten` or `untagged`)"
+        ))
+    })
+}
+
+/// A descriptor inside a serialized value. Only `mp`'s own channels can carry it.
+#[derive(Debug)]
+pub(crate) struct PassedFd(pub(crate) OwnedFd);
+
+impl Serialize for PassedFd {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let duplicate = self.0.try_clone().map_err(serde::ser::Error::custom)?;
+        let index = OUTGOING_FDS.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            let list = slot.as_mut()?;
+            list.push(duplicate);
+            Some(list.len() - 1)
+        });
+        match index {
+            Some(index) => serializer.serialize_u32(index as u32),
+            None => Err(serde::ser::Error::custom(
+                "mp handles (pipes, queues, shared arrays) can only be sent through mp's own \
+                 channels and process arguments, not written with another serializer",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PassedFd {
+    fn deserialize<D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<PassedFd, D::Error> {
+        let index = u32::deserialize(deserializer)? as usize;
+        let fd = INCOMING_FDS.with(|slot| slot.borrow_mut().as_mut()?.get_mut(index)?.take());
+        fd.map(PassedFd).ok_or_else(|| {
+            serde::de::Error::custom("a message refers to a handle that did not arrive with it")
+        })
+    }
+}
+
+impl AsFd for PassedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{SocketKind, socket_pair};
+
+    fn round_trip(body_len: usize) {
+        let (left, right) = socket_pair(SocketKind::Stream).unwrap();
+        let body: Vec<u8> = (0..body_len).map(|index| (index % 251) as u8).collect();
+        let writer = {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let frame =
+                    OutFrame::new(BodyKind::Bytes, vec![7, 8], Cow::Borrowed(&body), Vec::new())
+                        .unwrap();
+                write_blocking(left.as_fd(), frame).unwrap();
+                left
+            })
+        };
+        let mut reader = FrameReader::default();
+        let frame = read_frame_blocking(right.as_fd(), &mut reader, None, "test").unwrap().unwrap();
+        assert_eq!(frame.meta, vec![7, 8]);
+        assert_eq!(frame.body, body);
+        drop(writer.join().unwrap());
+        let closed = read_frame_blocking(right.as_fd(), &mut reader, None, "test");
+        assert!(matches!(closed, Err(Error::Disconnected { .. })));
+    }
+
+    #[test]
+    fn frames_survive_every_size() {
+        for body_len in [0, 1, 23, 24, 25, 4095, 4096, 212_993, 3 << 20] {
+            round_trip(body_len);
+        }
+    }
+
+    #[test]
+    fn damaged_header_is_reported_not_trusted() {
+        let (left, right) = socket_pair(SocketKind::Stream).unwrap();
+        let garbage = [0xAAu8; 64];
+        sys::send_vectored(left.as_fd(), &[IoSlice::new(&garbage)], &[]).unwrap();
+        let mut reader = FrameReader::default();
+        let outcome = read_frame_blocking(right.as_fd(), &mut reader, None, "test");
+        assert!(matches!(outcome, Err(Error::Corrupted { .. })), "{outcome:?}");
+    }
+}
