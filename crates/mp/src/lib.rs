@@ -2,6 +2,7 @@
 
 mod channel;
 mod error;
+mod pool;
 mod process;
 pub mod split;
 mod sys;
@@ -13,7 +14,9 @@ mod worker;
 
 pub use channel::{Connection, Receiver, Sender, pipe, pipe_simplex};
 pub use error::{Error, ExitReason, Result};
+pub use pool::{AsyncResult, CHUNKS_IN_FLIGHT, Imap, Pool, StarFn, TaskRecord, Traced, cpu_count};
 pub use process::Process;
+pub use split::array_split;
 pub use worker::init;
 
 /// Lets the worker processes of an integration test binary start.

@@ -51,6 +51,13 @@ impl fmt::Debug for WorkerProcess {
 impl WorkerProcess {
     /// Starts a copy of this executable as a worker and waits until it reports for duty.
     pub(crate) fn start() -> Result<WorkerProcess> {
+        let mut worker = WorkerProcess::launch()?;
+        worker.await_hello()?;
+        Ok(worker)
+    }
+
+    /// Starts a copy of this executable as a worker; [`WorkerProcess::await_hello`] must follow.
+    pub(crate) fn launch() -> Result<WorkerProcess> {
         if worker::started_as_worker_without_init() {
             return Err(Error::StartupFailed {
                 message: "this process was itself started as an mp worker but never called \
@@ -84,12 +91,12 @@ impl WorkerProcess {
         drop(child_end);
         let pid = child.id();
         let control = Link::new(parent_end, "worker connection")?;
-        let mut worker = WorkerProcess { child, control, pid, exit: None };
-        worker.await_hello()?;
-        Ok(worker)
+        Ok(WorkerProcess { child, control, pid, exit: None })
     }
 
-    fn await_hello(&mut self) -> Result<()> {
+    /// Waits until the worker reports for duty: its death or a deadline ends the wait, so a
+    /// worker that dies early can never hang its parent.
+    pub(crate) fn await_hello(&mut self) -> Result<()> {
         let frame = match self.control.recv_frame(Some(STARTUP_DEADLINE)) {
             Ok(Some(frame)) => frame,
             Ok(None) => {
@@ -179,15 +186,6 @@ impl WorkerProcess {
         };
         self.exit = Some(reason);
         reason
-    }
-
-    /// Asks the worker to finish and waits for it (killing it after the grace period).
-    pub(crate) fn shut_down(&mut self) -> ExitReason {
-        if let Some(reason) = self.try_reap() {
-            return reason;
-        }
-        let _ = self.send_control(&ToWorker::Shutdown, Vec::new(), Vec::new());
-        self.reap_within(STOP_GRACE)
     }
 }
 

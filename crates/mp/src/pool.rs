@@ -1,0 +1,1028 @@
+//! A pool of worker processes: Python's `multiprocessing.Pool`.
+//!
+//! Workers are started once and live as long as the [`Pool`]. Work goes to them in chunks of
+//! consecutive items; each worker holds at most [`CHUNKS_IN_FLIGHT`] chunks, and the next chunk
+//! goes to whichever worker finishes first. So the split of work over workers is dynamic and
+//! uneven, which [`Pool::map_traced`] records.
+//!
+//! One dispatcher thread per pool owns the workers' connections and runs a non-blocking event
+//! loop over them: it never waits on one worker while another has results for it, so large
+//! arguments and results cannot deadlock. When a worker dies, the call that lost tasks with it
+//! gets [`Error::WorkerDied`] (within milliseconds; Python's `Pool` hangs forever), the other
+//! workers are shut down, and the pool answers every later call with [`Error::PoolBroken`].
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    fmt,
+    io::{Read, Write},
+    marker::PhantomData,
+    os::{
+        fd::{AsFd, OwnedFd},
+        unix::net::UnixStream,
+    },
+    sync::{Arc, Mutex, mpsc},
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    Error, Result,
+    process::{self, WorkerProcess},
+    split, sys,
+    wire::{self, FrameReader, Outbox, ReadOutcome},
+    worker::{self, RunHeader, ToWorker},
+};
+
+/// How many chunks a worker holds at once: one it runs and one waiting, so it never idles
+/// while the parent sends the next.
+pub const CHUNKS_IN_FLIGHT: usize = 2;
+
+/// The most workers one pool may have.
+const MAX_WORKERS: usize = 1024;
+
+/// A pool of worker processes (Python's `multiprocessing.Pool`).
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let pool = mp::Pool::new(2)?;
+/// assert_eq!(pool.map(square, 0..5)?, [0, 1, 4, 9, 16]);
+/// # Ok(()) }
+/// ```
+pub struct Pool {
+    n_workers: usize,
+    pids: Vec<u32>,
+    commands: mpsc::Sender<Command>,
+    wake: UnixStream,
+    broken: Arc<Mutex<Option<String>>>,
+    next_job: std::sync::atomic::AtomicU64,
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("n_workers", &self.n_workers)
+            .field("pids", &self.pids)
+            .finish()
+    }
+}
+
+/// When and where one item of a traced map ran. Times are measured from the start of the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// The item's index in the input.
+    pub index: usize,
+    /// Which worker of the pool ran it (0-based).
+    pub worker: usize,
+    /// That worker's process id.
+    pub pid: u32,
+    /// When the worker started the item.
+    pub start: Duration,
+    /// When it finished it.
+    pub end: Duration,
+}
+
+/// The results of [`Pool::map_traced`], with a record of which worker ran each item when.
+#[derive(Debug, Clone)]
+pub struct Traced<R> {
+    /// `f(item)` for each item, in input order.
+    pub results: Vec<R>,
+    /// One record per item, in input order.
+    pub tasks: Vec<TaskRecord>,
+}
+
+/// The number of CPUs this process may run on (Python's `os.process_cpu_count()`), the default
+/// size of a pool.
+///
+/// ```
+/// assert!(mp::cpu_count() >= 1);
+/// ```
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map(|count| count.get()).unwrap_or(1)
+}
+
+impl Pool {
+    /// Starts `n_workers` worker processes. Zero is an error.
+    ///
+    /// ```
+    /// # mp::init();
+    /// let error = mp::Pool::new(0).unwrap_err();
+    /// assert!(error.to_string().contains("at least 1"));
+    /// ```
+    pub fn new(n_workers: usize) -> Result<Pool> {
+        if n_workers == 0 {
+            return Err(Error::invalid("a pool needs at least 1 worker process, not 0"));
+        }
+        if n_workers > MAX_WORKERS {
+            return Err(Error::invalid(format!(
+                "{n_workers} workers is more than the {MAX_WORKERS} a pool may have; \
+                 more processes than cores only adds overhead (this machine has {})",
+                cpu_count()
+            )));
+        }
+        // Launch all before waiting for any: their start-ups overlap.
+        let launched: Vec<WorkerProcess> =
+            (0..n_workers).map(|_| WorkerProcess::launch()).collect::<Result<_>>()?;
+        let mut workers = Vec::with_capacity(n_workers);
+        for mut worker in launched {
+            worker.await_hello()?;
+            workers.push(worker);
+        }
+        let pids = workers.iter().map(WorkerProcess::pid).collect();
+        let (commands, command_receiver) = mpsc::channel();
+        let (wake, wake_receiver) = UnixStream::pair()
+            .map_err(|error| Error::io("creating the pool's wake-up socket", error))?;
+        for end in [&wake, &wake_receiver] {
+            end.set_nonblocking(true)
+                .map_err(|error| Error::io("creating the pool's wake-up socket", error))?;
+        }
+        let broken = Arc::new(Mutex::new(None));
+        let dispatcher = Dispatcher {
+            slots: workers
+                .into_iter()
+                .map(|process| Slot {
+                    process,
+                    reader: FrameReader::default(),
+                    outbox: Outbox::default(),
+                    in_flight: VecDeque::new(),
+                })
+                .collect(),
+            commands: command_receiver,
+            wake: wake_receiver,
+            queue: VecDeque::new(),
+            jobs: HashMap::new(),
+            broken: Arc::clone(&broken),
+        };
+        let dispatcher = std::thread::Builder::new()
+            .name("mp-pool".into())
+            .spawn(move || dispatcher.run())
+            .map_err(|error| Error::io("starting the pool's dispatcher thread", error))?;
+        Ok(Pool {
+            n_workers,
+            pids,
+            commands,
+            wake,
+            broken,
+            next_job: std::sync::atomic::AtomicU64::new(0),
+            dispatcher: Some(dispatcher),
+        })
+    }
+
+    /// A pool with one worker per CPU ([`cpu_count`]): Python's `Pool()`.
+    pub fn with_all_cpus() -> Result<Pool> {
+        Pool::new(cpu_count())
+    }
+
+    /// How many worker processes the pool has.
+    pub fn n_workers(&self) -> usize {
+        self.n_workers
+    }
+
+    /// The process ids of the workers, by worker index.
+    pub fn pids(&self) -> &[u32] {
+        &self.pids
+    }
+
+    /// `f(item)` for every item, in order, computed by the workers (Python's `pool.map`).
+    ///
+    /// Items go out in chunks of Python's default size, `ceil(len / (4 * n_workers))`. The
+    /// first task to fail makes the whole call fail.
+    pub fn map<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let chunksize = split::default_chunksize(items.len(), self.n_workers)?;
+        self.map_chunked(f, items, chunksize)
+    }
+
+    /// As [`Pool::map`], with an explicit chunk size (Python's `chunksize=`). A chunk size of 1
+    /// balances best and costs one round trip per item.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// let pool = mp::Pool::new(2)?;
+    /// assert_eq!(pool.map_chunked(|x: i32| -x, vec![1, 2, 3], 1)?, [-1, -2, -3]);
+    /// assert!(pool.map_chunked(|x: i32| x, vec![1], 0).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn map_chunked<A, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        chunksize: usize,
+    ) -> Result<Vec<R>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let _ = f;
+        let stream =
+            Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, StreamConfig::map())?;
+        stream.collect()
+    }
+
+    /// As [`Pool::map`], and records which worker ran each item, and when.
+    ///
+    /// `chunksize` None uses Python's default.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// let pool = mp::Pool::new(2)?;
+    /// let traced = pool.map_traced(|x: u32| x + 1, 0..6u32, Some(1))?;
+    /// assert_eq!(traced.results, [1, 2, 3, 4, 5, 6]);
+    /// assert!(traced.tasks.iter().all(|task| task.start <= task.end && task.worker < 2));
+    /// # Ok(()) }
+    /// ```
+    pub fn map_traced<A, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+    ) -> Result<Traced<R>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let _ = f;
+        let items: Vec<A> = items.into_iter().collect();
+        let chunksize = match chunksize {
+            Some(chunksize) => chunksize,
+            None => split::default_chunksize(items.len(), self.n_workers)?,
+        };
+        let config = StreamConfig { trace: true, ..StreamConfig::map() };
+        let mut stream = Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, config)?;
+        let mut results = Vec::new();
+        while let Some(result) = stream.next() {
+            results.push(result?);
+        }
+        let mut tasks = std::mem::take(&mut stream.records);
+        tasks.sort_by_key(|task| task.index);
+        Ok(Traced { results, tasks })
+    }
+
+    /// `f(a, b)` for every pair (or triple, or quadruple) of arguments, in order: Python's
+    /// `pool.starmap`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn power(base: u64, exponent: u32) -> u64 { base.pow(exponent) }
+    ///
+    /// let pool = mp::Pool::new(2)?;
+    /// assert_eq!(pool.starmap(power, vec![(2, 10), (3, 3)])?, [1024, 27]);
+    /// # Ok(()) }
+    /// ```
+    pub fn starmap<Args, R, F>(&self, f: F, items: impl IntoIterator<Item = Args>) -> Result<Vec<R>>
+    where
+        F: StarFn<Args, Output = R>,
+        Args: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let _ = f;
+        worker::assert_task_is_plain_fn::<F>();
+        self.map(unpack::<F, Args>, items)
+    }
+
+    /// Results in input order as they become ready, without holding them all: Python's
+    /// `pool.imap`. Items are taken from `items` only as results are consumed.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// let pool = mp::Pool::new(2)?;
+    /// let mut total = 0;
+    /// for result in pool.imap(|x: u64| x * 2, 0..1000u64, 10)? {
+    ///     total += result?;
+    /// }
+    /// assert_eq!(total, 999_000);
+    /// # Ok(()) }
+    /// ```
+    pub fn imap<A, R, F, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<Imap<'_, A, R, I::IntoIter>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let _ = f;
+        let config = StreamConfig { ordered: true, trace: false, window: self.streaming_window() };
+        Ok(Imap {
+            stream: Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, config)?,
+        })
+    }
+
+    /// As [`Pool::imap`], but results come in the order they finish (Python's
+    /// `imap_unordered`), which differs from run to run.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// let pool = mp::Pool::new(2)?;
+    /// let mut results: Vec<u64> = pool.imap_unordered(|x: u64| x * x, 0..10u64, 1)?.collect::<mp::Result<_>>()?;
+    /// results.sort();
+    /// assert_eq!(results, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
+    /// # Ok(()) }
+    /// ```
+    pub fn imap_unordered<A, R, F, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<Imap<'_, A, R, I::IntoIter>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let _ = f;
+        let config = StreamConfig { ordered: false, trace: false, window: self.streaming_window() };
+        Ok(Imap {
+            stream: Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, config)?,
+        })
+    }
+
+    /// Starts `f(arg)` on a worker and returns at once (Python's `pool.apply_async`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn add_one(x: i64) -> i64 { x + 1 }
+    ///
+    /// let pool = mp::Pool::new(2)?;
+    /// let pending = pool.apply_async(add_one, 41)?;
+    /// assert_eq!(pending.get()?, 42);
+    /// # Ok(()) }
+    /// ```
+    pub fn apply_async<A, R, F>(&self, f: F, arg: A) -> Result<AsyncResult<R>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let _ = f;
+        let job = self.open_job::<F, A, R>(false)?;
+        job.submit(vec![encode_chunk(0, std::slice::from_ref(&arg))?])?;
+        Ok(AsyncResult { job, outcome: None, _result: PhantomData })
+    }
+
+    /// `f(arg)` on a worker, waiting for the result (Python's `pool.apply`).
+    pub fn apply<A, R, F>(&self, f: F, arg: A) -> Result<R>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        self.apply_async(f, arg)?.get()
+    }
+
+    fn streaming_window(&self) -> usize {
+        self.n_workers * CHUNKS_IN_FLIGHT * 2
+    }
+
+    fn open_job<F, A, R>(&self, trace: bool) -> Result<JobHandle<'_>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: DeserializeOwned + 'static,
+        R: Serialize + 'static,
+    {
+        let trampoline = worker::trampoline_offset::<F, A, R>();
+        let id = self.next_job.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (events, receiver) = mpsc::channel();
+        self.command(Command::Open { job: id, trampoline, trace, events })?;
+        Ok(JobHandle { pool: self, id, events: receiver })
+    }
+
+    fn command(&self, command: Command) -> Result<()> {
+        if self.commands.send(command).is_err() {
+            return Err(self.broken_error());
+        }
+        // A full wake-up socket already guarantees a wake-up.
+        let _ = (&self.wake).write(&[1]);
+        Ok(())
+    }
+
+    fn broken_error(&self) -> Error {
+        let cause = self.broken.lock().unwrap_or_else(|poison| poison.into_inner()).clone();
+        Error::PoolBroken { cause: cause.unwrap_or_else(|| "its dispatcher thread stopped".into()) }
+    }
+}
+
+impl Drop for Pool {
+    /// Stops the workers (waiting up to two seconds for running tasks, then killing) and reaps
+    /// them: no process outlives its pool.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.commands, closed));
+        let _ = (&self.wake).write(&[1]);
+        if let Some(dispatcher) = self.dispatcher.take() {
+            let _ = dispatcher.join();
+        }
+    }
+}
+
+/// Functions of several arguments that [`Pool::starmap`] can call with a tuple.
+pub trait StarFn<Args>: Copy + 'static {
+    /// What the function returns.
+    type Output;
+    /// Calls the function with the tuple's fields as arguments.
+    fn call_with(self, args: Args) -> Self::Output;
+}
+
+macro_rules! star_fn {
+    ($($arg:ident),+) => {
+        impl<Func, $($arg,)+ Out> StarFn<($($arg,)+)> for Func
+        where
+            Func: Fn($($arg),+) -> Out + Copy + 'static,
+        {
+            type Output = Out;
+            #[allow(non_snake_case)]
+            fn call_with(self, ($($arg,)+): ($($arg,)+)) -> Out {
+                self($($arg),+)
+            }
+        }
+    };
+}
+
+star_fn!(A, B);
+star_fn!(A, B, C);
+star_fn!(A, B, C, D);
+
+fn unpack<F: StarFn<Args>, Args>(args: Args) -> F::Output {
+    sys::conjure_zero_sized::<F>().call_with(args)
+}
+
+/// A task started with [`Pool::apply_async`] (Python's `AsyncResult`).
+pub struct AsyncResult<'pool, R> {
+    job: JobHandle<'pool>,
+    outcome: Option<Event>,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for AsyncResult<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("job", &self.job.id)
+            .field("ready", &self.outcome.is_some())
+            .finish()
+    }
+}
+
+impl<R: DeserializeOwned> AsyncResult<'_, R> {
+    /// Waits for the result (Python's `get()`).
+    pub fn get(mut self) -> Result<R> {
+        let event = match self.outcome.take() {
+            Some(event) => event,
+            None => self.job.next_event(None)?,
+        };
+        single_result(event)
+    }
+
+    /// Waits at most `timeout` for the result; on `Error::Timeout` the task goes on and
+    /// `get_timeout` can be called again (Python's `get(timeout)`).
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<R> {
+        let event = match self.outcome.take() {
+            Some(event) => event,
+            None => self.job.next_event(Some(timeout))?,
+        };
+        single_result(event)
+    }
+
+    /// True once the result is there (Python's `ready()`).
+    pub fn ready(&mut self) -> bool {
+        if self.outcome.is_none() {
+            self.outcome = self.job.next_event(Some(Duration::ZERO)).ok();
+        }
+        self.outcome.is_some()
+    }
+}
+
+fn single_result<R: DeserializeOwned>(event: Event) -> Result<R> {
+    match event {
+        Event::Done { body, fds, .. } => wire::decode::<Vec<R>>(&body, fds)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::serialization("a worker sent no result")),
+        Event::Failed(error) => Err(error),
+    }
+}
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: yields `Result<R>` per item.
+/// After an error it ends.
+pub struct Imap<'pool, A, R, I> {
+    stream: Stream<'pool, A, R, I>,
+}
+
+impl<A, R, I> fmt::Debug for Imap<'_, A, R, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Imap").field("job", &self.stream.job.id).finish()
+    }
+}
+
+impl<A, R, I> Iterator for Imap<'_, A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned,
+    I: Iterator<Item = A>,
+{
+    type Item = Result<R>;
+
+    fn next(&mut self) -> Option<Result<R>> {
+        self.stream.next()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The caller's side of a job: feeding chunks and reassembling results.
+
+#[derive(Clone, Copy)]
+struct StreamConfig {
+    ordered: bool,
+    trace: bool,
+    /// Most chunks submitted and not yet consumed.
+    window: usize,
+}
+
+impl StreamConfig {
+    fn map() -> StreamConfig {
+        StreamConfig { ordered: true, trace: false, window: usize::MAX }
+    }
+}
+
+struct Stream<'pool, A, R, I> {
+    job: JobHandle<'pool>,
+    input: I,
+    chunksize: usize,
+    config: StreamConfig,
+    next_chunk: u64,
+    next_index: usize,
+    input_done: bool,
+    in_flight: usize,
+    /// Chunks that finished ahead of their turn (ordered streams only): chunk id to results.
+    ready: BTreeMap<u64, VecDeque<R>>,
+    next_expected: u64,
+    current: VecDeque<R>,
+    failed: bool,
+    /// The machine's monotonic clock at the start, for trace records.
+    started_ns: u64,
+    records: Vec<TaskRecord>,
+    /// First input index of each chunk in flight (for trace records).
+    chunk_starts: HashMap<u64, usize>,
+    _item: PhantomData<fn(A)>,
+}
+
+impl<'pool, A, R, I> Stream<'pool, A, R, I>
+where
+    A: Serialize,
+    R: DeserializeOwned,
+    I: Iterator<Item = A>,
+{
+    fn start<F>(pool: &'pool Pool, input: I, chunksize: usize, config: StreamConfig) -> Result<Self>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: DeserializeOwned + 'static,
+        R: Serialize + 'static,
+    {
+        if chunksize == 0 {
+            return Err(Error::invalid(
+                "chunksize must be at least 1 (1 sends every item on its own)",
+            ));
+        }
+        let job = pool.open_job::<F, A, R>(config.trace)?;
+        let mut stream = Stream {
+            job,
+            input,
+            chunksize,
+            config,
+            next_chunk: 0,
+            next_index: 0,
+            input_done: false,
+            in_flight: 0,
+            ready: BTreeMap::new(),
+            next_expected: 0,
+            current: VecDeque::new(),
+            failed: false,
+            started_ns: sys::clock::monotonic_ns(),
+            records: Vec::new(),
+            chunk_starts: HashMap::new(),
+            _item: PhantomData,
+        };
+        stream.top_up()?;
+        Ok(stream)
+    }
+
+    /// Submits chunks until the window is full or the input runs out.
+    fn top_up(&mut self) -> Result<()> {
+        let mut batch = Vec::new();
+        while !self.input_done && self.in_flight + batch.len() < self.config.window {
+            let items: Vec<A> = self.input.by_ref().take(self.chunksize).collect();
+            if items.is_empty() {
+                self.input_done = true;
+                break;
+            }
+            let mut chunk = encode_chunk(self.next_chunk, &items)?;
+            chunk.first_index = self.next_index;
+            self.chunk_starts.insert(self.next_chunk, self.next_index);
+            self.next_index += items.len();
+            self.next_chunk += 1;
+            batch.push(chunk);
+        }
+        self.in_flight += batch.len();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.job.submit(batch)
+    }
+
+    fn next(&mut self) -> Option<Result<R>> {
+        loop {
+            if let Some(result) = self.current.pop_front() {
+                return Some(Ok(result));
+            }
+            if self.failed {
+                return None;
+            }
+            if let Some(results) = self.ready.remove(&self.next_expected) {
+                self.next_expected += 1;
+                self.current = results;
+                continue;
+            }
+            if let Err(error) = self.top_up() {
+                return Some(Err(self.fail(error)));
+            }
+            if self.in_flight == 0 {
+                return None;
+            }
+            let event = match self.job.next_event(None) {
+                Ok(event) => event,
+                Err(error) => return Some(Err(self.fail(error))),
+            };
+            match self.accept(event) {
+                Ok(()) => {}
+                Err(error) => return Some(Err(self.fail(error))),
+            }
+        }
+    }
+
+    fn accept(&mut self, event: Event) -> Result<()> {
+        let (chunk, body, fds, worker, pid, timings) = match event {
+            Event::Done { chunk, body, fds, worker, pid, timings } => {
+                (chunk, body, fds, worker, pid, timings)
+            }
+            Event::Failed(error) => return Err(error),
+        };
+        self.in_flight -= 1;
+        let first_index = self.chunk_starts.remove(&chunk).unwrap_or(0);
+        for (offset, (start, end)) in timings.into_iter().enumerate() {
+            self.records.push(TaskRecord {
+                index: first_index + offset,
+                worker,
+                pid,
+                start: Duration::from_nanos(start.saturating_sub(self.started_ns)),
+                end: Duration::from_nanos(end.saturating_sub(self.started_ns)),
+            });
+        }
+        let results: VecDeque<R> = wire::decode::<Vec<R>>(&body, fds)?.into();
+        if self.config.ordered {
+            self.ready.insert(chunk, results);
+        } else {
+            self.current.extend(results);
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, error: Error) -> Error {
+        self.failed = true;
+        self.current.clear();
+        self.ready.clear();
+        error
+    }
+
+    fn collect(mut self) -> Result<Vec<R>> {
+        let mut results = Vec::with_capacity(self.next_index);
+        while let Some(result) = self.next() {
+            results.push(result?);
+        }
+        Ok(results)
+    }
+}
+
+fn encode_chunk<A: Serialize>(id: u64, items: &[A]) -> Result<ChunkOut> {
+    let (body, fds) = wire::encode(items)?;
+    Ok(ChunkOut { id, first_index: 0, n_items: items.len(), body, fds })
+}
+
+/// An open job; closing it (drop) tells the dispatcher to forget it and skip its queued chunks.
+struct JobHandle<'pool> {
+    pool: &'pool Pool,
+    id: u64,
+    events: mpsc::Receiver<Event>,
+}
+
+impl JobHandle<'_> {
+    fn submit(&self, chunks: Vec<ChunkOut>) -> Result<()> {
+        self.pool.command(Command::Chunks { job: self.id, chunks })
+    }
+
+    fn next_event(&self, timeout: Option<Duration>) -> Result<Event> {
+        let received = match timeout {
+            None => self.events.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(timeout) => self.events.recv_timeout(timeout),
+        };
+        match received {
+            Ok(event) => Ok(event),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout {
+                what: "a result from the pool".into(),
+                waited: timeout.unwrap_or_default(),
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.pool.broken_error()),
+        }
+    }
+}
+
+impl Drop for JobHandle<'_> {
+    fn drop(&mut self) {
+        let _ = self.pool.command(Command::Close { job: self.id });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dispatcher thread.
+
+enum Command {
+    Open { job: u64, trampoline: i64, trace: bool, events: mpsc::Sender<Event> },
+    Chunks { job: u64, chunks: Vec<ChunkOut> },
+    Close { job: u64 },
+}
+
+struct ChunkOut {
+    id: u64,
+    first_index: usize,
+    n_items: usize,
+    body: Vec<u8>,
+    fds: Vec<OwnedFd>,
+}
+
+enum Event {
+    Done {
+        chunk: u64,
+        body: Vec<u8>,
+        fds: Vec<OwnedFd>,
+        worker: usize,
+        pid: u32,
+        timings: Vec<(u64, u64)>,
+    },
+    Failed(Error),
+}
+
+struct Job {
+    trampoline: i64,
+    trace: bool,
+    events: mpsc::Sender<Event>,
+}
+
+struct InFlight {
+    job: u64,
+    chunk: u64,
+    first_index: usize,
+    n_items: usize,
+}
+
+struct Slot {
+    process: WorkerProcess,
+    reader: FrameReader,
+    outbox: Outbox,
+    in_flight: VecDeque<InFlight>,
+}
+
+struct Dispatcher {
+    slots: Vec<Slot>,
+    commands: mpsc::Receiver<Command>,
+    wake: UnixStream,
+    /// Chunks waiting for a worker, oldest first.
+    queue: VecDeque<(u64, ChunkOut)>,
+    jobs: HashMap<u64, Job>,
+    broken: Arc<Mutex<Option<String>>>,
+}
+
+impl Dispatcher {
+    fn run(mut self) {
+        loop {
+            if !self.take_commands() {
+                break;
+            }
+            if let Err(error) = self.assign_and_flush() {
+                self.break_pool(error);
+                return;
+            }
+            if let Err(error) = self.wait_and_read() {
+                self.break_pool(error);
+                return;
+            }
+        }
+        self.stop_all();
+    }
+
+    /// Asks every worker to stop, then reaps them all; a worker that does not stop within the
+    /// grace period (a task still running) is killed.
+    fn stop_all(&mut self) {
+        let deadline = std::time::Instant::now() + process::STOP_GRACE;
+        for slot in &mut self.slots {
+            let fd = slot.process.control.fd().as_fd();
+            // A Shutdown may only follow whole frames; a worker still being sent work is killed.
+            let sent = slot.outbox.flush_some(fd).unwrap_or(false)
+                && process::control_frame(&ToWorker::Shutdown, Vec::new(), Vec::new())
+                    .map(|frame| {
+                        slot.outbox.push(frame);
+                        slot.outbox.flush_some(fd).unwrap_or(false)
+                    })
+                    .unwrap_or(false);
+            if !sent {
+                slot.process.kill_and_reap();
+            }
+        }
+        for slot in &mut self.slots {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            slot.process.reap_within(remaining);
+        }
+    }
+
+    /// Applies queued commands; false once the pool is dropped.
+    fn take_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Open { job, trampoline, trace, events }) => {
+                    self.jobs.insert(job, Job { trampoline, trace, events });
+                }
+                Ok(Command::Chunks { job, chunks }) => {
+                    self.queue.extend(chunks.into_iter().map(|chunk| (job, chunk)));
+                }
+                Ok(Command::Close { job }) => {
+                    self.jobs.remove(&job);
+                    self.queue.retain(|(queued_job, _)| *queued_job != job);
+                }
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn assign_and_flush(&mut self) -> Result<()> {
+        for slot in &mut self.slots {
+            while slot.in_flight.len() < CHUNKS_IN_FLIGHT {
+                let Some((job_id, chunk)) = self.queue.pop_front() else { break };
+                let Some(job) = self.jobs.get(&job_id) else { continue };
+                let header = RunHeader {
+                    job: job_id,
+                    chunk: chunk.id,
+                    trampoline: job.trampoline,
+                    trace: job.trace,
+                };
+                slot.outbox.push(process::control_frame(
+                    &ToWorker::Run(header),
+                    chunk.body,
+                    chunk.fds,
+                )?);
+                slot.in_flight.push_back(InFlight {
+                    job: job_id,
+                    chunk: chunk.id,
+                    first_index: chunk.first_index,
+                    n_items: chunk.n_items,
+                });
+            }
+        }
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            if let Err(error) = slot.outbox.flush_some(slot.process.control.fd().as_fd()) {
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) {
+                    return Err(self.worker_died(index));
+                }
+                return Err(Error::io("sending work to a worker", error));
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_and_read(&mut self) -> Result<()> {
+        let mut interest =
+            vec![(self.wake.as_fd(), sys::Ready { readable: true, ..Default::default() })];
+        for slot in &self.slots {
+            let wants_out = !slot.outbox.is_empty();
+            interest.push((
+                slot.process.control.fd().as_fd(),
+                sys::Ready { readable: true, writable: wants_out, hangup: false },
+            ));
+        }
+        let ready =
+            sys::poll(&interest, None).map_err(|error| Error::io("waiting for workers", error))?;
+        if ready[0].readable {
+            let mut drain = [0u8; 256];
+            while matches!((&self.wake).read(&mut drain), Ok(n) if n > 0) {}
+        }
+        for index in 0..self.slots.len() {
+            if ready[index + 1].readable {
+                self.read_worker(index)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_worker(&mut self, index: usize) -> Result<()> {
+        loop {
+            let slot = &mut self.slots[index];
+            let outcome = slot.reader.read_frame(slot.process.control.fd().as_fd());
+            let frame = match outcome {
+                Ok(ReadOutcome::Frame(frame)) => frame,
+                Ok(ReadOutcome::WouldBlock) => return Ok(()),
+                Ok(ReadOutcome::Closed) | Err(Error::Corrupted { .. }) => {
+                    return Err(self.worker_died(index));
+                }
+                Err(error) => return Err(error),
+            };
+            let done = process::parse_done(&frame)?;
+            let Some(in_flight) = slot.in_flight.pop_front() else {
+                return Err(Error::Corrupted {
+                    message: "a worker reported a task it was never given".into(),
+                });
+            };
+            let pid = slot.process.pid();
+            let Some(job) = self.jobs.get(&in_flight.job) else { continue };
+            let event = match done.failure {
+                Some(failure) => {
+                    Event::Failed(process::failure_error(failure, Some(in_flight.first_index), pid))
+                }
+                None => Event::Done {
+                    chunk: in_flight.chunk,
+                    body: frame.body,
+                    fds: frame.fds,
+                    worker: index,
+                    pid,
+                    timings: done.timings,
+                },
+            };
+            let failed = matches!(event, Event::Failed(_));
+            if job.events.send(event).is_err() || failed {
+                // The caller is gone, or the job failed: its remaining chunks are not wanted.
+                self.jobs.remove(&in_flight.job);
+                self.queue.retain(|(queued_job, _)| *queued_job != in_flight.job);
+            }
+        }
+    }
+
+    /// Reaps a worker whose connection closed and describes its death.
+    fn worker_died(&mut self, index: usize) -> Error {
+        let slot = &mut self.slots[index];
+        let reason = slot.process.reap_within(Duration::from_secs(1));
+        let lost_tasks: Vec<usize> = slot
+            .in_flight
+            .iter()
+            .flat_map(|in_flight| in_flight.first_index..in_flight.first_index + in_flight.n_items)
+            .collect();
+        Error::WorkerDied { worker: Some(index), pid: slot.process.pid(), reason, lost_tasks }
+    }
+
+    /// Fails every open job, stops the remaining workers, and marks the pool broken.
+    fn break_pool(mut self, error: Error) {
+        let cause = error.to_string();
+        *self.broken.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(cause.clone());
+        // The jobs that lost tasks on the dead worker get its error; the others a broken pool.
+        let losing_jobs: Vec<u64> = match &error {
+            Error::WorkerDied { worker: Some(index), .. } => {
+                self.slots[*index].in_flight.iter().map(|in_flight| in_flight.job).collect()
+            }
+            _ => Vec::new(),
+        };
+        let mut error = Some(error);
+        for (job_id, job) in self.jobs.drain() {
+            let event = if losing_jobs.contains(&job_id)
+                && let Some(error) = error.take()
+            {
+                Event::Failed(error)
+            } else {
+                Event::Failed(Error::PoolBroken { cause: cause.clone() })
+            };
+            let _ = job.events.send(event);
+        }
+        self.stop_all();
+    }
+}
