@@ -71,10 +71,6 @@ impl Link {
         &self.fd
     }
 
-    pub(crate) fn name(&self) -> &'static str {
-        self.name
-    }
-
     /// Sends one frame; see the module docs for when this returns.
     pub(crate) fn send_frame(self: &Arc<Self>, frame: OutFrame<'_>) -> Result<()> {
         let mut writer = self.writer.lock().unwrap_or_else(|poison| poison.into_inner());
@@ -175,6 +171,8 @@ static FLUSHERS: Mutex<usize> = Mutex::new(0);
 static FLUSHERS_DONE: Condvar = Condvar::new();
 
 fn start_flusher(link: Arc<Link>) {
+    static FLUSH_AT_EXIT: std::sync::Once = std::sync::Once::new();
+    FLUSH_AT_EXIT.call_once(|| sys::at_exit(flush_at_exit));
     *FLUSHERS.lock().unwrap_or_else(|poison| poison.into_inner()) += 1;
     let spawned = std::thread::Builder::new().name("mp-flusher".into()).spawn(move || {
         flush_until_empty(&link);
@@ -206,6 +204,10 @@ fn flush_until_empty(link: &Link) {
         let interest = sys::Ready { writable: true, ..Default::default() };
         let _ = sys::poll(&[(link.fd.as_fd(), interest)], Some(Duration::from_millis(100)));
     }
+}
+
+extern "C" fn flush_at_exit() {
+    wait_for_queued_messages(Duration::from_secs(10));
 }
 
 /// Waits until every queued message of this process has been delivered (or its receiver is

@@ -127,6 +127,13 @@ pub enum Error {
         /// The fault that broke it.
         cause: String,
     },
+    /// One rank of a [`launch`](crate::launch)ed group failed; the others were stopped.
+    RankFailed {
+        /// The rank that failed first (or, of several, the one that did not just see another die).
+        rank: usize,
+        /// What went wrong there.
+        error: Box<Error>,
+    },
     /// A message could not be turned into bytes or back.
     Serialization {
         /// What the serializer said.
@@ -216,6 +223,9 @@ impl fmt::Display for Error {
             Error::PoolBroken { cause } => {
                 write!(f, "the pool is broken because {cause}; create a new Pool to go on")
             }
+            Error::RankFailed { rank, error } => {
+                write!(f, "rank {rank} failed, so all ranks were stopped: {error}")
+            }
             Error::Serialization { message } => {
                 write!(f, "could not (de)serialize a message: {message}")
             }
@@ -229,6 +239,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
+            Error::RankFailed { error, .. } => Some(error.as_ref()),
             _ => None,
         }
     }

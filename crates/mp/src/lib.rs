@@ -1,29 +1,133 @@
-//! mp: front page written later.
+//! # mp: Python's `multiprocessing`, in Rust, on real OS processes
+//!
+//! `mp` is the library behind a course on process-level parallelism: pools of worker
+//! processes, processes launched by hand, pipes and queues between them, shared memory, and the
+//! tools to measure what all that costs. Workers are real processes (a fresh copy of your
+//! program, started with `exec`), as with Python's `multiprocessing`; where Python hangs or
+//! surprises, `mp` returns an [`Error`] that says what happened.
+//!
+//! ```
+//! fn hard_work(i: u64) -> u64 {
+//!     (0..1_000 * i).sum()
+//! }
+//!
+//! fn main() -> mp::Result<()> {
+//!     mp::init(); // first line of main: turns the copies started by mp into workers
+//!
+//!     let pool = mp::Pool::new(2)?;
+//!     let results = pool.map(hard_work, 0..20)?;
+//!     assert_eq!(results, (0..20).map(hard_work).collect::<Vec<_>>());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## From Python to Rust
+//!
+//! | Python | Rust (`mp`) |
+//! |---|---|
+//! | `if __name__ == "__main__":` guard | [`mp::init()`](init) as the first line of `main` |
+//! | `Pool(n)`, `Pool()` | [`Pool::new(n)`](Pool::new), [`Pool::with_all_cpus()`](Pool::with_all_cpus) |
+//! | `pool.map(f, xs)`, `chunksize=k` | [`pool.map(f, xs)`](Pool::map), [`pool.map_chunked(f, xs, k)`](Pool::map_chunked) |
+//! | `pool.starmap(f, [(a, b), ...])` | [`pool.starmap(f, vec![(a, b), ...])`](Pool::starmap) |
+//! | `pool.imap(f, xs)`, `imap_unordered` | [`pool.imap(f, xs, k)`](Pool::imap), [`pool.imap_unordered(f, xs, k)`](Pool::imap_unordered) |
+//! | `pool.apply_async(f, (x,)).get(timeout)` | [`pool.apply_async(f, x)?.get_timeout(t)`](AsyncResult::get_timeout) |
+//! | which worker ran what (by hand, with `os.getpid()`) | [`pool.map_traced(f, xs, k)`](Pool::map_traced) |
+//! | `np.array_split(xs, k)` | [`array_split(&xs, k)`](array_split) |
+//! | `p = Process(target=f, args=(x,)); p.start()` | [`let mut p = Process::spawn(f, x)?`](Process::spawn) |
+//! | `p.join()` (result through a Queue) | [`p.join()?`](Process::join) returns `f(x)` |
+//! | `p.join(timeout)`, `p.is_alive()`, `p.pid`, `p.exitcode`, `p.kill()` | [`join_timeout`](Process::join_timeout), [`is_alive`](Process::is_alive), [`pid`](Process::pid), [`exit_reason`](Process::exit_reason), [`kill`](Process::kill) |
+//! | `a, b = Pipe()` | [`let (a, b) = pipe::<T>()?`](pipe) |
+//! | `r, w = Pipe(duplex=False)` | [`let (w, r) = pipe_simplex::<T>()?`](pipe_simplex) (sender first) |
+//! | `conn.send(x)`, `conn.recv()`, `EOFError` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`Error::Disconnected`] |
+//! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`send_bytes`](Connection::send_bytes), [`recv_bytes`](Connection::recv_bytes), and [`send_slice`](Connection::send_slice) for arrays |
+//! | `Queue()`, `Manager().Queue()` | [`Queue::new()`](Queue::new) (works from pool workers too) |
+//! | `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`put(&x)`](Queue::put), [`get()`](Queue::get), [`get_timeout(t)`](Queue::get_timeout) |
+//! | `pool.starmap(run, [(rank, conns), ...])` | [`launch(n, run, arg)`](launch) with [`Comm`] (MPI's rank/size/send/recv) |
+//! | `RawArray('d', n)`, `shared_memory.SharedMemory` | [`SharedArray::<f64>::new(n)`](SharedArray::new) |
+//! | threads: `ThreadPool(n).map` | [`threads::ThreadPool::new(n)?.map(f, xs)`](threads::ThreadPool::map) (rayon) |
+//! | `time.perf_counter()` marks t0..t3 | [`timing::Phases`] (all intervals between marks) |
+//! | shell `time python3 prog.py` | [`timing::ProcessTimes::now()`](timing::ProcessTimes::now) (real/user/sys incl. children) |
+//! | "MB" vs "MiB" vs "Mb" | [`units::Bytes`], [`units::Bandwidth`], [`units::Unit`] |
+//!
+//! ## Task functions
+//!
+//! What a pool or process runs is a `fn` item or a closure that captures nothing: a worker is
+//! a separate process and cannot see the parent's variables, so data goes in the argument.
+//! A closure that captures something is rejected when you build the program. Arguments and
+//! results must implement serde's `Serialize` and `Deserialize`; they travel encoded with
+//! postcard, which cannot encode serde's `flatten` or `untagged`. Bulk numbers are faster as
+//! bytes: [`Connection::send_slice`], or a [`SharedArray`].
+//!
+//! ## Starting workers: `mp::init()`
+//!
+//! A worker is a fresh copy of the running executable. Call [`init`] on the first line of
+//! `main`: in a worker it takes over and never returns; in your program it returns at once.
+//! Code before it runs again in every worker. A program that forgot it gets
+//! [`Error::StartupFailed`] saying so, never a fork bomb or a hang.
+//!
+//! * **Integration tests**: put `mp::test_support!();` at the top of the test file.
+//! * **Doctests**: start the example with a hidden `# mp::init();`.
+//! * **Criterion benches** (`harness = false`): call `mp::init()` first in your own `main`,
+//!   before criterion parses the arguments.
+//!
+//! ## Faults
+//!
+//! * A task that panics gives [`Error::TaskPanicked`] with the message, location and input
+//!   index; the worker survives. (With `panic = "abort"` the worker dies instead.)
+//! * A worker that dies (killed, aborted, `exit`) gives [`Error::WorkerDied`] naming the worker,
+//!   the signal or exit code and the lost inputs; the rest of the pool is shut down and later
+//!   calls get [`Error::PoolBroken`]. Python's `Pool` hangs forever here.
+//! * A parent that dies, even by SIGKILL, takes its workers with it; Ctrl-C stops everyone.
+//!   Dropping a [`Pool`] or [`Process`] stops and reaps its processes: no zombies.
+//!
+//! Linux only: `mp` uses Unix sockets, `memfd` and `/proc`.
 
 mod channel;
 mod error;
 mod pool;
 mod process;
-pub mod split;
+mod queue;
+mod ranks;
+mod shm;
 mod sys;
+mod wire;
+mod worker;
+
+pub mod split;
 pub mod threads;
 pub mod timing;
 pub mod units;
-mod wire;
-mod worker;
 
 pub use channel::{Connection, Receiver, Sender, pipe, pipe_simplex};
 pub use error::{Error, ExitReason, Result};
 pub use pool::{AsyncResult, CHUNKS_IN_FLIGHT, Imap, Pool, StarFn, TaskRecord, Traced, cpu_count};
 pub use process::Process;
+pub use queue::Queue;
+pub use ranks::{Comm, Communicator, Launch, Topology, launch};
+pub use shm::{Element, SharedArray};
 pub use split::array_split;
 pub use worker::init;
 
-/// Lets the worker processes of an integration test binary start.
+/// Lets an integration test file start worker processes.
+///
+/// A test binary's `main` belongs to the test harness, so [`init`] cannot be its first line.
+/// This macro adds a test named `mp_worker_entry`; `mp` starts workers of a test binary with
+/// arguments that run only that test, which calls [`init`]. Put it at the top level of each
+/// integration test file that uses processes:
+///
+/// ```no_run
+/// mp::test_support!();
+///
+/// #[test]
+/// fn squares() {
+///     let pool = mp::Pool::new(2).unwrap();
+///     assert_eq!(pool.map(|x: u32| x * x, 0..4).unwrap(), [0, 1, 4, 9]);
+/// }
+/// ```
 #[macro_export]
 macro_rules! test_support {
     () => {
-        /// Not a test: the entry point of worker processes re-executed from this test binary.
+        /// The entry point of worker processes started from this test binary (not a test).
         #[test]
         fn mp_worker_entry() {
             $crate::init();

@@ -371,7 +371,7 @@ impl Pool {
     /// assert_eq!(pending.get()?, 42);
     /// # Ok(()) }
     /// ```
-    pub fn apply_async<A, R, F>(&self, f: F, arg: A) -> Result<AsyncResult<R>>
+    pub fn apply_async<A, R, F>(&self, f: F, arg: A) -> Result<AsyncResult<'_, R>>
     where
         F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,

@@ -373,6 +373,12 @@ impl<R: DeserializeOwned> Process<R> {
 }
 
 impl<R> Process<R> {
+    /// The control connection: readable once the result (or the process's death) is there.
+    pub(crate) fn control_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.worker.control.fd().as_fd()
+    }
+
     /// The operating system's id of the process (Python's `p.pid`).
     pub fn pid(&self) -> u32 {
         self.worker.pid()

@@ -289,8 +289,10 @@ pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
 }
 
 /// A shared, read-write mapping of a whole memory file.
+///
+/// `pub` (in a private module) because the sealed element trait of `shm` names it.
 #[derive(Debug)]
-pub(crate) struct SharedMapping {
+pub struct SharedMapping {
     ptr: NonNull<u8>,
     len: usize,
 }
@@ -365,7 +367,7 @@ pub(crate) fn conjure_zero_sized<F: Copy>() -> F {
 /// The address of a function, relative to an anchor in this crate: the same in every process
 /// running the same executable, even though address-space randomisation moves the base.
 pub(crate) fn code_offset(function: usize) -> i64 {
-    function as i64 - anchor as usize as i64
+    function as i64 - anchor as fn() as usize as i64
 }
 
 /// The inverse of [`code_offset`].
@@ -375,7 +377,7 @@ pub(crate) fn code_offset(function: usize) -> i64 {
 /// very executable (mp only exec's `/proc/self/exe`, which guarantees that).
 pub(crate) unsafe fn function_at<T: Copy>(offset: i64) -> T {
     const { assert!(mem::size_of::<T>() == mem::size_of::<usize>()) };
-    let address = (anchor as usize as i64 + offset) as usize;
+    let address = (anchor as fn() as usize as i64 + offset) as usize;
     // SAFETY: per the contract, `address` is a function of type T in this executable.
     unsafe { mem::transmute_copy::<usize, T>(&address) }
 }

@@ -1,0 +1,338 @@
+//! Ranks: a group of processes that each know their rank, the group's size and their
+//! connections, in the shape of MPI (`rank`, `size`, `send`, `recv`).
+//!
+//! [`launch`] starts `n_ranks` processes running `f(comm, arg)` and returns their results in
+//! rank order: Python's `pool.starmap(run, [(rank, connections), ...])` with the wiring done for
+//! you. Code written against the [`Communicator`] trait runs unchanged on a later MPI backend.
+//!
+//! ```
+//! # fn main() -> mp::Result<()> {
+//! # mp::init();
+//! use mp::{Comm, Communicator};
+//!
+//! // Every rank sends its rank to rank 0, which adds them up.
+//! fn sum_of_ranks(comm: Comm, _: ()) -> usize {
+//!     if comm.rank() != 0 {
+//!         comm.send(0, &comm.rank()).unwrap();
+//!         return 0;
+//!     }
+//!     (1..comm.size()).map(|source| comm.recv::<usize>(source).unwrap()).sum()
+//! }
+//!
+//! let results = mp::launch(4, sum_of_ranks, ())?;
+//! assert_eq!(results, [6, 0, 0, 0]);
+//! # Ok(()) }
+//! ```
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{
+    Connection, Error, Process, Result,
+    channel::{Link, bytes_to_vec},
+    sys,
+};
+
+/// The most ranks one launch may start.
+const MAX_RANKS: usize = 256;
+
+/// Point-to-point messages between the ranks of a group: what MPI's `MPI_Comm` offers.
+///
+/// [`Comm`] implements it over pipes between processes on one machine; an MPI backend can
+/// implement it across machines, and code written against the trait runs on both.
+pub trait Communicator {
+    /// This process's rank, from 0 to `size() - 1`.
+    fn rank(&self) -> usize;
+    /// The number of ranks in the group.
+    fn size(&self) -> usize;
+    /// Sends a typed message to rank `dest`.
+    fn send<T: Serialize>(&self, dest: usize, value: &T) -> Result<()>;
+    /// Waits for the next typed message from rank `source`.
+    fn recv<T: DeserializeOwned>(&self, source: usize) -> Result<T>;
+    /// Sends raw bytes to rank `dest`.
+    fn send_bytes(&self, dest: usize, bytes: &[u8]) -> Result<()>;
+    /// Waits for the next raw-bytes message from rank `source`.
+    fn recv_bytes(&self, source: usize) -> Result<Vec<u8>>;
+
+    /// Sends a slice of plain numbers as its bytes (no per-element encoding).
+    fn send_slice<E: bytemuck::Pod>(&self, dest: usize, items: &[E]) -> Result<()> {
+        self.send_bytes(dest, bytemuck::cast_slice(items))
+    }
+
+    /// Receives a message sent with [`Communicator::send_slice`].
+    fn recv_vec<E: bytemuck::Pod>(&self, source: usize) -> Result<Vec<E>> {
+        bytes_to_vec(self.recv_bytes(source)?)
+    }
+}
+
+/// Which ranks of a group are connected to each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Topology {
+    /// Every rank to every other: `n (n - 1) / 2` connections.
+    #[default]
+    AllToAll,
+    /// Each rank to `rank - 1` and `rank + 1`, and the last to the first: `n` connections
+    /// (one for 2 ranks).
+    Ring,
+    /// The root to every other rank: `n - 1` connections.
+    Star {
+        /// The centre of the star.
+        root: usize,
+    },
+}
+
+impl Topology {
+    /// True when ranks `a` and `b` of a group of `size` have a connection.
+    ///
+    /// ```
+    /// use mp::Topology;
+    /// assert!(Topology::Ring.connects(0, 3, 4));
+    /// assert!(!Topology::Ring.connects(0, 2, 4));
+    /// assert!(Topology::Star { root: 0 }.connects(2, 0, 4));
+    /// ```
+    pub fn connects(self, a: usize, b: usize, size: usize) -> bool {
+        if a == b || a >= size || b >= size {
+            return false;
+        }
+        match self {
+            Topology::AllToAll => true,
+            Topology::Ring => (a + 1) % size == b || (b + 1) % size == a,
+            Topology::Star { root } => a == root || b == root,
+        }
+    }
+
+    /// How many connections a group of `size` ranks needs in this topology.
+    ///
+    /// ```
+    /// assert_eq!(mp::Topology::AllToAll.n_connections(4), 6);
+    /// assert_eq!(mp::Topology::Ring.n_connections(4), 4);
+    /// ```
+    pub fn n_connections(self, size: usize) -> usize {
+        (0..size)
+            .flat_map(|a| (a + 1..size).map(move |b| (a, b)))
+            .filter(|&(a, b)| self.connects(a, b, size))
+            .count()
+    }
+}
+
+/// One rank's view of its group: its rank, the size, and a connection to each neighbour.
+#[derive(Serialize, Deserialize)]
+pub struct Comm {
+    rank: usize,
+    size: usize,
+    topology: Topology,
+    /// Indexed by peer rank; None where the topology has no connection.
+    links: Vec<Option<Connection<()>>>,
+}
+
+impl fmt::Debug for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Comm")
+            .field("rank", &self.rank)
+            .field("size", &self.size)
+            .field("topology", &self.topology)
+            .finish()
+    }
+}
+
+impl Comm {
+    /// The ranks this rank has a connection to.
+    pub fn neighbours(&self) -> Vec<usize> {
+        (0..self.size).filter(|&peer| self.links[peer].is_some()).collect()
+    }
+
+    /// How the group is wired.
+    pub fn topology(&self) -> Topology {
+        self.topology
+    }
+
+    fn link(&self, peer: usize) -> Result<&Arc<Link>> {
+        if peer >= self.size {
+            return Err(Error::invalid(format!(
+                "rank {peer} does not exist: the group has ranks 0 to {}",
+                self.size - 1
+            )));
+        }
+        match &self.links[peer] {
+            Some(connection) => Ok(connection.link()),
+            None if peer == self.rank => {
+                Err(Error::invalid(format!("rank {peer} tried to send to or receive from itself")))
+            }
+            None => Err(Error::invalid(format!(
+                "rank {} has no connection to rank {peer} in a {:?} topology; its neighbours are {:?}",
+                self.rank,
+                self.topology,
+                self.neighbours()
+            ))),
+        }
+    }
+}
+
+impl Communicator for Comm {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn send<T: Serialize>(&self, dest: usize, value: &T) -> Result<()> {
+        self.link(dest)?.send_value(value)
+    }
+
+    fn recv<T: DeserializeOwned>(&self, source: usize) -> Result<T> {
+        self.link(source)?.recv_value(None)
+    }
+
+    fn send_bytes(&self, dest: usize, bytes: &[u8]) -> Result<()> {
+        self.link(dest)?.send_bytes(bytes)
+    }
+
+    fn recv_bytes(&self, source: usize) -> Result<Vec<u8>> {
+        self.link(source)?.recv_bytes(None)
+    }
+}
+
+/// How to launch a group of ranks.
+#[derive(Clone, Copy, Debug)]
+pub struct Launch {
+    /// How many processes to start.
+    pub n_ranks: usize,
+    /// Which of them get connected.
+    pub topology: Topology,
+}
+
+impl Launch {
+    /// Starts the group, each rank running `f(comm, arg.clone())`, and waits for all.
+    ///
+    /// Returns the results in rank order. If one rank fails, the others are killed and the
+    /// error says which rank failed and why (an MPI program would hang or abort).
+    pub fn run<A, R, F>(&self, f: F, arg: A) -> Result<Vec<R>>
+    where
+        F: Fn(Comm, A) -> R + Copy + 'static,
+        A: Clone + Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        let _ = f;
+        crate::worker::assert_task_is_plain_fn::<F>();
+        let comms = self.wire()?;
+        let mut ranks = Vec::with_capacity(self.n_ranks);
+        for comm in comms {
+            ranks.push(Process::spawn(run_rank::<F, A, R>, (comm, arg.clone()))?);
+        }
+        wait_for_all(ranks)
+    }
+
+    fn wire(&self) -> Result<Vec<Comm>> {
+        let size = self.n_ranks;
+        if size == 0 || size > MAX_RANKS {
+            return Err(Error::invalid(format!(
+                "a group needs 1 to {MAX_RANKS} ranks, not {size}"
+            )));
+        }
+        if let Topology::Star { root } = self.topology
+            && root >= size
+        {
+            return Err(Error::invalid(format!(
+                "the star's root {root} is not a rank of a group of {size}"
+            )));
+        }
+        let mut links: Vec<Vec<Option<Connection<()>>>> =
+            (0..size).map(|_| (0..size).map(|_| None).collect()).collect();
+        for a in 0..size {
+            for b in a + 1..size {
+                if self.topology.connects(a, b, size) {
+                    let (end_a, end_b) = crate::pipe::<()>()?;
+                    links[a][b] = Some(end_a);
+                    links[b][a] = Some(end_b);
+                }
+            }
+        }
+        Ok(links
+            .into_iter()
+            .enumerate()
+            .map(|(rank, links)| Comm { rank, size, topology: self.topology, links })
+            .collect())
+    }
+}
+
+/// Starts `n_ranks` processes, all connected to each other, each running `f(comm, arg)`;
+/// returns their results in rank order. See [`Launch`] for other topologies.
+pub fn launch<A, R, F>(n_ranks: usize, f: F, arg: A) -> Result<Vec<R>>
+where
+    F: Fn(Comm, A) -> R + Copy + 'static,
+    A: Clone + Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    Launch { n_ranks, topology: Topology::AllToAll }.run(f, arg)
+}
+
+fn run_rank<F, A, R>((comm, arg): (Comm, A)) -> R
+where
+    F: Fn(Comm, A) -> R + Copy + 'static,
+{
+    sys::conjure_zero_sized::<F>()(comm, arg)
+}
+
+/// Joins every rank as it finishes; on the first failure, stops the rest.
+fn wait_for_all<R: DeserializeOwned>(mut ranks: Vec<Process<R>>) -> Result<Vec<R>> {
+    let mut results: Vec<Option<R>> = (0..ranks.len()).map(|_| None).collect();
+    let mut failures: Vec<(usize, Error)> = Vec::new();
+    let mut pending: Vec<usize> = (0..ranks.len()).collect();
+    let mut stop_deadline = None;
+    while !pending.is_empty() {
+        let timeout = stop_deadline.map(|deadline: std::time::Instant| {
+            deadline.saturating_duration_since(std::time::Instant::now())
+        });
+        let interest: Vec<_> = pending
+            .iter()
+            .map(|&rank| {
+                (ranks[rank].control_fd(), sys::Ready { readable: true, ..Default::default() })
+            })
+            .collect();
+        let ready =
+            sys::poll(&interest, timeout).map_err(|error| Error::io("waiting for ranks", error))?;
+        let mut still_pending = Vec::new();
+        for (position, &rank) in pending.iter().enumerate() {
+            if !ready[position].readable {
+                still_pending.push(rank);
+                continue;
+            }
+            match ranks[rank].join_timeout(Duration::ZERO) {
+                Ok(result) => results[rank] = Some(result),
+                Err(error) if error.is_timeout() => still_pending.push(rank),
+                Err(error) => failures.push((rank, error)),
+            }
+        }
+        pending = still_pending;
+        if !failures.is_empty() && stop_deadline.is_none() {
+            // Give the others a moment to report their own errors (the first to be noticed may
+            // only be a rank that saw the real culprit disappear), then stop them.
+            stop_deadline = Some(std::time::Instant::now() + Duration::from_millis(200));
+        }
+        if let Some(deadline) = stop_deadline
+            && std::time::Instant::now() >= deadline
+        {
+            for &rank in &pending {
+                let _ = ranks[rank].kill();
+            }
+            break;
+        }
+    }
+    if !failures.is_empty() {
+        let culprit =
+            failures.iter().position(|(_, error)| !mentions_disconnection(error)).unwrap_or(0);
+        let (rank, error) = failures.swap_remove(culprit);
+        return Err(Error::RankFailed { rank, error: Box::new(error) });
+    }
+    Ok(results.into_iter().map(|result| result.expect("every rank joined")).collect())
+}
+
+fn mentions_disconnection(error: &Error) -> bool {
+    match error {
+        Error::TaskPanicked { message, .. } => message.contains("the other end is closed"),
+        other => other.is_disconnected(),
+    }
+}
