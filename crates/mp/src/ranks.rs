@@ -332,7 +332,10 @@ fn wait_for_all<R: DeserializeOwned>(mut ranks: Vec<Process<R>>) -> Result<Vec<R
 
 fn mentions_disconnection(error: &Error) -> bool {
     match error {
-        Error::TaskPanicked { message, .. } => message.contains("the other end is closed"),
+        // A rank that unwrapped a receive from a dead peer: its panic shows either form.
+        Error::TaskPanicked { message, .. } => {
+            message.contains("the other end is closed") || message.contains("Disconnected")
+        }
         other => other.is_disconnected(),
     }
 }
