@@ -428,7 +428,7 @@ impl<T> Connection<T> {
 
 pub(crate) fn bytes_to_vec<E: bytemuck::Pod>(bytes: Vec<u8>) -> Result<Vec<E>> {
     let size = std::mem::size_of::<E>();
-    if size == 0 || bytes.len() % size != 0 {
+    if size == 0 || !bytes.len().is_multiple_of(size) {
         return Err(Error::serialization(format!(
             "received {} bytes, which is not a whole number of {}-byte elements; \
              the sender used a different element type",

@@ -411,6 +411,9 @@ impl Pool {
     }
 
     fn command(&self, command: Command) -> Result<()> {
+        if self.broken.lock().unwrap_or_else(|poison| poison.into_inner()).is_some() {
+            return Err(self.broken_error());
+        }
         if self.commands.send(command).is_err() {
             return Err(self.broken_error());
         }
@@ -1023,6 +1026,9 @@ impl Dispatcher {
             };
             let _ = job.events.send(event);
         }
-        self.stop_all();
+        // Whatever the other workers run belongs to failed jobs: stop them now.
+        for slot in &mut self.slots {
+            slot.process.kill_and_reap();
+        }
     }
 }

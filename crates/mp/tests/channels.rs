@@ -5,7 +5,9 @@ mod common;
 use std::time::Duration;
 
 use common::watchdog;
-use mp::{Comm, Communicator, Connection, Error, Launch, Process, Receiver, Sender, SharedArray, Topology};
+use mp::{
+    Comm, Communicator, Connection, Error, Launch, Process, Receiver, Sender, SharedArray, Topology,
+};
 
 mp::test_support!();
 
@@ -39,7 +41,9 @@ fn ping_pong_with_a_child_process() {
     assert!(here.send(&1).unwrap_err().is_disconnected());
 }
 
-fn forward_around_the_ring((rank, n_ranks, from_left, to_right): (u64, u64, Receiver<u64>, Sender<u64>)) -> u64 {
+fn forward_around_the_ring(
+    (rank, n_ranks, from_left, to_right): (u64, u64, Receiver<u64>, Sender<u64>),
+) -> u64 {
     if rank == 0 {
         to_right.send(&0).unwrap();
         return from_left.recv().unwrap();
@@ -66,7 +70,10 @@ fn a_token_travels_around_a_ring_of_processes_wired_by_hand() {
         let left = (rank + n_ranks as usize - 1) % n_ranks as usize;
         let from_left = receivers[left].take().unwrap();
         let to_right = senders[rank].take().unwrap();
-        ranks.push(Process::spawn(forward_around_the_ring, (rank as u64, n_ranks, from_left, to_right)).unwrap());
+        ranks.push(
+            Process::spawn(forward_around_the_ring, (rank as u64, n_ranks, from_left, to_right))
+                .unwrap(),
+        );
     }
     let results: Vec<u64> = ranks.iter_mut().map(|process| process.join().unwrap()).collect();
     assert_eq!(results[0], 1 + 2 + 3 + 4);
@@ -131,7 +138,8 @@ fn bytes_and_slices_arrive_exactly_and_kinds_are_not_confused() {
 }
 
 fn sum_to_root(comm: Comm, values_per_rank: usize) -> Option<Vec<u64>> {
-    let mine: Vec<u64> = (0..values_per_rank).map(|index| (comm.rank() * 1000 + index) as u64).collect();
+    let mine: Vec<u64> =
+        (0..values_per_rank).map(|index| (comm.rank() * 1000 + index) as u64).collect();
     if comm.rank() != 0 {
         comm.send_slice(0, &mine).unwrap();
         return None;
@@ -148,7 +156,8 @@ fn launch_gives_ranks_in_order_and_gathers_to_root() {
     let _guard = watchdog("launch_gives_ranks_in_order_and_gathers_to_root", LIMIT);
     let results = mp::launch(4, sum_to_root, 3).unwrap();
     assert_eq!(results.len(), 4);
-    let expected: Vec<u64> = (0..4).flat_map(|rank| (0..3).map(move |index| rank * 1000 + index)).collect();
+    let expected: Vec<u64> =
+        (0..4).flat_map(|rank| (0..3).map(move |index| rank * 1000 + index)).collect();
     assert_eq!(results[0].as_ref().unwrap(), &expected);
     assert!(results[1..].iter().all(Option::is_none));
 }
@@ -169,7 +178,9 @@ fn a_ring_topology_connects_only_neighbours() {
     assert_eq!(results[0], (vec![1, 4], true));
     assert_eq!(results[2], (vec![1, 3], true));
     assert!(Launch { n_ranks: 0, topology: Topology::Ring }.run(neighbours, ()).is_err());
-    assert!(Launch { n_ranks: 3, topology: Topology::Star { root: 3 } }.run(neighbours, ()).is_err());
+    assert!(
+        Launch { n_ranks: 3, topology: Topology::Star { root: 3 } }.run(neighbours, ()).is_err()
+    );
 }
 
 fn rank_two_fails(comm: Comm, _: ()) -> u8 {
@@ -186,7 +197,9 @@ fn one_failing_rank_stops_the_group_with_a_clear_error() {
     let error = mp::launch(4, rank_two_fails, ()).unwrap_err();
     match &error {
         Error::RankFailed { rank: 2, error } => {
-            assert!(matches!(**error, Error::TaskPanicked { ref message, .. } if message == "rank 2 gives up"));
+            assert!(
+                matches!(**error, Error::TaskPanicked { ref message, .. } if message == "rank 2 gives up")
+            );
         }
         other => panic!("expected rank 2 to be blamed, got {other:?}"),
     }
@@ -207,8 +220,9 @@ fn processes_write_shared_memory_in_place() {
     let _guard = watchdog("processes_write_shared_memory_in_place", LIMIT);
     let shm_before = std::fs::read_dir("/dev/shm").map(|entries| entries.count()).unwrap_or(0);
     let array = SharedArray::<u64>::new(1000).unwrap();
-    let mut processes: Vec<_> =
-        (0..3).map(|rank| Process::spawn(add_to_shared, (array.clone(), rank, 3)).unwrap()).collect();
+    let mut processes: Vec<_> = (0..3)
+        .map(|rank| Process::spawn(add_to_shared, (array.clone(), rank, 3)).unwrap())
+        .collect();
     for process in &mut processes {
         assert_eq!(process.join().unwrap(), 1000);
     }

@@ -49,7 +49,10 @@ fn join_returns_the_result_from_another_process() {
     assert_eq!(process.exit_reason(), Some(ExitReason::Code(0)));
     assert!(!process.is_alive());
     assert!(is_gone_and_reaped(child_pid));
-    assert!(matches!(process.join(), Err(Error::InvalidArgument { .. })), "a second join is an error");
+    assert!(
+        matches!(process.join(), Err(Error::InvalidArgument { .. })),
+        "a second join is an error"
+    );
 }
 
 #[test]

@@ -1,0 +1,38 @@
+//! Descriptors and zombies over many operations. Alone in its binary, so that no other test
+//! opens descriptors or starts processes meanwhile.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{open_fds, watchdog, zombie_children};
+use mp::{Pool, Process};
+
+mp::test_support!();
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[test]
+fn descriptors_stay_flat_and_no_zombies_remain() {
+    let _guard = watchdog("descriptors_stay_flat_and_no_zombies_remain", Duration::from_secs(120));
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.map(square, 0..10u64).unwrap().len(), 10);
+    let before = open_fds();
+    for round in 0..1000u64 {
+        assert_eq!(pool.map(square, round..round + 8).unwrap()[0], round * round);
+    }
+    let (a, b) = mp::pipe::<u64>().unwrap();
+    a.send(&1).unwrap();
+    assert_eq!(b.recv().unwrap(), 1);
+    drop((a, b));
+    assert_eq!(open_fds(), before, "1000 maps must not leak descriptors");
+    drop(pool);
+    for round in 0..50u64 {
+        let mut process = Process::spawn(square, round).unwrap();
+        assert_eq!(process.join().unwrap(), round * round);
+    }
+    assert!(open_fds() <= before, "pools and processes must close every descriptor");
+    assert_eq!(zombie_children(), Vec::<u32>::new());
+}
