@@ -178,6 +178,10 @@ fn format_millis(duration: Duration) -> String {
 /// it is joined and a pool's workers when the pool is dropped. Use [`ProcessTimes::since`] to
 /// time one part of a program.
 ///
+/// Under `cargo run` the figures include cargo's own work: on Unix cargo *replaces itself* with
+/// your program (`exec`), so the process started as cargo, and its age and CPU times count the
+/// build check too. Run the binary directly (`./target/release/NAME`) to compare with `time`.
+///
 /// ```
 /// use mp::timing::ProcessTimes;
 /// let before = ProcessTimes::now();

@@ -1,0 +1,150 @@
+//! What processes cost: start-up, per-task overhead of a pool, pipe round trips and queue
+//! throughput. Run with `cargo bench -p mp`; the medians are in criterion's report.
+//!
+//! Workers re-execute this bench binary, so `main` is written by hand and calls `mp::init()`
+//! before criterion reads the command line.
+
+use std::{
+    hint::black_box,
+    time::{Duration, Instant},
+};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use mp::{Connection, Pool, Process, Queue};
+
+fn nothing(x: u64) -> u64 {
+    x
+}
+
+fn echo(connection: Connection<()>) -> u64 {
+    let mut echoed = 0;
+    while let Ok(bytes) = connection.recv_bytes() {
+        if connection.send_bytes(&bytes).is_err() {
+            break;
+        }
+        echoed += 1;
+    }
+    echoed
+}
+
+fn produce((queue, n_items): (Queue<u64>, u64)) -> u64 {
+    for item in 0..n_items {
+        queue.put(&item).unwrap();
+    }
+    n_items
+}
+
+fn startup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("startup");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("process spawn+join", |b| {
+        b.iter(|| Process::spawn(nothing, 1).unwrap().join().unwrap());
+    });
+    for n_workers in [1, 2, 4] {
+        group.bench_with_input(
+            BenchmarkId::new("pool ready + first map", n_workers),
+            &n_workers,
+            |b, &n| {
+                b.iter(|| {
+                    let pool = Pool::new(n).unwrap();
+                    black_box(pool.map(nothing, [1u64]).unwrap());
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+fn per_task(c: &mut Criterion) {
+    let mut group = c.benchmark_group("map per task");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let pool = Pool::new(4).unwrap();
+    for (label, n_tasks, chunksize) in
+        [("chunksize 1", 10_000u64, Some(1)), ("default chunksize", 100_000, None)]
+    {
+        group.throughput(Throughput::Elements(n_tasks));
+        group.bench_function(BenchmarkId::new("pool(4)", label), |b| {
+            b.iter(|| match chunksize {
+                Some(chunksize) => {
+                    black_box(pool.map_chunked(nothing, 0..n_tasks, chunksize).unwrap())
+                }
+                None => black_box(pool.map(nothing, 0..n_tasks).unwrap()),
+            });
+        });
+    }
+    group.finish();
+}
+
+fn pipe_round_trip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pipe round trip");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    let (here, there) = mp::pipe::<()>().unwrap();
+    let mut echoer = Process::spawn(echo, there).unwrap();
+    for n_bytes in [1usize, 64, 4 << 10, 256 << 10, 4 << 20, 64 << 20] {
+        let message = vec![1u8; n_bytes];
+        // Each round trip moves the message twice.
+        group.throughput(Throughput::Bytes(2 * n_bytes as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n_bytes), &message, |b, message| {
+            b.iter_custom(|iterations| {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    here.send_bytes(message).unwrap();
+                    black_box(here.recv_bytes().unwrap());
+                }
+                started.elapsed()
+            });
+        });
+    }
+    group.finish();
+    drop(here);
+    echoer.join().unwrap();
+}
+
+fn queue_throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("queue");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(3));
+    let n_items = 20_000u64;
+    group.throughput(Throughput::Elements(n_items));
+    group.bench_function("1 producer process, items/s", |b| {
+        b.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                let queue = Queue::new().unwrap();
+                let mut producer = Process::spawn(produce, (queue.clone(), n_items)).unwrap();
+                // Time only the transfer: from the first item to the last.
+                let first = queue.get().unwrap();
+                let started = Instant::now();
+                for _ in 1..n_items {
+                    black_box(queue.get().unwrap());
+                }
+                elapsed += started.elapsed();
+                black_box(first);
+                producer.join().unwrap();
+            }
+            elapsed
+        });
+    });
+    group.finish();
+}
+
+fn main() {
+    mp::init();
+    let mut criterion = Criterion::default().configure_from_args();
+    startup(&mut criterion);
+    per_task(&mut criterion);
+    pipe_round_trip(&mut criterion);
+    queue_throughput(&mut criterion);
+    criterion.final_summary();
+}
