@@ -111,27 +111,37 @@ pub use worker::init;
 /// Lets an integration test file start worker processes.
 ///
 /// A test binary's `main` belongs to the test harness, so [`init`] cannot be its first line.
-/// This macro adds a test named `mp_worker_entry`; `mp` starts workers of a test binary with
-/// arguments that run only that test, which calls [`init`]. Put it at the top level of each
-/// integration test file that uses processes:
+/// This macro registers [`init`] to run before `main` (in the executable's `.init_array`), so
+/// a worker started from the test binary takes over before the harness starts, and the
+/// harness never runs in it. Put it once at the top level of each integration test file that
+/// uses processes:
 ///
 /// ```no_run
 /// mp::test_support!();
 ///
+/// fn square(x: u32) -> u32 {
+///     x * x
+/// }
+///
 /// #[test]
 /// fn squares() {
 ///     let pool = mp::Pool::new(2).unwrap();
-///     assert_eq!(pool.map(|x: u32| x * x, 0..4).unwrap(), [0, 1, 4, 9]);
+///     assert_eq!(pool.map(square, 0..4).unwrap(), [0, 1, 4, 9]);
 /// }
 /// ```
 #[macro_export]
 macro_rules! test_support {
     () => {
-        /// The entry point of worker processes started from this test binary (not a test).
-        #[test]
-        fn mp_worker_entry() {
-            $crate::init();
-        }
+        // Runs before main in every process of this binary; returns at once except in workers.
+        #[used]
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = ".init_array")]
+        static MP_WORKER_ENTRY: extern "C" fn() = {
+            extern "C" fn mp_worker_entry() {
+                $crate::init();
+            }
+            mp_worker_entry
+        };
     };
 }
 

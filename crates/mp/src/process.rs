@@ -23,16 +23,25 @@ use crate::{
     worker::{self, DoneHeader, Failure, FromWorker, RunHeader, ToWorker},
 };
 
-/// How long a new worker may take to report for duty before it counts as failed.
+/// How long a new worker may take to report for duty before it counts as failed, unless the
+/// environment variable `MP_STARTUP_TIMEOUT_MS` says otherwise.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+fn startup_deadline() -> Duration {
+    std::env::var("MP_STARTUP_TIMEOUT_MS")
+        .ok()
+        .and_then(|millis| millis.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(STARTUP_DEADLINE)
+}
 /// How long a worker that was asked to stop may take before it is killed.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// The arguments that make a test binary run only its `mp_worker_entry` test (see
-/// [`test_support!`](crate::test_support)). Ordinary binaries ignore them: `mp::init()` takes
-/// over before `main` looks at its arguments.
-const TEST_HARNESS_ARGS: [&str; 5] =
-    ["mp_worker_entry", "--exact", "--nocapture", "--test-threads=1", "-q"];
+/// Arguments given to every worker. A program that calls `mp::init()` never looks at them. One
+/// that forgot it must not run its whole `main` again as a worker: these make a test harness
+/// run no test, and most command-line parsers stop with a usage error, so the worker exits at
+/// once and its parent reports `StartupFailed`.
+const WORKER_ARGS: [&str; 2] = ["__mp_worker_without_init__", "--exact"];
 
 /// A started worker process and its control connection. Killed and reaped when dropped.
 pub(crate) struct WorkerProcess {
@@ -70,7 +79,7 @@ impl WorkerProcess {
             .map_err(|error| Error::io("creating a worker's control connection", error))?;
         let mut command = Command::new(executable());
         command
-            .args(TEST_HARNESS_ARGS)
+            .args(WORKER_ARGS)
             .env(worker::WORKER_FD_VAR, worker::WORKER_FD.to_string())
             .stdin(Stdio::null());
         if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -97,14 +106,16 @@ impl WorkerProcess {
     /// Waits until the worker reports for duty: its death or a deadline ends the wait, so a
     /// worker that dies early can never hang its parent.
     pub(crate) fn await_hello(&mut self) -> Result<()> {
-        let frame = match self.control.recv_frame(Some(STARTUP_DEADLINE)) {
+        let deadline = startup_deadline();
+        let frame = match self.control.recv_frame(Some(deadline)) {
             Ok(Some(frame)) => frame,
             Ok(None) => {
                 self.kill_and_reap();
                 return Err(Error::StartupFailed {
                     message: format!(
-                        "worker process {} did not report for duty within {STARTUP_DEADLINE:?}; it was killed. \
-                         Is the machine overloaded, or does main do slow work before mp::init()?",
+                        "worker process {} did not report for duty within {deadline:?}; it was killed. Is the \
+                         machine overloaded (raise MP_STARTUP_TIMEOUT_MS), or does main do slow \
+                         work before mp::init()?",
                         self.pid
                     ),
                 });

@@ -180,7 +180,6 @@ pub fn init() {
         return;
     };
     // Remove it at once so that processes this worker starts are not mistaken for workers.
-    // SAFETY-free: no other thread exists yet in a freshly exec'd worker reaching init first.
     remove_worker_variables();
     let Some(control) =
         value.to_str().and_then(|text| text.parse().ok()).and_then(sys::adopt_inherited_fd)
@@ -201,7 +200,8 @@ pub(crate) fn started_as_worker_without_init() -> bool {
 
 fn remove_worker_variables() {
     // SAFETY (of the call): `remove_var` is unsafe in edition 2024 because other threads might
-    // read the environment. A worker calls this first thing in `main`, before it starts any.
+    // read the environment. `init` runs first in main, or before main through `test_support!`,
+    // when a worker has no other thread yet.
     #[allow(unsafe_code)]
     unsafe {
         std::env::remove_var(WORKER_FD_VAR);
