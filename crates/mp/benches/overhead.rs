@@ -139,6 +139,45 @@ fn queue_throughput(c: &mut Criterion) {
     group.finish();
 }
 
+fn nap(millis: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(millis));
+    millis
+}
+
+/// From SIGKILL of a busy worker to `Error::WorkerDied` in the caller (Python's Pool: never).
+fn fault_detection(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fault");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("worker killed -> error", |b| {
+        b.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                let pool = Pool::new(2).unwrap();
+                let victim = pool.pids()[0];
+                let killer = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(30));
+                    let killed_at = Instant::now();
+                    std::process::Command::new("kill")
+                        .args(["-KILL", &victim.to_string()])
+                        .status()
+                        .unwrap();
+                    killed_at
+                });
+                let error = pool.map_chunked(nap, vec![10_000u64; 4], 1).unwrap_err();
+                let noticed_at = Instant::now();
+                assert!(matches!(error, mp::Error::WorkerDied { .. }), "{error}");
+                // Measured from just before `kill` runs, so the figure includes starting it.
+                elapsed += noticed_at.duration_since(killer.join().unwrap());
+            }
+            elapsed
+        });
+    });
+    group.finish();
+}
+
 fn main() {
     mp::init();
     let mut criterion = Criterion::default().configure_from_args();
@@ -146,5 +185,6 @@ fn main() {
     per_task(&mut criterion);
     pipe_round_trip(&mut criterion);
     queue_throughput(&mut criterion);
+    fault_detection(&mut criterion);
     criterion.final_summary();
 }
