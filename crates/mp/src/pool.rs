@@ -322,10 +322,11 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
     {
         let _ = f;
-        let config = StreamConfig { ordered: true, trace: false, window: self.streaming_window() };
-        Ok(Imap {
-            stream: Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, config)?,
-        })
+        self.stream::<A, R, F, I>(
+            items,
+            chunksize,
+            StreamConfig { ordered: true, trace: false, window: self.streaming_window() },
+        )
     }
 
     /// As [`Pool::imap`], but results come in the order they finish (Python's
@@ -353,10 +354,11 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
     {
         let _ = f;
-        let config = StreamConfig { ordered: false, trace: false, window: self.streaming_window() };
-        Ok(Imap {
-            stream: Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, config)?,
-        })
+        self.stream::<A, R, F, I>(
+            items,
+            chunksize,
+            StreamConfig { ordered: false, trace: false, window: self.streaming_window() },
+        )
     }
 
     /// Starts `f(arg)` on a worker and returns at once (Python's `pool.apply_async`).
@@ -391,6 +393,23 @@ impl Pool {
         R: Serialize + DeserializeOwned + 'static,
     {
         self.apply_async(f, arg)?.get()
+    }
+
+    fn stream<A, R, F, I>(
+        &self,
+        items: I,
+        chunksize: usize,
+        config: StreamConfig,
+    ) -> Result<Imap<'_, A, R, I::IntoIter>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        I: IntoIterator<Item = A>,
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + 'static,
+    {
+        Ok(Imap {
+            stream: Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, config)?,
+        })
     }
 
     fn streaming_window(&self) -> usize {
