@@ -277,18 +277,69 @@ pub fn pipe_simplex<T>() -> Result<(Sender<T>, Receiver<T>)> {
 }
 
 /// One end of a two-way pipe: sends and receives messages of type `T`.
+///
+/// Pass it to another process in the argument of [`Process::spawn`](crate::Process::spawn)
+/// (or a pool task) to talk to that process.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn echo_twice(conn: mp::Connection<String>) {
+///     let text = conn.recv().unwrap();
+///     conn.send(&format!("{text}{text}")).unwrap();
+/// }
+///
+/// let (here, there) = mp::pipe::<String>()?;
+/// let mut child = mp::Process::spawn(echo_twice, there)?;
+/// here.send(&"ab".to_string())?;
+/// assert_eq!(here.recv()?, "abab");
+/// child.join()?;
+/// # Ok(()) }
+/// ```
 pub struct Connection<T> {
     link: Arc<Link>,
     _type: PhantomData<fn(T) -> T>,
 }
 
 /// The sending end of a one-way pipe.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn count_up((tx, n): (mp::Sender<u32>, u32)) {
+///     for i in 0..n {
+///         tx.send(&i).unwrap();
+///     }
+/// }
+///
+/// let (tx, rx) = mp::pipe_simplex::<u32>()?;
+/// mp::Process::spawn(count_up, (tx, 3))?.join()?;
+/// assert_eq!([rx.recv()?, rx.recv()?, rx.recv()?], [0, 1, 2]);
+/// assert!(rx.recv().unwrap_err().is_disconnected()); // the only sender is gone
+/// # Ok(()) }
+/// ```
 pub struct Sender<T> {
     link: Arc<Link>,
     _type: PhantomData<fn(T)>,
 }
 
 /// The receiving end of a one-way pipe.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn total(rx: mp::Receiver<u64>) -> u64 {
+///     (0..3).map(|_| rx.recv().unwrap()).sum()
+/// }
+///
+/// let (tx, rx) = mp::pipe_simplex::<u64>()?;
+/// let mut child = mp::Process::spawn(total, rx)?;
+/// for value in [10, 20, 30] {
+///     tx.send(&value)?;
+/// }
+/// assert_eq!(child.join()?, 60);
+/// # Ok(()) }
+/// ```
 pub struct Receiver<T> {
     link: Arc<Link>,
     _type: PhantomData<fn() -> T>,
@@ -349,6 +400,16 @@ impl<T: Serialize> Connection<T> {
 impl<T: DeserializeOwned> Connection<T> {
     /// Waits for the next message (Python's `conn.recv()`); `Error::Disconnected` once the
     /// other end is closed and everything it sent has been received.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (a, b) = mp::pipe::<u8>()?;
+    /// a.send(&1)?;
+    /// drop(a);
+    /// assert_eq!(b.recv()?, 1); // sent before the close: still delivered
+    /// assert!(b.recv().unwrap_err().is_disconnected());
+    /// # Ok(()) }
+    /// ```
     pub fn recv(&self) -> Result<T> {
         self.link.recv_value(None)
     }
@@ -382,6 +443,18 @@ impl<T> Connection<T> {
     }
 
     /// Receives one message sent with [`Connection::send_bytes`] (Python's `recv_bytes`).
+    ///
+    /// A typed message sent with [`Connection::send`] is an error here: receive it with `recv`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (a, b) = mp::pipe::<u32>()?;
+    /// a.send_bytes(&[0xff, 0])?;
+    /// assert_eq!(b.recv_bytes()?, [0xff, 0]);
+    /// a.send(&7)?;
+    /// assert!(b.recv_bytes().is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
         self.link.recv_bytes(None)
     }
@@ -399,17 +472,52 @@ impl<T> Connection<T> {
         self.link.send_bytes(bytemuck::cast_slice(items))
     }
 
-    /// Receives a message sent with [`Connection::send_slice`].
+    /// Receives a message sent with [`Connection::send_slice`], as elements of type `E`.
+    ///
+    /// Fails if the bytes are not a whole number of `E`s (the sender used another type).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (a, b) = mp::pipe::<()>()?;
+    /// a.send_slice(&[1u32, 2, 3])?;
+    /// assert_eq!(b.recv_vec::<u32>()?, [1, 2, 3]);
+    /// a.send_slice(&[1u8, 2, 3])?;
+    /// assert!(b.recv_vec::<u32>().is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn recv_vec<E: bytemuck::Pod>(&self) -> Result<Vec<E>> {
         bytes_to_vec(self.link.recv_bytes(None)?)
     }
 
     /// True if a message is ready, waiting at most `timeout` (Python's `conn.poll(timeout)`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// use std::time::Duration;
+    /// let (a, b) = mp::pipe::<u8>()?;
+    /// assert!(!b.poll(Duration::ZERO)?);
+    /// a.send(&1)?;
+    /// assert!(b.poll(Duration::from_secs(10))?);
+    /// assert_eq!(b.recv()?, 1);
+    /// # Ok(()) }
+    /// ```
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
         self.link.poll(timeout)
     }
 
     /// Splits this end into its sending and receiving halves, which can go to different threads.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (a, b) = mp::pipe::<u8>()?;
+    /// let (a_tx, a_rx) = a.split();
+    /// let listener = std::thread::spawn(move || a_rx.recv());
+    /// b.send(&9)?;
+    /// assert_eq!(listener.join().unwrap()?, 9);
+    /// a_tx.send(&1)?;
+    /// assert_eq!(b.recv()?, 1);
+    /// # Ok(()) }
+    /// ```
     pub fn split(self) -> (Sender<T>, Receiver<T>) {
         (
             Sender { link: Arc::clone(&self.link), _type: PhantomData },
@@ -441,18 +549,42 @@ pub(crate) fn bytes_to_vec<E: bytemuck::Pod>(bytes: Vec<u8>) -> Result<Vec<E>> {
 
 impl<T: Serialize> Sender<T> {
     /// Sends a message. See the module docs for when it returns.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (tx, rx) = mp::pipe_simplex::<(u8, String)>()?;
+    /// tx.send(&(1, "one".to_string()))?;
+    /// assert_eq!(rx.recv()?, (1, "one".to_string()));
+    /// # Ok(()) }
+    /// ```
     pub fn send(&self, value: &T) -> Result<()> {
         self.link.send_value(value)
     }
 }
 
 impl<T> Sender<T> {
-    /// Sends raw bytes as one message.
+    /// Sends raw bytes as one message, copied as they are.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (tx, rx) = mp::pipe_simplex::<()>()?;
+    /// tx.send_bytes(b"raw")?;
+    /// assert_eq!(rx.recv_bytes()?, b"raw");
+    /// # Ok(()) }
+    /// ```
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
         self.link.send_bytes(bytes)
     }
 
     /// Sends a slice of plain numbers as its bytes.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (tx, rx) = mp::pipe_simplex::<()>()?;
+    /// tx.send_slice(&[0.5f32, -1.0])?;
+    /// assert_eq!(rx.recv_vec::<f32>()?, [0.5, -1.0]);
+    /// # Ok(()) }
+    /// ```
     pub fn send_slice<E: bytemuck::Pod>(&self, items: &[E]) -> Result<()> {
         self.link.send_bytes(bytemuck::cast_slice(items))
     }
@@ -467,11 +599,33 @@ impl<T> Clone for Sender<T> {
 
 impl<T: DeserializeOwned> Receiver<T> {
     /// Waits for the next message; `Error::Disconnected` once every sender is gone.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// let tx2 = tx.clone();
+    /// tx.send(&1)?;
+    /// drop(tx);
+    /// assert_eq!(rx.recv()?, 1);
+    /// drop(tx2); // the last sender
+    /// assert!(rx.recv().unwrap_err().is_disconnected());
+    /// # Ok(()) }
+    /// ```
     pub fn recv(&self) -> Result<T> {
         self.link.recv_value(None)
     }
 
     /// As [`Receiver::recv`], but gives up with `Error::Timeout` after `timeout`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// use std::time::Duration;
+    /// let (tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// assert!(rx.recv_timeout(Duration::from_millis(5)).unwrap_err().is_timeout());
+    /// tx.send(&3)?;
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(10))?, 3);
+    /// # Ok(()) }
+    /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T> {
         self.link.recv_value(Some(timeout))
     }
@@ -479,16 +633,42 @@ impl<T: DeserializeOwned> Receiver<T> {
 
 impl<T> Receiver<T> {
     /// Receives one message sent with `send_bytes`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (tx, rx) = mp::pipe_simplex::<()>()?;
+    /// tx.send_bytes(&[1, 2, 3])?;
+    /// assert_eq!(rx.recv_bytes()?, [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
         self.link.recv_bytes(None)
     }
 
-    /// Receives a message sent with `send_slice`.
+    /// Receives a message sent with `send_slice`, as elements of type `E`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (tx, rx) = mp::pipe_simplex::<()>()?;
+    /// tx.send_slice(&[u64::MAX, 0])?;
+    /// assert_eq!(rx.recv_vec::<u64>()?, [u64::MAX, 0]);
+    /// # Ok(()) }
+    /// ```
     pub fn recv_vec<E: bytemuck::Pod>(&self) -> Result<Vec<E>> {
         bytes_to_vec(self.link.recv_bytes(None)?)
     }
 
     /// True if a message is ready, waiting at most `timeout`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// use std::time::Duration;
+    /// let (tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// assert!(!rx.poll(Duration::ZERO)?);
+    /// tx.send(&1)?;
+    /// assert!(rx.poll(Duration::from_secs(10))?);
+    /// # Ok(()) }
+    /// ```
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
         self.link.poll(timeout)
     }

@@ -6,7 +6,16 @@
 
 use std::{fmt, io, time::Duration};
 
-/// `Result<T, mp::Error>`.
+/// `Result<T, mp::Error>`: what every fallible call in `mp` returns, so `?` works throughout.
+///
+/// ```
+/// fn size_in_bytes(text: &str) -> mp::Result<u64> {
+///     Ok(text.parse::<mp::units::Bytes>()?.0)
+/// }
+/// assert_eq!(size_in_bytes("2 KiB")?, 2048);
+/// assert!(size_in_bytes("two").is_err());
+/// # Ok::<(), mp::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How a process ended: with an exit code or killed by a signal.
@@ -37,7 +46,14 @@ impl ExitReason {
         }
     }
 
-    /// True for `exit(0)`.
+    /// True for `exit(0)`; any other code or any signal is a failure.
+    ///
+    /// ```
+    /// use mp::ExitReason;
+    /// assert!(ExitReason::Code(0).success());
+    /// assert!(!ExitReason::Code(1).success());
+    /// assert!(!ExitReason::Signal(9).success());
+    /// ```
     pub fn success(self) -> bool {
         self == ExitReason::Code(0)
     }
@@ -75,6 +91,17 @@ pub(crate) fn signal_name(signal: i32) -> &'static str {
 }
 
 /// Everything that can go wrong in `mp`.
+///
+/// Match on the variant to react to one kind of fault; `Display` gives a message meant for a
+/// person, saying what to do next where there is something to do.
+///
+/// ```
+/// let error = mp::split::split_ranges(10, 0).unwrap_err();
+/// assert!(matches!(error, mp::Error::InvalidArgument { .. }));
+/// assert!(error.to_string().starts_with("invalid argument:"));
+/// let boxed: Box<dyn std::error::Error> = error.into(); // works with `?` in any main
+/// assert!(boxed.source().is_none());
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -171,11 +198,28 @@ impl Error {
     }
 
     /// True when this error means the peer is gone (Python's `EOFError`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// drop(tx);
+    /// assert!(rx.recv().unwrap_err().is_disconnected());
+    /// # Ok(()) }
+    /// ```
     pub fn is_disconnected(&self) -> bool {
         matches!(self, Error::Disconnected { .. })
     }
 
     /// True when this error is a timeout that may be retried.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (a, b) = mp::pipe::<u8>()?;
+    /// assert!(b.recv_timeout(std::time::Duration::from_millis(5)).unwrap_err().is_timeout());
+    /// a.send(&1)?; // retrying after a timeout is fine: nothing was lost
+    /// assert_eq!(b.recv_timeout(std::time::Duration::from_secs(10))?, 1);
+    /// # Ok(()) }
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
     }

@@ -37,6 +37,10 @@ use crate::{
 
 /// How many chunks a worker holds at once: one it runs and one waiting, so it never idles
 /// while the parent sends the next.
+///
+/// ```
+/// assert_eq!(mp::CHUNKS_IN_FLIGHT, 2);
+/// ```
 pub const CHUNKS_IN_FLIGHT: usize = 2;
 
 /// The most workers one pool may have.
@@ -73,6 +77,18 @@ impl fmt::Debug for Pool {
 }
 
 /// When and where one item of a traced map ran. Times are measured from the start of the call.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// let pool = mp::Pool::new(2)?;
+/// let traced = pool.map_traced(|x: u32| x * 2, 0..4u32, Some(1))?;
+/// let record = &traced.tasks[2];
+/// assert_eq!(record.index, 2);
+/// assert_eq!(pool.pids()[record.worker], record.pid);
+/// assert!(record.start <= record.end);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRecord {
     /// The item's index in the input.
@@ -88,6 +104,17 @@ pub struct TaskRecord {
 }
 
 /// The results of [`Pool::map_traced`], with a record of which worker ran each item when.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// let pool = mp::Pool::new(2)?;
+/// let traced = pool.map_traced(|x: u64| x + 100, 0..5u64, None)?;
+/// assert_eq!(traced.results, [100, 101, 102, 103, 104]);
+/// let indices: Vec<usize> = traced.tasks.iter().map(|task| task.index).collect();
+/// assert_eq!(indices, [0, 1, 2, 3, 4]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Traced<R> {
     /// `f(item)` for each item, in input order.
@@ -174,16 +201,44 @@ impl Pool {
     }
 
     /// A pool with one worker per CPU ([`cpu_count`]): Python's `Pool()`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// let pool = mp::Pool::with_all_cpus()?;
+    /// assert_eq!(pool.n_workers(), mp::cpu_count());
+    /// # Ok(()) }
+    /// ```
     pub fn with_all_cpus() -> Result<Pool> {
         Pool::new(cpu_count())
     }
 
     /// How many worker processes the pool has.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// let pool = mp::Pool::new(3)?;
+    /// assert_eq!(pool.n_workers(), 3);
+    /// # Ok(()) }
+    /// ```
     pub fn n_workers(&self) -> usize {
         self.n_workers
     }
 
     /// The process ids of the workers, by worker index.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn my_pid(_: ()) -> u32 { std::process::id() }
+    ///
+    /// let pool = mp::Pool::new(2)?;
+    /// assert_eq!(pool.pids().len(), 2);
+    /// assert!(!pool.pids().contains(&std::process::id()));
+    /// assert!(pool.pids().contains(&pool.apply(my_pid, ())?));
+    /// # Ok(()) }
+    /// ```
     pub fn pids(&self) -> &[u32] {
         &self.pids
     }
@@ -192,6 +247,18 @@ impl Pool {
     ///
     /// Items go out in chunks of Python's default size, `ceil(len / (4 * n_workers))`. The
     /// first task to fail makes the whole call fail.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn checked_half(x: u32) -> u32 { assert!(x % 2 == 0, "odd input"); x / 2 }
+    ///
+    /// let pool = mp::Pool::new(2)?;
+    /// assert_eq!(pool.map(checked_half, [2, 4, 6])?, [1, 2, 3]);
+    /// let error = pool.map(checked_half, [2, 3]).unwrap_err();
+    /// assert!(matches!(error, mp::Error::TaskPanicked { task_index: Some(1), .. }));
+    /// # Ok(()) }
+    /// ```
     pub fn map<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>>
     where
         F: Fn(A) -> R + Copy + 'static,
@@ -386,6 +453,16 @@ impl Pool {
     }
 
     /// `f(arg)` on a worker, waiting for the result (Python's `pool.apply`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn shout(text: String) -> String { text.to_uppercase() }
+    ///
+    /// let pool = mp::Pool::new(1)?;
+    /// assert_eq!(pool.apply(shout, "hi".to_string())?, "HI");
+    /// # Ok(()) }
+    /// ```
     pub fn apply<A, R, F>(&self, f: F, arg: A) -> Result<R>
     where
         F: Fn(A) -> R + Copy + 'static,
@@ -461,10 +538,28 @@ impl Drop for Pool {
 }
 
 /// Functions of several arguments that [`Pool::starmap`] can call with a tuple.
+///
+/// Every `fn` item or capture-free closure of 2, 3 or 4 arguments implements it.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn volume(x: u32, y: u32, z: u32) -> u32 { x * y * z }
+///
+/// let pool = mp::Pool::new(2)?;
+/// assert_eq!(pool.starmap(volume, vec![(1, 2, 3), (2, 2, 2)])?, [6, 8]);
+/// # Ok(()) }
+/// ```
 pub trait StarFn<Args>: Copy + 'static {
     /// What the function returns.
     type Output;
     /// Calls the function with the tuple's fields as arguments.
+    ///
+    /// ```
+    /// use mp::StarFn;
+    /// fn add(a: i32, b: i32) -> i32 { a + b }
+    /// assert_eq!(add.call_with((2, 3)), 5);
+    /// ```
     fn call_with(self, args: Args) -> Self::Output;
 }
 
@@ -492,6 +587,20 @@ fn unpack<F: StarFn<Args>, Args>(args: Args) -> F::Output {
 }
 
 /// A task started with [`Pool::apply_async`] (Python's `AsyncResult`).
+///
+/// Several can be pending at once; each is collected with [`AsyncResult::get`].
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let pool = mp::Pool::new(2)?;
+/// let first = pool.apply_async(square, 3)?;
+/// let second = pool.apply_async(square, 4)?;
+/// assert_eq!(first.get()? + second.get()?, 25);
+/// # Ok(()) }
+/// ```
 pub struct AsyncResult<'pool, R> {
     job: JobHandle<'pool>,
     outcome: Option<Event>,
@@ -508,7 +617,20 @@ impl<R> fmt::Debug for AsyncResult<'_, R> {
 }
 
 impl<R: DeserializeOwned> AsyncResult<'_, R> {
-    /// Waits for the result (Python's `get()`).
+    /// Waits for the result (Python's `get()`); a panic in the task comes back as
+    /// [`Error::TaskPanicked`].
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn invert(x: i32) -> i32 { 100 / x }
+    ///
+    /// let pool = mp::Pool::new(1)?;
+    /// assert_eq!(pool.apply_async(invert, 4)?.get()?, 25);
+    /// let error = pool.apply_async(invert, 0)?.get().unwrap_err();
+    /// assert!(matches!(error, mp::Error::TaskPanicked { .. }));
+    /// # Ok(()) }
+    /// ```
     pub fn get(mut self) -> Result<R> {
         let event = match self.outcome.take() {
             Some(event) => event,
@@ -519,6 +641,21 @@ impl<R: DeserializeOwned> AsyncResult<'_, R> {
 
     /// Waits at most `timeout` for the result; on `Error::Timeout` the task goes on and
     /// `get_timeout` can be called again (Python's `get(timeout)`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use std::time::Duration;
+    /// fn wait_for(rx: mp::Receiver<u8>) -> u8 { rx.recv().unwrap() }
+    ///
+    /// let pool = mp::Pool::new(1)?;
+    /// let (tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// let mut pending = pool.apply_async(wait_for, rx)?;
+    /// assert!(pending.get_timeout(Duration::from_millis(10)).unwrap_err().is_timeout());
+    /// tx.send(&7)?; // now the task can finish
+    /// assert_eq!(pending.get_timeout(Duration::from_secs(30))?, 7);
+    /// # Ok(()) }
+    /// ```
     pub fn get_timeout(&mut self, timeout: Duration) -> Result<R> {
         let event = match self.outcome.take() {
             Some(event) => event,
@@ -527,7 +664,24 @@ impl<R: DeserializeOwned> AsyncResult<'_, R> {
         single_result(event)
     }
 
-    /// True once the result is there (Python's `ready()`).
+    /// True once the result is there (Python's `ready()`). Never waits.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn wait_for(rx: mp::Receiver<u8>) -> u8 { rx.recv().unwrap() }
+    ///
+    /// let pool = mp::Pool::new(1)?;
+    /// let (tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// let mut pending = pool.apply_async(wait_for, rx)?;
+    /// assert!(!pending.ready());
+    /// tx.send(&5)?;
+    /// while !pending.ready() {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// }
+    /// assert_eq!(pending.get()?, 5);
+    /// # Ok(()) }
+    /// ```
     pub fn ready(&mut self) -> bool {
         if self.outcome.is_none() {
             self.outcome = self.job.next_event(Some(Duration::ZERO)).ok();
@@ -548,6 +702,18 @@ fn single_result<R: DeserializeOwned>(event: Event) -> Result<R> {
 
 /// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: yields `Result<R>` per item.
 /// After an error it ends.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn not_two(x: u32) -> u32 { assert_ne!(x, 2); x }
+///
+/// let pool = mp::Pool::new(2)?;
+/// let results: Vec<mp::Result<u32>> = pool.imap(not_two, 0..5u32, 1)?.collect();
+/// let last = results.last().unwrap();
+/// assert!(matches!(last, Err(mp::Error::TaskPanicked { task_index: Some(2), .. })));
+/// # Ok(()) }
+/// ```
 pub struct Imap<'pool, A, R, I> {
     stream: Stream<'pool, A, R, I>,
 }

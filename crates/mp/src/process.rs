@@ -296,7 +296,18 @@ impl<R> fmt::Debug for Process<R> {
 }
 
 impl<R: DeserializeOwned + Serialize + 'static> Process<R> {
-    /// Starts a new process running `f(arg)`.
+    /// Starts a new process running `f(arg)` and returns at once (Python's `Process(...)`
+    /// followed by `p.start()`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn greet(name: String) -> String { format!("hello, {name}") }
+    ///
+    /// let mut process = mp::Process::spawn(greet, "Ada".to_string())?;
+    /// assert_eq!(process.join()?, "hello, Ada");
+    /// # Ok(()) }
+    /// ```
     pub fn spawn<A, F>(f: F, arg: A) -> Result<Process<R>>
     where
         F: Fn(A) -> R + Copy + 'static,
@@ -321,6 +332,18 @@ impl<R: DeserializeOwned> Process<R> {
     ///
     /// Errors: [`Error::TaskPanicked`] if `f` panicked, [`Error::WorkerDied`] if the process was
     /// killed or exited before returning.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn divide((a, b): (u32, u32)) -> u32 { a / b }
+    ///
+    /// let mut good = mp::Process::spawn(divide, (6, 3))?;
+    /// assert_eq!(good.join()?, 2);
+    /// let mut bad = mp::Process::spawn(divide, (1, 0))?;
+    /// assert!(matches!(bad.join(), Err(mp::Error::TaskPanicked { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn join(&mut self) -> Result<R> {
         self.join_inner(None)
     }
@@ -391,29 +414,94 @@ impl<R> Process<R> {
     }
 
     /// The operating system's id of the process (Python's `p.pid`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn my_pid(_: ()) -> u32 { std::process::id() }
+    ///
+    /// let mut process = mp::Process::spawn(my_pid, ())?;
+    /// let pid = process.pid();
+    /// assert_eq!(process.join()?, pid);
+    /// # Ok(()) }
+    /// ```
     pub fn pid(&self) -> u32 {
         self.worker.pid()
     }
 
     /// True while the process runs (Python's `p.is_alive()`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn wait_for(rx: mp::Receiver<u8>) -> u8 { rx.recv().unwrap() }
+    ///
+    /// let (tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// let mut process = mp::Process::spawn(wait_for, rx)?;
+    /// assert!(process.is_alive()); // blocked in recv
+    /// tx.send(&1)?;
+    /// assert_eq!(process.join()?, 1);
+    /// assert!(!process.is_alive());
+    /// # Ok(()) }
+    /// ```
     pub fn is_alive(&mut self) -> bool {
         self.worker.try_reap().is_none()
     }
 
     /// How the process ended, or None while it runs (Python's `p.exitcode`; see
     /// [`ExitReason::python_exitcode`]).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn wait_for(rx: mp::Receiver<u8>) -> u8 { rx.recv().unwrap() }
+    ///
+    /// let (tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// let mut process = mp::Process::spawn(wait_for, rx)?;
+    /// assert_eq!(process.exit_reason(), None);
+    /// tx.send(&1)?;
+    /// process.join()?;
+    /// assert_eq!(process.exit_reason(), Some(mp::ExitReason::Code(0)));
+    /// # Ok(()) }
+    /// ```
     pub fn exit_reason(&mut self) -> Option<ExitReason> {
         self.worker.try_reap()
     }
 
     /// Kills the process with SIGKILL and reaps it (Python's `p.kill()`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn wait_for(rx: mp::Receiver<u8>) -> u8 { rx.recv().unwrap() }
+    ///
+    /// let (_tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// let mut process = mp::Process::spawn(wait_for, rx)?;
+    /// process.kill()?;
+    /// assert!(!process.is_alive());
+    /// assert_eq!(process.exit_reason().map(mp::ExitReason::python_exitcode), Some(-9));
+    /// # Ok(()) }
+    /// ```
     pub fn kill(&mut self) -> Result<()> {
-        self.joined = true;
+        // Not "joined": a later join reports how the process ended.
         self.worker.kill_and_reap();
         Ok(())
     }
 
     /// Sends SIGTERM (Python's `p.terminate()`); the process ends unless it handles the signal.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn wait_for(rx: mp::Receiver<u8>) -> u8 { rx.recv().unwrap() }
+    ///
+    /// let (_tx, rx) = mp::pipe_simplex::<u8>()?;
+    /// let mut process = mp::Process::spawn(wait_for, rx)?;
+    /// process.terminate()?;
+    /// let error = process.join().unwrap_err();
+    /// assert!(matches!(error, mp::Error::WorkerDied { reason: mp::ExitReason::Signal(15), .. }));
+    /// # Ok(()) }
+    /// ```
     pub fn terminate(&mut self) -> Result<()> {
         if self.worker.try_reap().is_some() {
             return Ok(());

@@ -78,7 +78,17 @@ struct Inbox {
 }
 
 impl<T> Queue<T> {
-    /// Creates a queue owned by this process.
+    /// Creates a queue owned by this process (Python's `Queue()`). A thread of this process
+    /// receives the items put by every process.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// let queue = mp::Queue::<String>::new()?;
+    /// queue.put(&"hi".to_string())?;
+    /// assert_eq!(queue.get()?, "hi");
+    /// # Ok(()) }
+    /// ```
     pub fn new() -> Result<Queue<T>> {
         let (connector, accept_end) = sys::socket_pair(sys::SocketKind::SeqPacket)
             .map_err(|error| Error::io("creating a queue (socketpair)", error))?;
@@ -103,6 +113,17 @@ impl<T> Queue<T> {
     }
 
     /// True in the process that created the queue, the only one that can `get`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn owns(queue: mp::Queue<u8>) -> bool { queue.is_owner() }
+    ///
+    /// let queue = mp::Queue::<u8>::new()?;
+    /// assert!(queue.is_owner());
+    /// assert!(!mp::Process::spawn(owns, queue.clone())?.join()?);
+    /// # Ok(()) }
+    /// ```
     pub fn is_owner(&self) -> bool {
         self.shared.owner.is_some()
     }
@@ -161,13 +182,43 @@ impl<T> Queue<T> {
 
 impl<T: Serialize> Queue<T> {
     /// Adds an item (Python's `q.put(item)`). Returns without waiting for the consumer.
+    ///
+    /// Any process holding a copy of the queue can put, pool workers included.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn report((queue, x): (mp::Queue<u32>, u32)) { queue.put(&(x * 10)).unwrap() }
+    ///
+    /// let queue = mp::Queue::<u32>::new()?;
+    /// let pool = mp::Pool::new(2)?;
+    /// pool.map(report, (0..3).map(|x| (queue.clone(), x)))?;
+    /// let mut items: Vec<u32> = (0..3).map(|_| queue.get()).collect::<mp::Result<_>>()?;
+    /// items.sort(); // producers interleave differently from run to run
+    /// assert_eq!(items, [0, 10, 20]);
+    /// # Ok(()) }
+    /// ```
     pub fn put(&self, item: &T) -> Result<()> {
         self.producer()?.send_value(item)
     }
 }
 
 impl<T: DeserializeOwned> Queue<T> {
-    /// Takes the next item, waiting for one (Python's `q.get()`). Owner only.
+    /// Takes the next item, waiting for one (Python's `q.get()`). Owner only: elsewhere it is
+    /// an error.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn get_fails(queue: mp::Queue<u8>) -> bool { queue.get().is_err() }
+    ///
+    /// let queue = mp::Queue::<u8>::new()?;
+    /// queue.put(&1)?;
+    /// queue.put(&2)?;
+    /// assert_eq!((queue.get()?, queue.get()?), (1, 2));
+    /// assert!(mp::Process::spawn(get_fails, queue.clone())?.join()?);
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self) -> Result<T> {
         let frame = self.take_frame(None)?;
         decode_item(frame)

@@ -41,6 +41,23 @@ const MAX_RANKS: usize = 256;
 ///
 /// [`Comm`] implements it over pipes between processes on one machine; an MPI backend can
 /// implement it across machines, and code written against the trait runs on both.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// use mp::{Comm, Communicator};
+///
+/// // Each rank sends a greeting to the next one round the ring and returns what it got.
+/// fn greet_next(comm: Comm, _: ()) -> String {
+///     let (rank, size) = (comm.rank(), comm.size());
+///     comm.send((rank + 1) % size, &format!("hello from {rank}")).unwrap();
+///     comm.recv((rank + size - 1) % size).unwrap()
+/// }
+///
+/// let results = mp::launch(3, greet_next, ())?;
+/// assert_eq!(results, ["hello from 2", "hello from 0", "hello from 1"]);
+/// # Ok(()) }
+/// ```
 pub trait Communicator {
     /// This process's rank, from 0 to `size() - 1`.
     fn rank(&self) -> usize;
@@ -56,17 +73,56 @@ pub trait Communicator {
     fn recv_bytes(&self, source: usize) -> Result<Vec<u8>>;
 
     /// Sends a slice of plain numbers as its bytes (no per-element encoding).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    ///
+    /// fn exchange(comm: Comm, _: ()) -> Vec<f64> {
+    ///     let peer = 1 - comm.rank();
+    ///     comm.send_slice(peer, &[comm.rank() as f64; 3]).unwrap();
+    ///     comm.recv_vec(peer).unwrap()
+    /// }
+    ///
+    /// assert_eq!(mp::launch(2, exchange, ())?, [[1.0; 3], [0.0; 3]]);
+    /// # Ok(()) }
+    /// ```
     fn send_slice<E: bytemuck::Pod>(&self, dest: usize, items: &[E]) -> Result<()> {
         self.send_bytes(dest, bytemuck::cast_slice(items))
     }
 
-    /// Receives a message sent with [`Communicator::send_slice`].
+    /// Receives a message sent with [`Communicator::send_slice`], as elements of type `E`.
+    ///
+    /// Bytes that are not a whole number of `E`s are an error.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    ///
+    /// fn wrong_type(comm: Comm, _: ()) -> bool {
+    ///     if comm.rank() == 0 {
+    ///         return comm.send_slice(1, &[1u8, 2, 3]).is_ok();
+    ///     }
+    ///     comm.recv_vec::<u32>(0).is_err()
+    /// }
+    ///
+    /// assert_eq!(mp::launch(2, wrong_type, ())?, [true, true]);
+    /// # Ok(()) }
+    /// ```
     fn recv_vec<E: bytemuck::Pod>(&self, source: usize) -> Result<Vec<E>> {
         bytes_to_vec(self.recv_bytes(source)?)
     }
 }
 
 /// Which ranks of a group are connected to each other.
+///
+/// ```
+/// use mp::Topology;
+/// assert_eq!(Topology::default(), Topology::AllToAll);
+/// assert_eq!(Topology::Star { root: 0 }.n_connections(5), 4);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Topology {
     /// Every rank to every other: `n (n - 1) / 2` connections.
@@ -117,6 +173,19 @@ impl Topology {
 }
 
 /// One rank's view of its group: its rank, the size, and a connection to each neighbour.
+///
+/// [`launch`] and [`Launch::run`] give one to each rank; use it through [`Communicator`].
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// use mp::{Comm, Communicator};
+///
+/// fn whoami(comm: Comm, _: ()) -> (usize, usize) { (comm.rank(), comm.size()) }
+///
+/// assert_eq!(mp::launch(3, whoami, ())?, [(0, 3), (1, 3), (2, 3)]);
+/// # Ok(()) }
+/// ```
 #[derive(Serialize, Deserialize)]
 pub struct Comm {
     rank: usize,
@@ -138,11 +207,32 @@ impl fmt::Debug for Comm {
 
 impl Comm {
     /// The ranks this rank has a connection to.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn neighbours(comm: mp::Comm, _: ()) -> Vec<usize> { comm.neighbours() }
+    ///
+    /// let ring = mp::Launch { n_ranks: 4, topology: mp::Topology::Ring };
+    /// assert_eq!(ring.run(neighbours, ())?[0], [1, 3]);
+    /// # Ok(()) }
+    /// ```
     pub fn neighbours(&self) -> Vec<usize> {
         (0..self.size).filter(|&peer| self.links[peer].is_some()).collect()
     }
 
     /// How the group is wired.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::Topology;
+    /// fn topology(comm: mp::Comm, _: ()) -> Topology { comm.topology() }
+    ///
+    /// let star = mp::Launch { n_ranks: 3, topology: Topology::Star { root: 1 } };
+    /// assert_eq!(star.run(topology, ())?, [Topology::Star { root: 1 }; 3]);
+    /// # Ok(()) }
+    /// ```
     pub fn topology(&self) -> Topology {
         self.topology
     }
@@ -195,7 +285,18 @@ impl Communicator for Comm {
     }
 }
 
-/// How to launch a group of ranks.
+/// How to launch a group of ranks: how many, and which pairs get a connection. [`launch`] is
+/// the short form for all-to-all.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn n_neighbours(comm: mp::Comm, _: ()) -> usize { comm.neighbours().len() }
+///
+/// let star = mp::Launch { n_ranks: 4, topology: mp::Topology::Star { root: 0 } };
+/// assert_eq!(star.run(n_neighbours, ())?, [3, 1, 1, 1]);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Launch {
     /// How many processes to start.
@@ -209,6 +310,20 @@ impl Launch {
     ///
     /// Returns the results in rank order. If one rank fails, the others are killed and the
     /// error says which rank failed and why (an MPI program would hang or abort).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    /// fn plus_rank(comm: Comm, offset: usize) -> usize { offset + comm.rank() }
+    /// fn fails_on_one(comm: Comm, _: ()) { assert_ne!(comm.rank(), 1) }
+    ///
+    /// let ring = mp::Launch { n_ranks: 3, topology: mp::Topology::Ring };
+    /// assert_eq!(ring.run(plus_rank, 10)?, [10, 11, 12]);
+    /// let error = ring.run(fails_on_one, ()).unwrap_err();
+    /// assert!(matches!(error, mp::Error::RankFailed { rank: 1, .. }));
+    /// # Ok(()) }
+    /// ```
     pub fn run<A, R, F>(&self, f: F, arg: A) -> Result<Vec<R>>
     where
         F: Fn(Comm, A) -> R + Copy + 'static,
@@ -260,6 +375,16 @@ impl Launch {
 
 /// Starts `n_ranks` processes, all connected to each other, each running `f(comm, arg)`;
 /// returns their results in rank order. See [`Launch`] for other topologies.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn n_neighbours(comm: mp::Comm, _: ()) -> usize { comm.neighbours().len() }
+///
+/// assert_eq!(mp::launch(4, n_neighbours, ())?, [3, 3, 3, 3]); // everyone sees everyone
+/// assert!(mp::launch(0, n_neighbours, ()).is_err());
+/// # Ok(()) }
+/// ```
 pub fn launch<A, R, F>(n_ranks: usize, f: F, arg: A) -> Result<Vec<R>>
 where
     F: Fn(Comm, A) -> R + Copy + 'static,

@@ -17,7 +17,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Error, Result, sys, wire::PassedFd};
 
-/// The element types a [`SharedArray`] can hold.
+/// The element types a [`SharedArray`] can hold: `f64`, `f32`, `u64`, `i64`, `u32` and `i32`.
+///
+/// The trait is sealed (no other type can implement it), but generic code can name it.
+///
+/// ```
+/// use mp::Element;
+/// fn bytes_for<T: Element>(len: usize) -> usize { len * T::SIZE }
+/// assert_eq!(bytes_for::<f32>(10), 40);
+/// assert_eq!(<i64 as Element>::NAME, "i64");
+/// ```
 pub trait Element: Copy + Send + Sync + fmt::Debug + 'static + private::Sealed {
     /// A name for error messages (`"f64"`).
     const NAME: &'static str;
@@ -98,6 +107,13 @@ struct Inner {
 
 impl<T: Element> SharedArray<T> {
     /// A new array of `len` zeros (Python's `RawArray('d', len)`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let array = mp::SharedArray::<f64>::new(3)?;
+    /// assert_eq!(array.to_vec(), [0.0, 0.0, 0.0]);
+    /// # Ok(()) }
+    /// ```
     pub fn new(len: usize) -> Result<SharedArray<T>> {
         let n_bytes = len
             .checked_mul(T::SIZE)
@@ -126,16 +142,37 @@ impl<T: Element> SharedArray<T> {
     }
 
     /// The number of elements.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// assert_eq!(mp::SharedArray::<u32>::new(5)?.len(), 5);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.len
     }
 
     /// True for an array of no elements.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// assert!(mp::SharedArray::<u32>::new(0)?.is_empty());
+    /// assert!(!mp::SharedArray::<u32>::new(1)?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.inner.len == 0
     }
 
     /// The element at `index`. Panics if `index >= len()`, like slice indexing.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let array = mp::SharedArray::from_slice(&[10i32, -20])?;
+    /// assert_eq!(array.get(1), -20);
+    /// assert!(std::panic::catch_unwind(|| array.get(2)).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self, index: usize) -> T {
         self.check_index(index);
         T::load(&self.inner.mapping, index)
@@ -143,22 +180,52 @@ impl<T: Element> SharedArray<T> {
 
     /// Writes `value` at `index`; every process holding the array sees it. Panics if
     /// `index >= len()`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let array = mp::SharedArray::<f64>::new(2)?;
+    /// let view = array.clone(); // a clone, like a copy in another process, shares the memory
+    /// array.set(0, 2.5);
+    /// assert_eq!(view.get(0), 2.5);
+    /// # Ok(()) }
+    /// ```
     pub fn set(&self, index: usize, value: T) {
         self.check_index(index);
         T::store(&self.inner.mapping, index, value);
     }
 
-    /// Copies `values` into the array starting at `offset`.
+    /// Copies `values` into the array starting at `offset`. Panics if they do not fit.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let array = mp::SharedArray::<u32>::new(5)?;
+    /// array.write_slice(1, &[7, 8]);
+    /// assert_eq!(array.to_vec(), [0, 7, 8, 0, 0]);
+    /// # Ok(()) }
+    /// ```
     pub fn write_slice(&self, offset: usize, values: &[T]) {
-        if !values.is_empty() {
-            self.check_index(offset + values.len() - 1);
-        }
+        let fits = offset.checked_add(values.len()).is_some_and(|end| end <= self.inner.len);
+        assert!(
+            fits,
+            "cannot write {} values at offset {offset} into a SharedArray of length {}",
+            values.len(),
+            self.inner.len
+        );
         for (position, value) in values.iter().enumerate() {
             T::store(&self.inner.mapping, offset + position, *value);
         }
     }
 
-    /// A copy of the whole array.
+    /// A copy of the whole array; later writes do not change the copy.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let array = mp::SharedArray::from_slice(&[1u64, 2])?;
+    /// let copy = array.to_vec();
+    /// array.set(0, 9);
+    /// assert_eq!((copy, array.to_vec()), (vec![1, 2], vec![9, 2]));
+    /// # Ok(()) }
+    /// ```
     pub fn to_vec(&self) -> Vec<T> {
         (0..self.inner.len).map(|index| T::load(&self.inner.mapping, index)).collect()
     }

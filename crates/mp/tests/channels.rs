@@ -247,6 +247,9 @@ fn shared_memory_survives_a_crashed_user_and_leaves_nothing_behind() {
     let mut process = Process::spawn(hold_and_die, array.clone()).unwrap();
     assert!(process.join().is_err());
     assert_eq!(array.to_vec(), [42.0, 2.0]);
+    // Out-of-range writes are refused with a message, even when offset + len overflows.
+    let refused = std::panic::catch_unwind(|| array.write_slice(usize::MAX, &[1.0, 2.0]));
+    assert!(refused.is_err());
     let atomic_increments = SharedArray::<i32>::new(1).unwrap();
     atomic_increments.fetch_add(0, -5);
     assert_eq!(atomic_increments.get(0), -5);

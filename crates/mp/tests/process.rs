@@ -138,3 +138,12 @@ fn many_processes_leave_no_zombies() {
     }
     assert!(pids.into_iter().all(is_gone_and_reaped));
 }
+
+#[test]
+fn join_after_kill_reports_the_kill() {
+    let _guard = watchdog("join_after_kill_reports_the_kill", LIMIT);
+    let mut process = Process::spawn(sleeps, 60_000).unwrap();
+    process.kill().unwrap();
+    let error = process.join().unwrap_err();
+    assert!(matches!(error, Error::WorkerDied { reason: ExitReason::Signal(9), .. }), "{error:?}");
+}

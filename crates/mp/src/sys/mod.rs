@@ -330,7 +330,7 @@ impl SharedMapping {
     /// The mapping as atomic words: all cross-process access goes through atomics, so
     /// concurrent readers and writers in several processes are data-race free.
     pub(crate) fn atomic_u64(&self, index: usize) -> &std::sync::atomic::AtomicU64 {
-        assert!((index + 1) * 8 <= self.len, "index checked by the caller");
+        assert!(index < self.len / 8, "index checked by the caller");
         // SAFETY: in bounds (asserted), 8-aligned (page-aligned base), and only ever accessed
         // atomically, by every process that maps it.
         unsafe { &*self.ptr.as_ptr().add(index * 8).cast::<std::sync::atomic::AtomicU64>() }
@@ -338,7 +338,7 @@ impl SharedMapping {
 
     /// As [`SharedMapping::atomic_u64`], for 4-byte elements.
     pub(crate) fn atomic_u32(&self, index: usize) -> &std::sync::atomic::AtomicU32 {
-        assert!((index + 1) * 4 <= self.len, "index checked by the caller");
+        assert!(index < self.len / 4, "index checked by the caller");
         // SAFETY: in bounds, 4-aligned, accessed atomically only.
         unsafe { &*self.ptr.as_ptr().add(index * 4).cast::<std::sync::atomic::AtomicU32>() }
     }
