@@ -254,3 +254,50 @@ fn shared_memory_survives_a_crashed_user_and_leaves_nothing_behind() {
     atomic_increments.fetch_add(0, -5);
     assert_eq!(atomic_increments.get(0), -5);
 }
+
+fn send_large_messages((shared_end, writer): (Sender<()>, u8)) -> u8 {
+    for _ in 0..20 {
+        // Larger than the socket buffer, so one message takes several writes.
+        if shared_end.send_bytes(&vec![writer; 600_000]).is_err() {
+            break;
+        }
+    }
+    writer
+}
+
+#[test]
+fn processes_sharing_one_sending_end_end_in_data_or_a_clear_error_never_a_hang() {
+    let _guard = watchdog(
+        "processes_sharing_one_sending_end_end_in_data_or_a_clear_error_never_a_hang",
+        LIMIT,
+    );
+    let (shared_end, receiver) = mp::pipe_simplex::<()>().unwrap();
+    let mut writers: Vec<_> = (1..=3u8)
+        .map(|writer| Process::spawn(send_large_messages, (shared_end.clone(), writer)).unwrap())
+        .collect();
+    drop(shared_end);
+    let mut intact = 0;
+    let outcome = loop {
+        match receiver.recv_bytes() {
+            Ok(message)
+                if message.len() == 600_000 && message.iter().all(|&byte| byte == message[0]) =>
+            {
+                intact += 1
+            }
+            Ok(_) => {}
+            Err(error) => break error,
+        }
+    };
+    eprintln!("three writers on one sending end: {intact} intact messages, then: {outcome}");
+    // Either every message came through whole and the writers finished (end of stream), or
+    // their bytes interleaved and mp said so instead of trusting a damaged header.
+    match outcome {
+        Error::Disconnected { .. } => assert_eq!(intact, 60),
+        Error::Corrupted { message } => assert!(message.contains("same sending end"), "{message}"),
+        other => panic!("expected all messages or a Corrupted error, got {other:?}"),
+    }
+    drop(receiver);
+    for writer in &mut writers {
+        let _ = writer.join();
+    }
+}
