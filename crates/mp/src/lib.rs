@@ -54,8 +54,8 @@
 //! What a pool or process runs is a `fn` item or a closure that captures nothing: a worker is
 //! a separate process and cannot see the parent's variables, so data goes in the argument.
 //! A closure that captures something is rejected when you build the program. Arguments and
-//! results must implement serde's `Serialize` and `Deserialize`; they travel encoded with
-//! postcard, which cannot encode serde's `flatten` or `untagged`. Bulk numbers are faster as
+//! results must be a [`Message`]: implement serde's `Serialize` and `Deserialize` (derive
+//! them). They travel encoded with postcard, which cannot encode serde's `flatten` or `untagged`. Bulk numbers are faster as
 //! bytes: [`Connection::send_slice`], or a [`SharedArray`].
 //!
 //! ## Starting workers: `mp::init()`
@@ -107,6 +107,26 @@ pub use ranks::{Comm, Communicator, Launch, Topology, launch};
 pub use shm::{Element, SharedArray};
 pub use split::array_split;
 pub use worker::init;
+
+/// What can travel between processes: task arguments, results and messages.
+///
+/// Every type that implements serde's `Serialize` and `Deserialize` (and owns its data) is a
+/// `Message`: numbers, strings, vectors, tuples, your own structs with
+/// `#[derive(serde::Serialize, serde::Deserialize)]`, and mp's pipes, queues and shared
+/// arrays themselves.
+///
+/// ```
+/// fn travels<T: mp::Message>() {}
+/// travels::<(u64, Vec<f64>, String)>();
+/// travels::<mp::Queue<u32>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to another process",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to it; references and closures cannot travel"
+)]
+pub trait Message: serde::Serialize + serde::de::DeserializeOwned + 'static {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> Message for T {}
 
 /// Lets an integration test file start worker processes.
 ///

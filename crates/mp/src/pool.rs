@@ -28,7 +28,7 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Error, Result,
+    Error, Message, Result,
     process::{self, WorkerProcess},
     split, sys,
     wire::{self, FrameReader, Outbox, ReadOutcome},
@@ -262,8 +262,8 @@ impl Pool {
     pub fn map<A, R, F>(&self, f: F, items: impl IntoIterator<Item = A>) -> Result<Vec<R>>
     where
         F: Fn(A) -> R + Copy + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Message,
+        R: Message,
     {
         let items: Vec<A> = items.into_iter().collect();
         let chunksize = split::default_chunksize(items.len(), self.n_workers)?;
@@ -289,8 +289,8 @@ impl Pool {
     ) -> Result<Vec<R>>
     where
         F: Fn(A) -> R + Copy + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Message,
+        R: Message,
     {
         let _ = f;
         let stream =
@@ -319,8 +319,8 @@ impl Pool {
     ) -> Result<Traced<R>>
     where
         F: Fn(A) -> R + Copy + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Message,
+        R: Message,
     {
         let _ = f;
         let items: Vec<A> = items.into_iter().collect();
@@ -354,8 +354,8 @@ impl Pool {
     pub fn starmap<Args, R, F>(&self, f: F, items: impl IntoIterator<Item = Args>) -> Result<Vec<R>>
     where
         F: StarFn<Args, Output = R>,
-        Args: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        Args: Message,
+        R: Message,
     {
         let _ = f;
         worker::assert_task_is_plain_fn::<F>();
@@ -385,8 +385,8 @@ impl Pool {
     where
         F: Fn(A) -> R + Copy + 'static,
         I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Message,
+        R: Message,
     {
         let _ = f;
         self.stream::<A, R, F, I>(
@@ -417,8 +417,8 @@ impl Pool {
     where
         F: Fn(A) -> R + Copy + 'static,
         I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Message,
+        R: Message,
     {
         let _ = f;
         self.stream::<A, R, F, I>(
@@ -443,8 +443,8 @@ impl Pool {
     pub fn apply_async<A, R, F>(&self, f: F, arg: A) -> Result<AsyncResult<'_, R>>
     where
         F: Fn(A) -> R + Copy + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Message,
+        R: Message,
     {
         let _ = f;
         let job = self.open_job::<F, A, R>(false)?;
@@ -466,8 +466,8 @@ impl Pool {
     pub fn apply<A, R, F>(&self, f: F, arg: A) -> Result<R>
     where
         F: Fn(A) -> R + Copy + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Message,
+        R: Message,
     {
         self.apply_async(f, arg)?.get()
     }
@@ -481,8 +481,8 @@ impl Pool {
     where
         F: Fn(A) -> R + Copy + 'static,
         I: IntoIterator<Item = A>,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Message,
+        R: Message,
     {
         Ok(Imap {
             stream: Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, config)?,

@@ -13,10 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 
 use crate::{
-    Error, ExitReason, Result,
+    Error, ExitReason, Message, Result,
     channel::Link,
     sys,
     wire::{self, BodyKind, Frame, OutFrame},
@@ -295,7 +295,7 @@ impl<R> fmt::Debug for Process<R> {
     }
 }
 
-impl<R: DeserializeOwned + Serialize + 'static> Process<R> {
+impl<R: Message> Process<R> {
     /// Starts a new process running `f(arg)` and returns at once (Python's `Process(...)`
     /// followed by `p.start()`).
     ///
@@ -311,7 +311,7 @@ impl<R: DeserializeOwned + Serialize + 'static> Process<R> {
     pub fn spawn<A, F>(f: F, arg: A) -> Result<Process<R>>
     where
         F: Fn(A) -> R + Copy + 'static,
-        A: Serialize + DeserializeOwned + 'static,
+        A: Message,
     {
         // `f` has no data: its type alone tells the worker what to run.
         let _ = f;

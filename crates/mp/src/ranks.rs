@@ -29,7 +29,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    Connection, Error, Process, Result,
+    Connection, Error, Message, Process, Result,
     channel::{Link, bytes_to_vec},
     sys,
 };
@@ -327,8 +327,8 @@ impl Launch {
     pub fn run<A, R, F>(&self, f: F, arg: A) -> Result<Vec<R>>
     where
         F: Fn(Comm, A) -> R + Copy + 'static,
-        A: Clone + Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        A: Clone + Message,
+        R: Message,
     {
         let _ = f;
         crate::worker::assert_task_is_plain_fn::<F>();
@@ -388,8 +388,8 @@ impl Launch {
 pub fn launch<A, R, F>(n_ranks: usize, f: F, arg: A) -> Result<Vec<R>>
 where
     F: Fn(Comm, A) -> R + Copy + 'static,
-    A: Clone + Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + 'static,
+    A: Clone + Message,
+    R: Message,
 {
     Launch { n_ranks, topology: Topology::AllToAll }.run(f, arg)
 }
