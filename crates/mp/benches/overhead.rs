@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime};
 use mp::{Connection, Pool, Process, Queue};
 
 fn nothing(x: u64) -> u64 {
@@ -34,12 +34,21 @@ fn produce((queue, n_items): (Queue<u64>, u64)) -> u64 {
     n_items
 }
 
-fn startup(c: &mut Criterion) {
-    let mut group = c.benchmark_group("startup");
+/// Ten samples per benchmark: every group finishes in seconds on a shared 2-core machine,
+/// and the median is what we report.
+fn short_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    warm_up: Duration,
+    measurement: Duration,
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(10).warm_up_time(warm_up).measurement_time(measurement);
     group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+}
+
+fn startup(c: &mut Criterion) {
+    let mut group = short_group(c, "startup", Duration::from_millis(500), Duration::from_secs(3));
     group.bench_function("process spawn+join", |b| {
         b.iter(|| Process::spawn(nothing, 1).unwrap().join().unwrap());
     });
@@ -59,11 +68,8 @@ fn startup(c: &mut Criterion) {
 }
 
 fn per_task(c: &mut Criterion) {
-    let mut group = c.benchmark_group("map per task");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3));
+    let mut group =
+        short_group(c, "map per task", Duration::from_millis(500), Duration::from_secs(3));
     let pool = Pool::new(4).unwrap();
     for (label, n_tasks, chunksize) in
         [("chunksize 1", 10_000u64, Some(1)), ("default chunksize", 100_000, None)]
@@ -82,11 +88,8 @@ fn per_task(c: &mut Criterion) {
 }
 
 fn pipe_round_trip(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pipe round trip");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2));
+    let mut group =
+        short_group(c, "pipe round trip", Duration::from_millis(300), Duration::from_secs(2));
     let (here, there) = mp::pipe::<()>().unwrap();
     let mut echoer = Process::spawn(echo, there).unwrap();
     for n_bytes in [1usize, 64, 4 << 10, 256 << 10, 4 << 20, 64 << 20] {
@@ -110,11 +113,7 @@ fn pipe_round_trip(c: &mut Criterion) {
 }
 
 fn queue_throughput(c: &mut Criterion) {
-    let mut group = c.benchmark_group("queue");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(3));
+    let mut group = short_group(c, "queue", Duration::from_millis(300), Duration::from_secs(3));
     let n_items = 20_000u64;
     group.throughput(Throughput::Elements(n_items));
     group.bench_function("1 producer process, items/s", |b| {
@@ -146,11 +145,7 @@ fn nap(millis: u64) -> u64 {
 
 /// From SIGKILL of a busy worker to `Error::WorkerDied` in the caller (Python's Pool: never).
 fn fault_detection(c: &mut Criterion) {
-    let mut group = c.benchmark_group("fault");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(2));
+    let mut group = short_group(c, "fault", Duration::from_millis(100), Duration::from_secs(2));
     group.bench_function("worker killed -> error", |b| {
         b.iter_custom(|iterations| {
             let mut elapsed = Duration::ZERO;

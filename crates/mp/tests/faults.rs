@@ -85,34 +85,22 @@ fn abort_and_exit_inside_a_task_are_reported_with_the_lost_task() {
     }
 }
 
-fn parent_with_pool(report: Sender<Vec<u32>>) {
-    let pool = Pool::new(2).unwrap();
-    report.send(&pool.pids().to_vec()).unwrap();
-    std::thread::sleep(Duration::from_secs(60));
+/// Whether the parent in the tests below moves into a process group of its own.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Group {
+    Inherited,
+    /// So the test can send it Ctrl-C (SIGINT to a whole group) without hitting the harness.
+    OwnGroup,
 }
 
-#[test]
-fn workers_die_with_a_parent_killed_by_sigkill() {
-    let _guard = watchdog("workers_die_with_a_parent_killed_by_sigkill", LIMIT);
-    let (report, reports) = mp::pipe_simplex::<Vec<u32>>().unwrap();
-    let mut parent = Process::spawn(parent_with_pool, report).unwrap();
-    let workers = reports.recv().unwrap();
-    assert!(workers.iter().all(|&pid| is_running(pid)));
-    parent.kill().unwrap();
-    // Orphaned workers notice their parent's connection close and exit by themselves.
-    assert!(
-        eventually(Duration::from_secs(20), || workers.iter().all(|&pid| !is_running(pid))),
-        "orphans left"
-    );
-}
-
-fn group_leader_with_pool(report: Sender<Vec<u32>>) {
-    // A group of its own, so the test can send it Ctrl-C (SIGINT to the foreground group)
-    // without hitting the test harness.
-    #[allow(unsafe_code)]
-    // SAFETY: setpgid with integer arguments.
-    unsafe {
-        libc::setpgid(0, 0);
+/// A parent process with a pool: reports its workers' pids, then its own, and waits.
+fn parent_with_pool((report, group): (Sender<Vec<u32>>, Group)) {
+    if let Group::OwnGroup = group {
+        #[allow(unsafe_code)]
+        // SAFETY: setpgid with integer arguments.
+        unsafe {
+            libc::setpgid(0, 0);
+        }
     }
     let pool = Pool::new(2).unwrap();
     let mut pids = pool.pids().to_vec();
@@ -122,10 +110,26 @@ fn group_leader_with_pool(report: Sender<Vec<u32>>) {
 }
 
 #[test]
+fn workers_die_with_a_parent_killed_by_sigkill() {
+    let _guard = watchdog("workers_die_with_a_parent_killed_by_sigkill", LIMIT);
+    let (report, reports) = mp::pipe_simplex::<Vec<u32>>().unwrap();
+    let mut parent = Process::spawn(parent_with_pool, (report, Group::Inherited)).unwrap();
+    let mut workers = reports.recv().unwrap();
+    workers.pop(); // the parent itself
+    assert!(workers.iter().all(|&pid| is_running(pid)));
+    parent.kill().unwrap();
+    // Orphaned workers notice their parent's connection close and exit by themselves.
+    assert!(
+        eventually(Duration::from_secs(20), || workers.iter().all(|&pid| !is_running(pid))),
+        "orphans left"
+    );
+}
+
+#[test]
 fn ctrl_c_stops_the_parent_and_its_workers() {
     let _guard = watchdog("ctrl_c_stops_the_parent_and_its_workers", LIMIT);
     let (report, reports) = mp::pipe_simplex::<Vec<u32>>().unwrap();
-    let mut leader = Process::spawn(group_leader_with_pool, report).unwrap();
+    let mut leader = Process::spawn(parent_with_pool, (report, Group::OwnGroup)).unwrap();
     let pids = reports.recv().unwrap();
     let group = format!("-{}", leader.pid());
     let status = std::process::Command::new("kill").args(["-INT", "--", &group]).status().unwrap();
