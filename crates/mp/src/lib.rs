@@ -93,6 +93,7 @@ mod sys;
 mod wire;
 mod worker;
 
+pub mod plot;
 pub mod split;
 pub mod threads;
 pub mod timing;

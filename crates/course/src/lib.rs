@@ -1,0 +1,472 @@
+//! # course: what every exercise binary shares
+//!
+//! The exercises of the course are small binaries whose code is about the lesson only. This
+//! crate carries the rest, once:
+//!
+//! * [`run`]: the whole `main` of an exercise: starts [`mp`], parses the command line with
+//!   clap, and turns every way a run can fail into a short message and an exit code (2 for
+//!   bad flags, 1 for everything else). A function the student has not written yet (a
+//!   `todo!()`) is reported as such, with its file and line, even when it ran in a worker.
+//! * [`usage`]: an error about the command line (exit code 2).
+//! * [`writable_path`]: a clap value parser that refuses an output path that cannot be
+//!   written, before any measuring starts.
+//! * [`Table`]: a table with units in its header, printed as Markdown and written as CSV.
+//! * [`progress`]: a progress bar on the terminal, hidden when the output is not one.
+//! * [`watchdog`]: ends a test binary that hangs, with a message.
+//!
+//! ```no_run
+//! use clap::Parser;
+//!
+//! /// Adds up 0..n with a pool.
+//! #[derive(Parser)]
+//! struct Args {
+//!     /// Number of worker processes.
+//!     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+//!     workers: u32,
+//! }
+//!
+//! fn square(i: u64) -> u64 { i * i }
+//!
+//! fn run(args: Args) -> course::Result {
+//!     let pool = mp::Pool::new(args.workers as usize)?;
+//!     println!("{}", pool.map(square, 0..10)?.iter().sum::<u64>());
+//!     Ok(())
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     course::run(run)
+//! }
+//! ```
+
+use std::{
+    error::Error as StdError,
+    fmt,
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// What an exercise's `run` returns: any error converts with `?`.
+///
+/// ```
+/// fn parse(text: &str) -> course::Result<u32> {
+///     Ok(text.parse::<u32>()?)
+/// }
+/// assert!(parse("x").is_err());
+/// ```
+pub type Result<T = ()> = std::result::Result<T, Box<dyn StdError + Send + Sync>>;
+
+/// Exit code for a bad command line, as clap uses.
+pub const USAGE_EXIT_CODE: u8 = 2;
+
+/// The start of the message of every `todo!()` panic.
+const NOT_WRITTEN_YET: &str = "not yet implemented";
+
+/// Runs an exercise's `run` function as the whole program and returns its exit code.
+///
+/// In order: [`mp::init`] (so the program's worker processes start), clap parses the command
+/// line (`--help` explains each flag; a bad flag exits with code 2), then `program` runs.
+/// Errors are printed as one message with their causes, never as a backtrace:
+///
+/// * a [`usage`] error exits with code 2;
+/// * a `todo!()` reached in this process or in a worker says which function to write and where;
+/// * any other error or panic exits with code 1 or 101.
+///
+/// ```no_run
+/// #[derive(clap::Parser)]
+/// struct Args {}
+///
+/// fn run(_: Args) -> course::Result {
+///     Err(course::usage("--size must be at least 1 byte"))
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     course::run(run) // prints "error: --size must be at least 1 byte" and exits with 2
+/// }
+/// ```
+pub fn run<A: clap::Parser>(program: fn(A) -> Result) -> ExitCode {
+    mp::init();
+    let args = A::parse();
+    let name = program_name();
+    install_panic_hook(name.clone());
+    match program(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report(&name, error.as_ref()),
+    }
+}
+
+/// An error in how the program was called: a flag that is out of range, a size range that is
+/// empty. [`run`] prints it and exits with code 2.
+///
+/// ```
+/// let error = course::usage("--from must not exceed --to");
+/// assert_eq!(error.to_string(), "--from must not exceed --to");
+/// ```
+pub fn usage(message: impl Into<String>) -> Box<dyn StdError + Send + Sync> {
+    Box::new(UsageError(message.into()))
+}
+
+#[derive(Debug)]
+struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for UsageError {}
+
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|arg| Path::new(&arg).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "the exercise".to_string())
+}
+
+fn report(program: &str, error: &(dyn StdError + 'static)) -> ExitCode {
+    if error.downcast_ref::<UsageError>().is_some() {
+        eprintln!("error: {error}");
+        eprintln!("Run `cargo run -p {program} -- --help` to see every flag.");
+        return ExitCode::from(USAGE_EXIT_CODE);
+    }
+    if let Some((message, location)) = unwritten_in_worker(error) {
+        explain_unwritten(program, &message, location.as_deref());
+        return ExitCode::FAILURE;
+    }
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+    ExitCode::FAILURE
+}
+
+/// A `todo!()` that panicked in a worker reaches the parent as an `mp::Error`, maybe wrapped.
+fn unwritten_in_worker(error: &(dyn StdError + 'static)) -> Option<(String, Option<String>)> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(mp::Error::TaskPanicked { message, location, .. }) =
+            error.downcast_ref::<mp::Error>()
+            && message.starts_with(NOT_WRITTEN_YET)
+        {
+            return Some((message.clone(), location.clone()));
+        }
+        current = error.source();
+    }
+    None
+}
+
+fn explain_unwritten(program: &str, message: &str, location: Option<&str>) {
+    let what = message.trim_start_matches(NOT_WRITTEN_YET).trim_start_matches(':').trim();
+    eprintln!("{program}: this part of the exercise is not written yet.");
+    if let Some(location) = location {
+        eprintln!("  where: {location}");
+    }
+    if !what.is_empty() {
+        eprintln!("  what:  {what}");
+    }
+    eprintln!(
+        "Replace the `todo!()` there with your code, then check it with `cargo test -p {program}`."
+    );
+}
+
+fn install_panic_hook(program: String) {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        if message.starts_with(NOT_WRITTEN_YET) {
+            explain_unwritten(&program, &message, location.as_deref());
+            // Nothing else can be done without this function: stop here, not after unwinding.
+            std::process::exit(1);
+        }
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            default_hook(info);
+            return;
+        }
+        let location = location.unwrap_or_else(|| "an unknown place".to_string());
+        eprintln!("{program} stopped: it panicked at {location}: {message}");
+        eprintln!("Run it again with RUST_BACKTRACE=1 to see how it got there.");
+    }));
+}
+
+/// A clap value parser for output files: refuses a path that cannot be written, so the
+/// mistake shows before any measurement runs, as a usage error (exit code 2).
+///
+/// Missing parent directories are created. The file itself is created (empty) as the check.
+///
+/// ```
+/// let dir = std::env::temp_dir().join("course-doc-writable");
+/// let ok = course::writable_path(dir.join("sub/out.csv").to_str().unwrap());
+/// assert!(ok.is_ok());
+/// let refused = course::writable_path("/proc/version/out.csv").unwrap_err();
+/// assert!(refused.contains("/proc/version/out.csv"));
+/// ```
+pub fn writable_path(text: &str) -> std::result::Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    if text.is_empty() || text.ends_with('/') {
+        return Err(format!("`{text}` is not a file name"));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            format!("cannot write {text}: cannot create the directory {}: {e}", parent.display())
+        })?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// A table of results, with the unit of each column in its header (`time [ms]`).
+///
+/// `Display` prints it as a Markdown table with aligned columns; [`Table::to_csv`] gives CSV.
+///
+/// ```
+/// let mut table = course::Table::new(&["workers", "time [ms]"]);
+/// table.row(["1", "20.0"]);
+/// table.row(["2", "10.5"]);
+/// assert_eq!(
+///     table.to_string(),
+///     "| workers | time [ms] |\n|--------:|----------:|\n|       1 |      20.0 |\n|       2 |      10.5 |\n"
+/// );
+/// assert_eq!(table.to_csv(), "workers,time [ms]\n1,20.0\n2,10.5\n");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers and no rows.
+    ///
+    /// ```
+    /// assert_eq!(course::Table::new(&["a", "b"]).headers(), ["a", "b"]);
+    /// ```
+    pub fn new(headers: &[&str]) -> Table {
+        Table { headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+    }
+
+    /// Appends a row. It must have one cell per column.
+    ///
+    /// ```
+    /// let mut table = course::Table::new(&["n", "n squared"]);
+    /// for n in 1..=3 {
+    ///     table.row([n.to_string(), (n * n).to_string()]);
+    /// }
+    /// assert_eq!(table.rows().len(), 3);
+    /// ```
+    pub fn row<S: ToString>(&mut self, cells: impl IntoIterator<Item = S>) {
+        let cells: Vec<String> = cells.into_iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            cells.len(),
+            self.headers.len(),
+            "a row of the table {:?} needs one cell per column",
+            self.headers
+        );
+        self.rows.push(cells);
+    }
+
+    /// The column headers.
+    ///
+    /// ```
+    /// assert_eq!(course::Table::new(&["x"]).headers().len(), 1);
+    /// ```
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// The rows so far.
+    ///
+    /// ```
+    /// assert!(course::Table::new(&["x"]).rows().is_empty());
+    /// ```
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
+    /// The table as CSV: a header line, then one line per row. Cells with commas or quotes
+    /// are quoted.
+    ///
+    /// ```
+    /// let mut table = course::Table::new(&["name", "size"]);
+    /// table.row(["a, b", "1"]);
+    /// assert_eq!(table.to_csv(), "name,size\n\"a, b\",1\n");
+    /// ```
+    pub fn to_csv(&self) -> String {
+        let mut out = String::new();
+        for line in std::iter::once(&self.headers).chain(&self.rows) {
+            let cells: Vec<String> = line.iter().map(|cell| csv_cell(cell)).collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes [`Table::to_csv`] to a file, creating or replacing it.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join("course-doc-table.csv");
+    /// course::Table::new(&["x"]).write_csv(&path)?;
+    /// assert_eq!(std::fs::read_to_string(&path)?, "x\n");
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
+    pub fn write_csv(&self, path: &Path) -> Result {
+        std::fs::write(path, self.to_csv())
+            .map_err(|e| format!("could not write {}: {e}", path.display()).into())
+    }
+}
+
+fn csv_cell(cell: &str) -> String {
+    if cell.contains([',', '"', '\n']) {
+        return format!("\"{}\"", cell.replace('"', "\"\""));
+    }
+    cell.to_string()
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let widths: Vec<usize> = (0..self.headers.len())
+            .map(|column| {
+                std::iter::once(&self.headers)
+                    .chain(&self.rows)
+                    .map(|line| line[column].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[String]| -> fmt::Result {
+            for (cell, width) in cells.iter().zip(&widths) {
+                write!(f, "| {cell:>width$} ")?;
+            }
+            writeln!(f, "|")
+        };
+        line(f, &self.headers)?;
+        for width in &widths {
+            write!(f, "|{}:", "-".repeat(width + 1))?;
+        }
+        writeln!(f, "|")?;
+        for row in &self.rows {
+            line(f, row)?;
+        }
+        Ok(())
+    }
+}
+
+/// A progress bar on standard error for `len` steps, hidden when standard error is not a
+/// terminal (in tests, in CI, in a pipe).
+///
+/// ```
+/// let bar = course::progress(3, "measuring");
+/// for _ in 0..3 {
+///     bar.inc(1);
+/// }
+/// bar.finish_and_clear();
+/// ```
+pub fn progress(len: u64, message: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:32}] {pos}/{len} ({elapsed}, about {eta} left)",
+    )
+    .map(|style| style.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(message.to_string());
+    bar
+}
+
+/// Ends the whole test binary with a message if the returned guard is still alive after
+/// `limit`: a test that hangs (a `recv` nobody sends to, a `join` on a process that never
+/// ends) fails in seconds instead of stalling the grader.
+///
+/// ```
+/// let guard = course::watchdog(std::time::Duration::from_secs(60));
+/// // ... the test ...
+/// drop(guard);
+/// ```
+pub fn watchdog(limit: Duration) -> Watchdog {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if flag.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "WATCHDOG: `{test}` is still running after {} s, so it was stopped. Something \
+             waits forever: a recv that nobody sends to, or a process that never returns?",
+            limit.as_secs()
+        );
+        std::process::exit(97);
+    });
+    Watchdog { done }
+}
+
+/// The guard returned by [`watchdog`]; dropping it disarms the watchdog.
+#[derive(Debug)]
+pub struct Watchdog {
+    done: Arc<AtomicBool>,
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_are_recognised_through_the_box() {
+        let error = usage("bad");
+        assert!(error.downcast_ref::<UsageError>().is_some());
+    }
+
+    #[test]
+    fn unwritten_functions_are_found_inside_wrapped_worker_errors() {
+        let panicked = mp::Error::TaskPanicked {
+            message: "not yet implemented: sum the items".into(),
+            location: Some("exercises/exercise-4/src/lib.rs:10:5".into()),
+            task_index: Some(0),
+            pid: 1,
+        };
+        let wrapped = mp::Error::RankFailed { rank: 2, error: Box::new(panicked) };
+        let (message, location) = unwritten_in_worker(&wrapped).unwrap();
+        assert_eq!(message, "not yet implemented: sum the items");
+        assert_eq!(location.as_deref(), Some("exercises/exercise-4/src/lib.rs:10:5"));
+        assert!(
+            unwritten_in_worker(&mp::Error::Timeout { what: "x".into(), waited: Duration::ZERO })
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn writable_path_refuses_directories_and_empty_names() {
+        assert!(writable_path("").is_err());
+        assert!(writable_path("some/dir/").is_err());
+        assert!(writable_path("/").is_err());
+    }
+}

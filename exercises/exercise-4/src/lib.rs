@@ -1,0 +1,1 @@
+//! Exercise 4: broadcast, reduce and allreduce, linear and along trees.

@@ -1,0 +1,1 @@
+//! Exercise 5: ping-pong latency and bandwidth, measured carefully and plotted.

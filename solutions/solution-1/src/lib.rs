@@ -1,0 +1,1 @@
+//! Exercise 1: Pool.map, by hand with array_split and Process, and with threads.
