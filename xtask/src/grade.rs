@@ -1,0 +1,204 @@
+//! `cargo xtask grade`: grades the exercises of a student repository, for CI.
+//!
+//! # What is graded, and with which tests
+//!
+//! A student writes `exercises/*/src/**/*.rs`, except `src/main.rs` and `src/given.rs`
+//! (the *editable* files). Markdown under `exercises/` (answers), `Cargo.lock` and the
+//! manifest itself are ignored. Every other file is *protected*: tests, manifests, the core
+//! crates, this xtask, CI configuration.
+//!
+//! * `--template DIR` (what CI should use): DIR is a pristine checkout of the course
+//!   template. It is copied to `OUT/workspace` (without `.git` and `target`), the
+//!   submission's editable files are copied on top, and grading happens there, so edited
+//!   tests or manifests cannot change the grade. Every protected file that differs is still
+//!   reported (changed, deleted or added) in `results.json` (`integrity`, `message`), the
+//!   summary and the terminal; the grade stays valid (`integrity.verified: true`). Run the
+//!   grader *from the template*, so that a student's edits to the xtask don't run either:
+//!   `cd template && cargo xtask grade --submission ../student --template . --out ../grade`.
+//! * Without `--template`, the submission is graded in place, and its protected files are
+//!   checked against `.course/protected.sha256` (`sha256sum` format, written by
+//!   `cargo xtask handout` through [`protected_files`] and [`write_manifest`]). Any
+//!   difference makes the grade *unverified* (`integrity.verified: false`, an `UNVERIFIED`
+//!   message everywhere) but it is still computed with the files as they are. Without a
+//!   manifest the grade is unverified too. This mode is for students checking their work;
+//!   since the manifest lives in the same repository, it catches mistakes, not cheats.
+//!
+//! # How each exercise is run
+//!
+//! 1. `cargo test -p exercise-N --test graded --no-run --message-format=json` under
+//!    `--build-timeout`: a build failure makes every test of the exercise `error`, with the
+//!    compiler's errors as the message (the tests are then the `#[test]` functions of the
+//!    file, so the maximum score does not drop).
+//! 2. `<test binary> --list --format terse` gives the tests, ordered as in the test file.
+//! 3. Each test runs alone: `<bin> --exact NAME --include-ignored --test-threads=1
+//!    --nocapture`, in its own process group, under `--test-timeout` and within what is left
+//!    of the exercise's budget `--timeout` (tests after the budget is spent are `error`, not
+//!    run). Output is capped (64 KiB per stream kept, the rest read and dropped).
+//!
+//! A test *passes* on exit 0 with libtest's `test result: ok. 1 passed`; *fails* on libtest's
+//! own failure report (a panic, a failed assertion); anything else is an *error*: a time-out
+//! (the whole process group is killed), a crash (a signal: abort, stack overflow, segfault),
+//! or an exit before the test finished (`std::process::exit`). Processes a test leaves
+//! running (even ones that left its process group, found by an environment marker) are
+//! killed after it; the test keeps its status, and its message and `leftover_processes` say
+//! how many there were. Panic reports lose their thread ids, and `RUST_BACKTRACE=0`, so
+//! messages are the same from run to run.
+//!
+//! # Scores and outputs
+//!
+//! One point per test; an exercise's maximum is its number of tests. In `--out` (default
+//! `SUBMISSION/target/grade`):
+//!
+//! * `results.json`: Exercism's test-runner format, version 2 (`version`, `status`
+//!   pass|fail|error, `message`, `tests[]` with `name` ("exercise-1 / test_name"), `status`,
+//!   `message`, `output` (at most 500 characters), `test_code`), plus `score`, `max_score`,
+//!   `exercises[]` (`name`, `status`, `score`, `max_score`, `message`) and `integrity`
+//!   (`mode` template|manifest|none, `verified`, `changes[]` of `path` and `change`). The
+//!   status is `error` only when no exercise compiled.
+//! * `summary.md`: a table per exercise, details of what failed, and `Points X/Y`; appended
+//!   to `$GITHUB_STEP_SUMMARY` when that is set. On GitHub Actions a `::notice::Points X/Y`
+//!   annotation carries the score to GitHub Classroom.
+//! * `--junit PATH`: JUnit XML, one `testsuite` per exercise.
+//!
+//! The exit code is 0 whenever grading ran, whatever the score (Exercism's convention), and 2
+//! when the grader itself could not run (a missing template, an unknown exercise, ...).
+
+mod integrity;
+mod report;
+mod runner;
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+pub use integrity::{protected_files, write_manifest};
+
+use crate::workspace::{self, Result};
+
+/// Grade the exercises of a student repository and write the results.
+#[derive(Debug, clap::Args)]
+pub struct GradeArgs {
+    /// The student's repository [default: this project].
+    #[arg(long, value_name = "DIR")]
+    pub submission: Option<PathBuf>,
+    /// A pristine checkout of the course template: its tests, manifests and crates are
+    /// used, and only the submission's exercises/*/src/**/*.rs (but main.rs and given.rs).
+    #[arg(long, value_name = "DIR")]
+    pub template: Option<PathBuf>,
+    /// Where to write results.json and summary.md [default: SUBMISSION/target/grade].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also write JUnit XML to this file.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Grade only this exercise (repeatable): `--exercise 1 --exercise 3`.
+    #[arg(long = "exercise", value_name = "N")]
+    pub exercises: Vec<u32>,
+    /// Seconds all the tests of one exercise may take together (builds not included).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Seconds one test may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub test_timeout: u64,
+    /// Seconds building one exercise's tests may take.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub build_timeout: u64,
+}
+
+pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let absolute = |path: &Path| -> Result<PathBuf> {
+        let path = cwd.join(path);
+        path.canonicalize().map_err(|e| format!("{}: {e}", path.display()).into())
+    };
+    let submission = match &args.submission {
+        Some(dir) => absolute(dir)?,
+        None => root.to_path_buf(),
+    };
+    let out = match &args.out {
+        Some(dir) => cwd.join(dir),
+        None => submission.join("target/grade"),
+    };
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let out = out.canonicalize()?;
+
+    let (work, target_dir, integrity) = match &args.template {
+        Some(template) => {
+            let template = absolute(template)?;
+            if !template.join("exercises").is_dir() {
+                return Err(format!(
+                    "{} is not a course template: it has no exercises/",
+                    template.display()
+                )
+                .into());
+            }
+            let work = out.join("workspace");
+            let integrity = integrity::overlay(&template, &submission, &work, &out)?;
+            (work, Some(out.join("target")), integrity)
+        }
+        None => {
+            let integrity = integrity::verify_manifest(&submission, &out)?;
+            (submission.clone(), None, integrity)
+        }
+    };
+
+    let mut exercises = workspace::exercises(&work)?;
+    for wanted in &args.exercises {
+        if !exercises.iter().any(|e| e.number == *wanted) {
+            return Err(format!("there is no exercise {wanted} in {}", work.display()).into());
+        }
+    }
+    if !args.exercises.is_empty() {
+        exercises.retain(|e| args.exercises.contains(&e.number));
+    }
+    let budget = runner::Budget {
+        build: Duration::from_secs(args.build_timeout),
+        test: Duration::from_secs(args.test_timeout),
+        exercise: Duration::from_secs(args.timeout),
+    };
+    let mut runs = Vec::new();
+    for exercise in &exercises {
+        eprintln!("grading {} ...", exercise.name);
+        let mut run = runner::grade_exercise(&work, target_dir.as_deref(), exercise, budget)?;
+        // Absolute paths of the grading workspace say nothing to the student.
+        let prefix = format!("{}/", work.display());
+        let strip = |text: &mut String| *text = text.replace(&prefix, "");
+        if let Some(message) = &mut run.message {
+            strip(message);
+        }
+        for test in &mut run.tests {
+            test.message.as_mut().map(strip);
+            strip(&mut test.output);
+        }
+        runs.push(run);
+    }
+
+    let results = report::results(&runs, &integrity);
+    let json = serde_json::to_string_pretty(&results)? + "\n";
+    write(&out.join("results.json"), &json)?;
+    let markdown = report::markdown(&results, &runs);
+    write(&out.join("summary.md"), &markdown)?;
+    if let Some(step_summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(step_summary)?;
+        file.write_all(markdown.as_bytes())?;
+    }
+    if let Some(junit) = &args.junit {
+        write(&cwd.join(junit), &report::junit(&results, &runs))?;
+    }
+    print!("{}", report::terminal(&results, &runs));
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        println!("::notice title=Grade::Points {}/{}", results.score, results.max_score);
+    }
+    println!("Results: {}", out.join("results.json").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
+}

@@ -1,0 +1,399 @@
+//! Which files a student may change, the checksum manifest of the others, and the overlay of
+//! a submission's own files onto a pristine template.
+
+use std::{
+    collections::BTreeMap,
+    path::{Component, Path, PathBuf},
+};
+
+use serde::Serialize;
+
+use crate::workspace::Result;
+
+/// Where the manifest of protected files lives, relative to the repository root.
+pub const MANIFEST: &str = ".course/protected.sha256";
+
+/// What grading may trust, and which protected files differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct Integrity {
+    /// `template` (protected files came from a pristine template), `manifest` (checked
+    /// against `.course/protected.sha256`) or `none` (neither was available).
+    pub mode: &'static str,
+    /// True when every protected file used for grading is the course's own.
+    pub verified: bool,
+    pub changes: Vec<Change>,
+}
+
+/// One protected file that differs.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    /// `changed`, `deleted` or `added`.
+    pub change: &'static str,
+}
+
+impl Integrity {
+    /// The sentence a student and a teacher read about the protected files, if any differ.
+    pub fn message(&self) -> Option<String> {
+        let list = self
+            .changes
+            .iter()
+            .map(|c| format!("{} ({})", c.path, c.change))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self.mode {
+            _ if self.changes.is_empty() && self.verified => None,
+            "template" => Some(format!(
+                "Protected files differ from the course template: {list}. They were not used: \
+                 grading used the template's versions (an added file was ignored). Only \
+                 exercises/*/src/**/*.rs (except main.rs and given.rs) is yours to change; \
+                 restore the others from the template."
+            )),
+            "manifest" => Some(format!(
+                "UNVERIFIED: protected files differ from {MANIFEST}: {list}. This grade was \
+                 computed with them as they are, so it does not count; restore them from the \
+                 course template (only exercises/*/src/**/*.rs, except main.rs and given.rs, \
+                 is yours to change)."
+            )),
+            _ => Some(format!(
+                "UNVERIFIED: there is no {MANIFEST} and no --template, so the tests and \
+                 manifests were not checked."
+            )),
+        }
+    }
+}
+
+/// True for the files a student writes: `exercises/*/src/**/*.rs` except `src/main.rs` and
+/// `src/given.rs`.
+pub fn is_editable(relative: &Path) -> bool {
+    let parts = parts(relative);
+    parts.len() >= 4
+        && parts[0] == "exercises"
+        && parts[2] == "src"
+        && relative.extension().is_some_and(|e| e == "rs")
+        && !(parts.len() == 4 && (parts[3] == "main.rs" || parts[3] == "given.rs"))
+}
+
+/// True for files grading neither uses nor checks: answers in Markdown under `exercises/`,
+/// the lock file (cargo rewrites it; the manifests it follows are protected) and the manifest.
+pub fn is_ignored(relative: &Path) -> bool {
+    let parts = parts(relative);
+    let under_exercises = parts.first().is_some_and(|p| p == "exercises");
+    (under_exercises && relative.extension().is_some_and(|e| e == "md"))
+        || relative == Path::new("Cargo.lock")
+        || relative == Path::new(MANIFEST)
+}
+
+/// Directories never walked: version control, build output, editor settings.
+fn is_skipped_dir(name: &str) -> bool {
+    matches!(name, ".git" | "target" | ".idea" | ".vscode")
+}
+
+fn parts(relative: &Path) -> Vec<String> {
+    relative
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every file under `root` (relative, sorted), skipping `.git`, `target` and editor
+/// directories and never following symbolic links to directories. `skip` is left out too
+/// (the grader's own output directory).
+pub fn walk(root: &Path, skip: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(dir) = pending.pop() {
+        let absolute = root.join(&dir);
+        if skip.is_some_and(|skip| skip == absolute) {
+            continue;
+        }
+        let entries = std::fs::read_dir(&absolute)
+            .map_err(|e| format!("cannot read {}: {e}", absolute.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = dir.join(&name);
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                if !is_skipped_dir(&name) {
+                    pending.push(relative);
+                }
+            } else if kind.is_file() || (kind.is_symlink() && root.join(&relative).is_file()) {
+                found.push(relative);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The files of `root` a student must not change: all but the editable and ignored ones.
+/// `cargo xtask handout` lists them in the manifest with [`write_manifest`].
+pub fn protected_files(root: &Path) -> Result<Vec<PathBuf>> {
+    Ok(walk(root, None)?.into_iter().filter(|p| !is_editable(p) && !is_ignored(p)).collect())
+}
+
+/// Writes `root/.course/protected.sha256`: one `sha256sum` line per file (`<hex>  <path>`),
+/// so that `sha256sum -c .course/protected.sha256` checks it too.
+pub fn write_manifest(root: &Path, files: &[PathBuf]) -> Result<()> {
+    let mut text = String::new();
+    let mut sorted = files.to_vec();
+    sorted.sort();
+    for relative in &sorted {
+        let name = relative.to_str().filter(|n| !n.contains(['\n', '\\'])).ok_or_else(|| {
+            format!("{}: a protected file name must be plain UTF-8", relative.display())
+        })?;
+        let bytes =
+            std::fs::read(root.join(relative)).map_err(|e| format!("cannot read {name}: {e}"))?;
+        text.push_str(&format!("{}  {name}\n", hex(&sha256(&bytes))));
+    }
+    let path = root.join(MANIFEST);
+    std::fs::create_dir_all(path.parent().expect("the manifest path has a parent"))?;
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Checks the submission in place against its manifest (mode `manifest`), or says there is
+/// none (mode `none`).
+pub fn verify_manifest(root: &Path, out: &Path) -> Result<Integrity> {
+    let path = root.join(MANIFEST);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Integrity { mode: "none", verified: false, changes: Vec::new() });
+    };
+    let mut listed = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+        let parsed = line.split_once("  ").or_else(|| line.split_once(" *"));
+        let Some((digest, name)) = parsed.filter(|(d, _)| d.len() == 64) else {
+            return Err(format!("{MANIFEST}:{}: not a `sha256sum` line: {line}", n + 1).into());
+        };
+        listed.insert(name.to_string(), digest.to_ascii_lowercase());
+    }
+    let mut changes = Vec::new();
+    for (name, digest) in &listed {
+        match std::fs::read(root.join(name)) {
+            Err(_) => changes.push(Change { path: name.clone(), change: "deleted" }),
+            Ok(bytes) if hex(&sha256(&bytes)) != *digest => {
+                changes.push(Change { path: name.clone(), change: "changed" })
+            }
+            Ok(_) => {}
+        }
+    }
+    for relative in walk(root, Some(out))? {
+        let name = relative.to_string_lossy().into_owned();
+        if !is_editable(&relative) && !is_ignored(&relative) && !listed.contains_key(&name) {
+            changes.push(Change { path: name, change: "added" });
+        }
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Integrity { mode: "manifest", verified: changes.is_empty(), changes })
+}
+
+/// Builds the grading workspace `work`: the template (without `.git` and `target`), with the
+/// submission's editable files on top. Returns what differs in the protected files.
+pub fn overlay(template: &Path, submission: &Path, work: &Path, out: &Path) -> Result<Integrity> {
+    if work.exists() {
+        std::fs::remove_dir_all(work)
+            .map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
+    }
+    let template_files = walk(template, Some(out))?;
+    for relative in &template_files {
+        copy(&template.join(relative), &work.join(relative))?;
+    }
+    let submission_files = walk(submission, Some(out))?;
+    let mut changes = Vec::new();
+    for relative in &submission_files {
+        if is_editable(relative) {
+            copy(&submission.join(relative), &work.join(relative))?;
+        } else if !is_ignored(relative) && template_files.binary_search(relative).is_err() {
+            changes.push(Change { path: relative.to_string_lossy().into(), change: "added" });
+        }
+    }
+    for relative in &template_files {
+        if is_editable(relative) || is_ignored(relative) {
+            continue;
+        }
+        let path = relative.to_string_lossy().into_owned();
+        if submission_files.binary_search(relative).is_err() {
+            changes.push(Change { path, change: "deleted" });
+        } else if std::fs::read(template.join(relative))?
+            != std::fs::read(submission.join(relative))?
+        {
+            changes.push(Change { path, change: "changed" });
+        }
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    // The template's files are the ones used, whatever the submission did to its own.
+    Ok(Integrity { mode: "template", verified: true, changes })
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(from, to)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
+    Ok(())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (FIPS 180-4), so the manifest needs no crypto dependency.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut message = data.to_vec();
+    message.push(0x80);
+    while message.len() % 64 != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+    for block in message.chunks_exact(64) {
+        let mut w = [0u32; 64];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
+        for i in 0..64 {
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let maj = (a & b) ^ (a & c) ^ (b & c);
+            let t2 = s0.wrapping_add(maj);
+            (hh, g, f, e, d, c, b, a) = (g, f, e, d.wrapping_add(t1), c, b, a, t1.wrapping_add(t2));
+        }
+        for (state, value) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+            *state = state.wrapping_add(value);
+        }
+    }
+    let mut digest = [0u8; 32];
+    for (chunk, word) in digest.chunks_exact_mut(4).zip(h) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    digest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_agrees_with_sha256sum() {
+        let dir = std::env::temp_dir().join(format!("xtask-sha-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for size in [0usize, 1, 3, 55, 56, 63, 64, 65, 119, 120, 1000, 100_003] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+            let file = dir.join(format!("data-{size}"));
+            std::fs::write(&file, &data).unwrap();
+            let output = std::process::Command::new("sha256sum").arg(&file).output().unwrap();
+            let expected = String::from_utf8(output.stdout).unwrap();
+            assert_eq!(hex(&sha256(&data)), expected.split(' ').next().unwrap(), "{size} bytes");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn students_write_library_sources_only() {
+        for editable in ["exercises/exercise-1/src/lib.rs", "exercises/exercise-2/src/pool/a.rs"] {
+            assert!(is_editable(Path::new(editable)), "{editable}");
+        }
+        for protected in [
+            "exercises/exercise-1/src/main.rs",
+            "exercises/exercise-1/src/given.rs",
+            "exercises/exercise-1/tests/graded.rs",
+            "exercises/exercise-1/Cargo.toml",
+            "exercises/exercise-1/build.rs",
+            "exercises/exercise-1/src/data.txt",
+            "crates/mp/src/lib.rs",
+            "xtask/src/grade.rs",
+        ] {
+            assert!(!is_editable(Path::new(protected)), "{protected}");
+            assert!(!is_ignored(Path::new(protected)), "{protected}");
+        }
+        assert!(is_ignored(Path::new("exercises/exercise-1/ANSWERS.md")));
+        assert!(!is_ignored(Path::new("README.md")));
+    }
+
+    #[test]
+    fn the_manifest_finds_changed_deleted_and_added_files() {
+        let root = std::env::temp_dir().join(format!("xtask-manifest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let write = |relative: &str, text: &str| copy_text(&root, relative, text);
+        write("Cargo.toml", "[workspace]\n");
+        write("exercises/exercise-1/tests/graded.rs", "#[test] fn t() {}\n");
+        write("exercises/exercise-1/src/lib.rs", "todo\n");
+        write("exercises/exercise-1/src/main.rs", "fn main() {}\n");
+        write("target/debug/junk", "x");
+        let files = protected_files(&root).unwrap();
+        let names: Vec<String> = files.iter().map(|f| f.to_string_lossy().into()).collect();
+        assert_eq!(
+            names,
+            [
+                "Cargo.toml",
+                "exercises/exercise-1/src/main.rs",
+                "exercises/exercise-1/tests/graded.rs"
+            ]
+        );
+        write_manifest(&root, &files).unwrap();
+        let check = std::process::Command::new("sha256sum")
+            .args(["--check", "--quiet", MANIFEST])
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(check.success(), "sha256sum -c disagrees with the manifest");
+        let clean = verify_manifest(&root, &root.join("target")).unwrap();
+        assert!(clean.verified && clean.changes.is_empty() && clean.message().is_none());
+
+        write("exercises/exercise-1/src/lib.rs", "solved\n");
+        write("exercises/exercise-1/ANSWERS.md", "my answers\n");
+        write("exercises/exercise-1/tests/graded.rs", "#[test] fn t() { assert!(true) }\n");
+        write("exercises/exercise-1/build.rs", "fn main() {}\n");
+        std::fs::remove_file(root.join("exercises/exercise-1/src/main.rs")).unwrap();
+        let tampered = verify_manifest(&root, &root.join("target")).unwrap();
+        assert!(!tampered.verified);
+        let changes: Vec<(&str, &str)> =
+            tampered.changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
+        assert_eq!(
+            changes,
+            [
+                ("exercises/exercise-1/build.rs", "added"),
+                ("exercises/exercise-1/src/main.rs", "deleted"),
+                ("exercises/exercise-1/tests/graded.rs", "changed"),
+            ]
+        );
+        assert!(
+            tampered.message().unwrap().contains("exercises/exercise-1/tests/graded.rs (changed)")
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn copy_text(root: &Path, relative: &str, text: &str) {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}

@@ -1,0 +1,356 @@
+//! The grade's three forms: `results.json` (Exercism v2 plus scores), a Markdown summary and
+//! JUnit XML.
+
+use serde::Serialize;
+
+use super::{
+    integrity::Integrity,
+    runner::{ExerciseRun, Status, cap_chars},
+};
+
+/// Characters of a test's output kept in results.json (Exercism's limit).
+const OUTPUT_CAP: usize = 500;
+/// Characters of a test's message and output shown in the Markdown details.
+const DETAILS_CAP: usize = 4000;
+
+/// `results.json`.
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub version: u32,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub score: u32,
+    pub max_score: u32,
+    pub integrity: Integrity,
+    pub exercises: Vec<ExerciseResult>,
+    pub tests: Vec<TestResult>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExerciseResult {
+    pub name: String,
+    pub status: Status,
+    pub score: u32,
+    pub max_score: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TestResult {
+    /// `exercise-N / test_name`.
+    pub name: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_code: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub leftover_processes: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn exercise_status(run: &ExerciseRun) -> Status {
+    if run.message.is_some() {
+        Status::Error
+    } else if run.tests.iter().all(|t| t.status == Status::Pass) {
+        Status::Pass
+    } else {
+        Status::Fail
+    }
+}
+
+fn score(run: &ExerciseRun) -> u32 {
+    run.tests.iter().filter(|t| t.status == Status::Pass).count() as u32
+}
+
+pub fn results(runs: &[ExerciseRun], integrity: &Integrity) -> Results {
+    let exercises: Vec<ExerciseResult> = runs
+        .iter()
+        .map(|run| ExerciseResult {
+            name: run.name.clone(),
+            status: exercise_status(run),
+            score: score(run),
+            max_score: run.tests.len() as u32,
+            message: run.message.clone(),
+        })
+        .collect();
+    let tests = runs
+        .iter()
+        .flat_map(|run| {
+            run.tests.iter().map(move |test| TestResult {
+                name: format!("{} / {}", run.name, test.name),
+                status: test.status,
+                message: test.message.clone(),
+                output: (!test.output.is_empty()).then(|| cap_output(&test.output)),
+                test_code: test.test_code.clone(),
+                leftover_processes: test.leftovers,
+            })
+        })
+        .collect();
+    let all_error = exercises.iter().all(|e| e.status == Status::Error);
+    let status = if exercises.is_empty() || all_error {
+        Status::Error
+    } else if exercises.iter().all(|e| e.status == Status::Pass) {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let mut message: Vec<String> = integrity.message().into_iter().collect();
+    for exercise in exercises.iter().filter(|e| e.status == Status::Error) {
+        let first = exercise.message.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
+        message.push(first.to_string());
+    }
+    if exercises.is_empty() {
+        message.push("no exercise was graded".into());
+    }
+    Results {
+        version: 2,
+        status,
+        message: (!message.is_empty()).then(|| message.join("\n")),
+        score: exercises.iter().map(|e| e.score).sum(),
+        max_score: exercises.iter().map(|e| e.max_score).sum(),
+        integrity: integrity.clone(),
+        exercises,
+        tests,
+    }
+}
+
+fn cap_output(output: &str) -> String {
+    const MARK: &str = "\n[cut: too long]";
+    if output.chars().count() <= OUTPUT_CAP {
+        output.to_string()
+    } else {
+        let mut kept: String = output.chars().take(OUTPUT_CAP - MARK.len()).collect();
+        kept.push_str(MARK);
+        kept
+    }
+}
+
+fn badge(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✅ pass",
+        Status::Fail => "❌ fail",
+        Status::Error => "⚠️ error",
+    }
+}
+
+/// One table cell: one line, no pipes.
+fn cell(text: &str) -> String {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let mut first = lines.next().unwrap_or("").trim().to_string();
+    // "thread 'name' panicked at FILE:LINE:COL:" says less than the line after it.
+    if first.starts_with("thread '")
+        && first.contains("panicked at")
+        && let Some(what) = lines.next()
+    {
+        first = format!("panicked: {}", what.trim());
+    }
+    let first = cap_chars(&first, 200).replace('\n', " ");
+    first.replace('|', "\\|")
+}
+
+fn fenced(text: &str) -> String {
+    let fence = if text.contains("```") { "~~~~" } else { "```" };
+    format!("{fence}text\n{}\n{fence}\n", text.trim_end())
+}
+
+pub fn markdown(results: &Results, runs: &[ExerciseRun]) -> String {
+    let mut md = format!("# Grade: {}/{} points\n\n", results.score, results.max_score);
+    if let Some(message) = results.integrity.message() {
+        md.push_str(&format!("> [!WARNING]\n> {message}\n\n"));
+    }
+    md.push_str("| Exercise | Points | Result |\n|---|---:|---|\n");
+    for exercise in &results.exercises {
+        md.push_str(&format!(
+            "| {} | {}/{} | {} |\n",
+            exercise.name,
+            exercise.score,
+            exercise.max_score,
+            badge(exercise.status)
+        ));
+    }
+    for (exercise, run) in results.exercises.iter().zip(runs) {
+        md.push_str(&format!(
+            "\n## {}: {}/{}\n\n",
+            exercise.name, exercise.score, exercise.max_score
+        ));
+        if let Some(message) = &exercise.message {
+            md.push_str(&fenced(&cap_chars(message, DETAILS_CAP)));
+            md.push('\n');
+        }
+        md.push_str("| Test | Result | Message |\n|---|---|---|\n");
+        for test in &run.tests {
+            md.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                test.name,
+                badge(test.status),
+                cell(test.message.as_deref().unwrap_or(""))
+            ));
+        }
+        let details: Vec<_> = run
+            .tests
+            .iter()
+            .filter(|t| t.status != Status::Pass && exercise.message.is_none())
+            .collect();
+        if !details.is_empty() {
+            md.push_str(&format!("\n<details><summary>What failed in {}</summary>\n\n", run.name));
+            for test in details {
+                md.push_str(&format!("### `{}`\n\n", test.name));
+                let mut text = test.message.clone().unwrap_or_default();
+                if !test.output.is_empty() {
+                    text.push_str("\n\nOutput:\n");
+                    text.push_str(&test.output);
+                }
+                md.push_str(&fenced(&cap_chars(&text, DETAILS_CAP)));
+                md.push('\n');
+            }
+            md.push_str("</details>\n");
+        }
+    }
+    md.push_str(&format!("\nPoints {}/{}\n", results.score, results.max_score));
+    md
+}
+
+/// The short table printed to the terminal.
+pub fn terminal(results: &Results, runs: &[ExerciseRun]) -> String {
+    let mut text = String::new();
+    for (exercise, run) in results.exercises.iter().zip(runs) {
+        text.push_str(&format!(
+            "{:<14} {:>3}/{:<3} {:<5} ({:.1} s)\n",
+            exercise.name,
+            exercise.score,
+            exercise.max_score,
+            exercise.status.as_str(),
+            run.elapsed.as_secs_f64()
+        ));
+        if let Some(message) = &exercise.message {
+            text.push_str(&format!("    {}\n", cell(message)));
+            continue;
+        }
+        for test in run.tests.iter().filter(|t| t.status != Status::Pass) {
+            text.push_str(&format!(
+                "    {} {}: {}\n",
+                test.status.as_str(),
+                test.name,
+                cell(test.message.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+    if let Some(message) = results.integrity.message() {
+        text.push_str(&format!("\n{message}\n"));
+    }
+    text.push_str(&format!("\nPoints {}/{}\n", results.score, results.max_score));
+    text
+}
+
+/// Text fit for XML: escaped, and without the control characters XML 1.0 forbids.
+pub fn xml_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            '\t' | '\n' | '\r' => escaped.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
+                escaped.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+pub fn junit(results: &Results, runs: &[ExerciseRun]) -> String {
+    let count = |status| results.tests.iter().filter(|t| t.status == status).count();
+    let total_time: f64 = runs.iter().map(|r| r.elapsed.as_secs_f64()).sum();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&format!(
+        "<testsuites name=\"grade\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
+        results.tests.len(),
+        count(Status::Fail),
+        count(Status::Error),
+        total_time
+    ));
+    for run in runs {
+        let in_run = |status| run.tests.iter().filter(|t| t.status == status).count();
+        xml.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
+            xml_escape(&run.name),
+            run.tests.len(),
+            in_run(Status::Fail),
+            in_run(Status::Error),
+            run.elapsed.as_secs_f64()
+        ));
+        for test in &run.tests {
+            xml.push_str(&format!(
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+                xml_escape(&test.name),
+                xml_escape(&run.name),
+                test.elapsed.as_secs_f64()
+            ));
+            let message = test.message.as_deref().unwrap_or("");
+            let element = match test.status {
+                Status::Pass if test.output.is_empty() => {
+                    xml.push_str("/>\n");
+                    continue;
+                }
+                Status::Pass => None,
+                Status::Fail => Some("failure"),
+                Status::Error => Some("error"),
+            };
+            xml.push_str(">\n");
+            if let Some(element) = element {
+                xml.push_str(&format!(
+                    "      <{element} message=\"{}\">{}</{element}>\n",
+                    xml_escape(&cell(message)),
+                    xml_escape(message)
+                ));
+            }
+            if !test.output.is_empty() {
+                xml.push_str(&format!(
+                    "      <system-out>{}</system-out>\n",
+                    xml_escape(&cap_chars(&test.output, DETAILS_CAP))
+                ));
+            }
+            xml.push_str("    </testcase>\n");
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes_markup_and_control_characters() {
+        assert_eq!(
+            xml_escape("a<b & \"c\" 'd'>\u{1b}[31m\n"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\\u{1b}[31m\n"
+        );
+    }
+
+    #[test]
+    fn output_is_capped_at_500_characters() {
+        let long = "é".repeat(2000);
+        assert_eq!(cap_output(&long).chars().count(), 500);
+        assert_eq!(cap_output("short"), "short");
+    }
+
+    #[test]
+    fn table_cells_are_one_line_without_pipes() {
+        assert_eq!(cell("\n  a | b\nsecond line"), "a \\| b");
+    }
+}

@@ -1,0 +1,290 @@
+//! `cargo xtask grade` against fixture submissions of a tiny course template
+//! (`tests/fixtures/template`: exercise 1 adds numbers, exercise 2 starts a child process).
+//!
+//! Each submission in `tests/fixtures/submissions/NAME` is `files/` (laid over a copy of the
+//! template, as a student's repository) and `expected_results.json` (the golden results).
+//! `UPDATE_GOLDEN=1 cargo test -p xtask --test grade` rewrites the golden files.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// How a submission is graded.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// `--template`: the pristine template's tests, the student's sources.
+    Template,
+    /// In place, checked against a `.course/protected.sha256` written before the student's
+    /// changes.
+    InPlace,
+}
+
+struct Graded {
+    results: Value,
+    out: PathBuf,
+    stdout: String,
+}
+
+/// Builds the submission (template + `files/`), grades it, and compares `results.json` with
+/// the golden file.
+fn grade(name: &str, mode: Mode) -> Graded {
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("grade").join(name);
+    let submission = scratch.join("submission");
+    let out = scratch.join("out");
+    let _ = std::fs::remove_dir_all(&submission);
+    let _ = std::fs::remove_file(out.join("results.json"));
+    let template = fixtures().join("template");
+    copy_tree(&template, &submission);
+    if mode == Mode::InPlace {
+        write_manifest(&submission);
+    }
+    let fixture = fixtures().join("submissions").join(name);
+    copy_tree(&fixture.join("files"), &submission);
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.arg("grade").arg("--submission").arg(&submission).arg("--out").arg(&out);
+    command.arg("--junit").arg(out.join("junit.xml"));
+    command.args(["--test-timeout", "3", "--timeout", "60", "--build-timeout", "300"]);
+    if mode == Mode::Template {
+        command.arg("--template").arg(&template);
+    } else {
+        // In place, the build goes to the submission's own target/; keep it out of the tree.
+        command.env("CARGO_TARGET_DIR", scratch.join("target"));
+    }
+    command.env_remove("GITHUB_STEP_SUMMARY").env_remove("GITHUB_ACTIONS");
+    let (code, stdout, stderr) = run_with_watchdog(command, Duration::from_secs(300));
+    assert_eq!(code, Some(0), "the grader failed on {name}:\n{stdout}\n{stderr}");
+
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+    let results: Value = serde_json::from_str(&text).unwrap();
+    let golden = fixture.join("expected_results.json");
+    // Nothing to normalise: results.json has no times, pids or absolute paths.
+    let actual = text;
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e}; write it with UPDATE_GOLDEN=1", golden.display()));
+    assert!(
+        actual == expected,
+        "results.json of {name} differs from {}:\n--- actual\n{actual}\n--- stderr\n{stderr}\n\
+         (UPDATE_GOLDEN=1 rewrites it after a deliberate change)",
+        golden.display()
+    );
+    check_summary_and_junit(&results, &out);
+    Graded { results, out, stdout }
+}
+
+fn check_summary_and_junit(results: &Value, out: &Path) {
+    let points = format!("Points {}/{}", results["score"], results["max_score"]);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains(&points), "{summary}");
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+    let tests = results["tests"].as_array().unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), tests.len(), "{junit}");
+    let failing = tests.iter().filter(|t| t["status"] == "fail").count();
+    let erring = tests.iter().filter(|t| t["status"] == "error").count();
+    assert_eq!(junit.matches("<failure ").count(), failing, "{junit}");
+    assert_eq!(junit.matches("<error ").count(), erring, "{junit}");
+    assert!(junit.ends_with("</testsuites>\n"));
+}
+
+fn message_of<'a>(results: &'a Value, test: &str) -> &'a str {
+    let tests = results["tests"].as_array().unwrap();
+    let test = tests.iter().find(|t| t["name"] == test).unwrap();
+    test["message"].as_str().unwrap_or("")
+}
+
+#[test]
+fn all_pass_scores_every_point() {
+    let graded = grade("all-pass", Mode::Template);
+    assert_eq!(graded.results["status"], "pass");
+    assert_eq!(
+        (graded.results["score"].as_u64(), graded.results["max_score"].as_u64()),
+        (Some(6), Some(6))
+    );
+    assert!(graded.stdout.contains("Points 6/6"), "{}", graded.stdout);
+}
+
+#[test]
+fn some_fail_scores_the_passing_tests() {
+    let graded = grade("some-fail", Mode::Template);
+    assert_eq!(graded.results["status"], "fail");
+    assert_eq!(graded.results["score"], 2);
+    let message = message_of(&graded.results, "exercise-1 / sums_a_slice");
+    assert!(message.contains("assertion `left == right` failed"), "{message}");
+    let todo = message_of(&graded.results, "exercise-2 / echo_prints_one_word");
+    assert!(todo.contains("not yet implemented"), "{todo}");
+}
+
+#[test]
+fn a_compile_error_fails_its_exercise_only() {
+    let graded = grade("compile-error", Mode::Template);
+    assert_eq!(graded.results["exercises"][0]["status"], "error");
+    assert_eq!(graded.results["exercises"][0]["max_score"], 4);
+    assert_eq!(graded.results["exercises"][1]["status"], "pass");
+    let message = message_of(&graded.results, "exercise-1 / adds_small_numbers");
+    assert!(message.contains("does not compile") && message.contains("error[E"), "{message}");
+}
+
+#[test]
+fn panics_aborts_and_exits_are_failures_and_errors() {
+    let graded = grade("panic", Mode::Template);
+    let results = &graded.results;
+    assert!(message_of(results, "exercise-1 / adds_negative_numbers").contains("negative numbers"));
+    assert!(message_of(results, "exercise-1 / sums_a_long_slice").contains("signal 6"));
+    let exit = message_of(results, "exercise-2 / echo_separates_words_with_spaces");
+    assert!(exit.contains("std::process::exit"), "{exit}");
+}
+
+#[test]
+fn an_infinite_loop_times_out_and_the_rest_is_graded() {
+    let graded = grade("infinite-loop", Mode::Template);
+    let message = message_of(&graded.results, "exercise-1 / adds_negative_numbers");
+    assert!(message.contains("timed out after 3 s"), "{message}");
+    assert_eq!(graded.results["exercises"][0]["score"], 3);
+}
+
+#[test]
+fn leftover_processes_are_killed_and_reported() {
+    let graded = grade("leftover-child", Mode::Template);
+    let message = message_of(&graded.results, "exercise-2 / echo_prints_one_word");
+    assert!(message.contains("left 2 processes running"), "{message}");
+    assert_eq!(graded.results["score"], 6, "leftovers are noted, not failed");
+    let survivors = processes_with_args(&["sleep", "987653"])
+        .into_iter()
+        .chain(processes_with_args(&["sleep", "987654"]))
+        .collect::<Vec<_>>();
+    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
+}
+
+#[test]
+fn a_tampered_test_file_is_replaced_and_reported() {
+    let graded = grade("tampered-test", Mode::Template);
+    let results = &graded.results;
+    assert_eq!(results["integrity"]["verified"], true);
+    assert_eq!(results["exercises"][0]["score"], 0, "graded with the template's tests");
+    let message = results["message"].as_str().unwrap();
+    assert!(message.contains("exercises/exercise-1/tests/graded.rs (changed)"), "{message}");
+    assert!(message.contains("exercises/exercise-2/build.rs (added)"), "{message}");
+    let summary = std::fs::read_to_string(graded.out.join("summary.md")).unwrap();
+    assert!(summary.contains("exercises/exercise-1/tests/graded.rs (changed)"), "{summary}");
+}
+
+#[test]
+fn in_place_a_tampered_test_file_makes_the_grade_unverified() {
+    let graded = grade("in-place-tampered", Mode::InPlace);
+    let results = &graded.results;
+    assert_eq!(results["integrity"]["mode"], "manifest");
+    assert_eq!(results["integrity"]["verified"], false);
+    let message = results["message"].as_str().unwrap();
+    assert!(message.starts_with("UNVERIFIED") && message.contains("tests/graded.rs"), "{message}");
+    assert!(graded.stdout.contains("UNVERIFIED"), "{}", graded.stdout);
+}
+
+#[test]
+fn huge_output_is_capped_and_the_test_still_passes() {
+    let graded = grade("huge-output", Mode::Template);
+    let results = &graded.results;
+    assert_eq!(results["score"], 6, "{results:#}");
+    let test = &results["tests"][0];
+    assert!(test["output"].as_str().unwrap().chars().count() <= 500);
+    assert!(test["message"].as_str().unwrap().contains("the middle of its output was dropped"));
+}
+
+/// `sha256sum` lines for every file but the students' own (the grader's rule, restated).
+fn write_manifest(root: &Path) {
+    let mut files = Vec::new();
+    list_files(root, Path::new(""), &mut files);
+    files.retain(|f| !f.ends_with("src/lib.rs") && *f != "Cargo.lock");
+    files.sort();
+    let output = Command::new("sha256sum").args(&files).current_dir(root).output().unwrap();
+    assert!(output.status.success());
+    std::fs::create_dir_all(root.join(".course")).unwrap();
+    std::fs::write(root.join(".course/protected.sha256"), output.stdout).unwrap();
+}
+
+fn list_files(root: &Path, relative: &Path, files: &mut Vec<String>) {
+    for entry in std::fs::read_dir(root.join(relative)).unwrap() {
+        let entry = entry.unwrap();
+        let path = relative.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            list_files(root, &path, files);
+        } else {
+            files.push(path.to_string_lossy().into_owned());
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::create_dir_all(to).unwrap();
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Runs the grader with a bound on its time: it is killed, and the test fails, past `limit`.
+fn run_with_watchdog(mut command: Command, limit: Duration) -> (Option<i32>, String, String) {
+    let logs = std::env::temp_dir().join(format!(
+        "xtask-grade-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&logs).unwrap();
+    let stdout = std::fs::File::create(logs.join("stdout")).unwrap();
+    let stderr = std::fs::File::create(logs.join("stderr")).unwrap();
+    let mut child = command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).spawn().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = std::fs::read_to_string(logs.join("stdout")).unwrap_or_default();
+    let stderr = std::fs::read_to_string(logs.join("stderr")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&logs);
+    let status =
+        status.unwrap_or_else(|| panic!("the grader ran over {limit:?}:\n{stdout}\n{stderr}"));
+    (status.code(), stdout, stderr)
+}
+
+/// Pids of processes whose command line is exactly `args`.
+fn processes_with_args(args: &[&str]) -> Vec<String> {
+    let wanted: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted))
+        .filter(|pid| {
+            // A zombie waiting for its parent is not running.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z')
+            })
+        })
+        .collect()
+}
