@@ -260,19 +260,21 @@ fn tables(measured: &[Measured], model: Option<&Model>) -> course::Result<(Table
         let start = [m.size.0.to_string(), m.size.to_string(), m.summary.count.to_string()];
         let blank_nan = |text: String| if text == "NaN" { String::new() } else { text };
         shown.row(start.iter().cloned().chain(values.map(|v| blank_nan(readable(v)))));
-        csv.row(start.into_iter().chain(values.map(|v| blank_nan(format!("{v:.6}")))));
+        csv.row(start.into_iter().chain(values.map(|v| blank_nan(significant(v, 7)))));
     }
     Ok((shown, csv))
 }
 
-/// Three significant digits or more, with no exponent: 0.0412, 3.14, 27.3, 4410.
+/// Three significant digits (more for large numbers), with no exponent: 0.0412, 27.3, 4410.
 fn readable(value: f64) -> String {
-    let decimals = match value.abs() {
-        v if v >= 100.0 || v == 0.0 => 0,
-        v if v >= 10.0 => 1,
-        v if v >= 1.0 => 2,
-        v => (2.0 - v.log10().floor()) as usize,
-    };
+    significant(value, 3)
+}
+
+/// `digits` significant digits, or all the integer digits, with no exponent.
+fn significant(value: f64, digits: i32) -> String {
+    let magnitude =
+        if value == 0.0 || !value.is_finite() { 0 } else { value.abs().log10().floor() as i32 };
+    let decimals = (digits - 1 - magnitude).max(0) as usize;
     format!("{value:.decimals$}")
 }
 
@@ -346,20 +348,14 @@ fn model_label(model: &Model) -> String {
 
 fn time_chart(measured: &[Measured], model: Option<&Model>) -> Chart {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let mut series = vec![
-        Series::points(
-            "median RTT / 2",
-            measured.iter().map(|m| (m.size.0 as f64, us(one_way(m.summary.median)))).collect(),
-        ),
-        Series::points(
-            "fastest RTT / 2",
-            measured.iter().map(|m| (m.size.0 as f64, us(one_way(m.summary.min)))).collect(),
-        ),
-    ];
+    let medians = measured.iter().map(|m| (m.size.0 as f64, us(one_way(m.summary.median))));
+    let fastest = measured.iter().map(|m| (m.size.0 as f64, us(one_way(m.summary.min))));
+    let mut series = vec![Series::points("median RTT / 2", medians.collect())];
     if let Some(model) = model.filter(|model| model.latency_seconds > 0.0) {
         let curve = model_sizes(measured).into_iter().map(|s| (s, model.time(s) * 1e6)).collect();
         series.push(Series::dashed(model_label(model), curve));
     }
+    series.push(Series::points("fastest RTT / 2", fastest.collect()));
     Chart {
         title: "Pipe between two processes: one-way time (round trip / 2)".into(),
         x: Axis::bytes("message size"),
