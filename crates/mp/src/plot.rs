@@ -270,7 +270,7 @@ impl Chart {
             .draw()
             .map_err(draw_error)?;
         for (index, series) in self.series.iter().enumerate() {
-            let color = Palette99::pick(index).to_rgba();
+            let color = series_color(index);
             let points = series.points.clone();
             let anno = match series.style {
                 Style::Line => {
@@ -414,7 +414,7 @@ impl Timeline {
                 // Row 0 at the top, as a reader scans a list of workers.
                 let top = (n_rows - bar.row) as f64 - 0.15;
                 let bottom = (n_rows - bar.row - 1) as f64 + 0.15;
-                let color = Palette99::pick(index).to_rgba();
+                let color = series_color(index);
                 chart
                     .draw_series([
                         Rectangle::new(
@@ -457,6 +457,24 @@ impl Timeline {
     pub fn write_svg(&self, path: &Path) -> Result<()> {
         write_file(path, &self.to_svg()?)
     }
+}
+
+/// Ten colours that stay apart from each other and readable on white, then round again.
+fn series_color(index: usize) -> RGBAColor {
+    const COLORS: [(u8, u8, u8); 10] = [
+        (31, 119, 180),
+        (214, 39, 40),
+        (44, 160, 44),
+        (255, 127, 14),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    ];
+    let (r, g, b) = COLORS[index % COLORS.len()];
+    RGBColor(r, g, b).to_rgba()
 }
 
 fn write_file(path: &Path, svg: &str) -> Result<()> {
