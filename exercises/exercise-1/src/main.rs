@@ -58,7 +58,7 @@ fn run(args: Args) -> course::Result {
 
     println!(
         "hard_work(i) costs i + 1 units: items 0..{n_items} cost {total_units} units, the last \
-         item {} times the first. This machine has {} CPUs.",
+         one {} units. This machine has {} CPUs.",
         work_units(n_items - 1),
         mp::cpu_count()
     );
