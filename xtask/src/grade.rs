@@ -8,7 +8,9 @@
 //! crates, this xtask, CI configuration.
 //!
 //! * `--template DIR` (what CI should use): DIR is a pristine checkout of the course
-//!   template. It is copied to `OUT/workspace` (without `.git` and `target`), the
+//!   template. It is copied to `OUT/workspace` (without `.git` and `target`; when OUT is
+//!   inside the submission or the template, to a temporary directory instead, so that no
+//!   `.cargo/config.toml` or `rust-toolchain.toml` of the student's applies to it), the
 //!   submission's editable files are copied on top, and grading happens there, so edited
 //!   tests or manifests cannot change the grade. Every protected file that differs is still
 //!   reported (changed, deleted or added) in `results.json` (`integrity`, `message`), the
@@ -124,6 +126,8 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let out = out.canonicalize()?;
 
+    // A grading workspace to remove at the end, when it is not kept under `--out`.
+    let mut scratch = None;
     let (work, target_dir, integrity) = match &args.template {
         Some(template) => {
             let template = absolute(template)?;
@@ -134,9 +138,17 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
                 )
                 .into());
             }
-            let work = out.join("workspace");
+            // Not inside the submission: cargo and rustup read `.cargo/config.toml` and
+            // `rust-toolchain.toml` from every parent directory, and those are the student's.
+            let base = if out.starts_with(&submission) || out.starts_with(&template) {
+                std::env::temp_dir().join(format!("course-grade-{}", std::process::id()))
+            } else {
+                out.clone()
+            };
+            let work = base.join("workspace");
             let integrity = integrity::overlay(&template, &submission, &work, &out)?;
-            (work, Some(out.join("target")), integrity)
+            scratch = (base != out).then_some(base.clone());
+            (work, Some(base.join("target")), integrity)
         }
         None => {
             let integrity = integrity::verify_manifest(&submission, &out)?;
@@ -175,6 +187,9 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
         runs.push(run);
     }
 
+    if let Some(scratch) = scratch {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
     let results = report::results(&runs, &integrity);
     let json = serde_json::to_string_pretty(&results)? + "\n";
     write(&out.join("results.json"), &json)?;

@@ -22,6 +22,8 @@ fn fixtures() -> PathBuf {
 enum Mode {
     /// `--template`: the pristine template's tests, the student's sources.
     Template,
+    /// `--template`, with `--out` left to its default inside the submission.
+    TemplateDefaultOut,
     /// In place, checked against a `.course/protected.sha256` written before the student's
     /// changes.
     InPlace,
@@ -38,7 +40,10 @@ struct Graded {
 fn grade(name: &str, mode: Mode) -> Graded {
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("grade").join(name);
     let submission = scratch.join("submission");
-    let out = scratch.join("out");
+    let out = match mode {
+        Mode::TemplateDefaultOut => submission.join("target/grade"),
+        _ => scratch.join("out"),
+    };
     let _ = std::fs::remove_dir_all(&submission);
     let _ = std::fs::remove_file(out.join("results.json"));
     let template = fixtures().join("template");
@@ -50,10 +55,13 @@ fn grade(name: &str, mode: Mode) -> Graded {
     copy_tree(&fixture.join("files"), &submission);
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.arg("grade").arg("--submission").arg(&submission).arg("--out").arg(&out);
+    command.arg("grade").arg("--submission").arg(&submission);
+    if mode != Mode::TemplateDefaultOut {
+        command.arg("--out").arg(&out);
+    }
     command.arg("--junit").arg(out.join("junit.xml"));
     command.args(["--test-timeout", "3", "--timeout", "60", "--build-timeout", "300"]);
-    if mode == Mode::Template {
+    if mode != Mode::InPlace {
         command.arg("--template").arg(&template);
     } else {
         // In place, the build goes to the submission's own target/; keep it out of the tree.
@@ -169,13 +177,16 @@ fn leftover_processes_are_killed_and_reported() {
 
 #[test]
 fn a_tampered_test_file_is_replaced_and_reported() {
-    let graded = grade("tampered-test", Mode::Template);
+    // Its `.cargo/config.toml` would break every build if grading picked it up.
+    let graded = grade("tampered-test", Mode::TemplateDefaultOut);
     let results = &graded.results;
     assert_eq!(results["integrity"]["verified"], true);
     assert_eq!(results["exercises"][0]["score"], 0, "graded with the template's tests");
     let message = results["message"].as_str().unwrap();
     assert!(message.contains("exercises/exercise-1/tests/graded.rs (changed)"), "{message}");
     assert!(message.contains("exercises/exercise-2/build.rs (added)"), "{message}");
+    assert!(message.contains(".cargo/config.toml (added)"), "{message}");
+    assert_eq!(results["exercises"][1]["score"], 2, "built without the student's config");
     let summary = std::fs::read_to_string(graded.out.join("summary.md")).unwrap();
     assert!(summary.contains("exercises/exercise-1/tests/graded.rs (changed)"), "{summary}");
 }
