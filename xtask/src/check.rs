@@ -1,0 +1,490 @@
+//! `cargo xtask check`: everything an instructor needs to trust before handing the course out.
+//!
+//! One row per check, then `N passed, N failed`; the exit code is 1 when anything failed.
+//! Per exercise: the solution passes the graded tests, the unsolved exercise fails every one
+//! of them (so each test tests something), and the solution binary runs with small arguments
+//! and writes what it should (a Markdown table on stdout that parses, CSV files whose rows
+//! have the header's width, SVG files that are whole documents with labelled axes). Then the
+//! rest of the workspace: tidy rules, formatting, clippy with warnings denied, the other
+//! crates' tests.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::Duration,
+};
+
+use crate::workspace::{self, Exercise, Limits, Outcome, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Check only this exercise (repeat for several); skips the workspace-wide checks.
+    #[arg(long = "exercise", value_name = "N")]
+    exercises: Vec<u32>,
+}
+
+/// How long one step may take before it counts as hung; builds share this budget.
+const STEP_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Output kept per step, for the failure details.
+const OUTPUT_CAP: usize = 256 * 1024;
+
+pub fn run(root: &Path, args: &CheckArgs) -> Result<ExitCode> {
+    let all = workspace::exercises(root)?;
+    if all.iter().all(|exercise| exercise.solution_dir.is_none()) {
+        return Err("this repository has no solutions/ (a student handout?): use \
+                    `cargo xtask progress` to see where you are, or `cargo xtask grade`"
+            .into());
+    }
+    let chosen: Vec<&Exercise> = if args.exercises.is_empty() {
+        all.iter().collect()
+    } else {
+        let mut chosen = Vec::new();
+        for number in &args.exercises {
+            let exercise = all.iter().find(|e| e.number == *number).ok_or_else(|| {
+                format!("there is no exercise {number}; the course has {}", numbers(&all))
+            })?;
+            chosen.push(exercise);
+        }
+        chosen
+    };
+    let mut report = Report::default();
+    if args.exercises.is_empty() {
+        report.record("workspace", "no todo!() outside exercises/, no #[ignore]", tidy(root));
+        let fmt = limited(workspace::cargo(root).args(["fmt", "--all", "--", "--check"]));
+        report.record("workspace", "cargo fmt --check", fmt.and_then(|o| succeeded(&o)));
+        let clippy = limited(workspace::cargo(root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]));
+        report.record("workspace", "clippy, warnings denied", clippy.and_then(|o| succeeded(&o)));
+        let tests = limited(workspace::cargo(root).args([
+            "test",
+            "--workspace",
+            "--locked",
+            "--exclude",
+            "exercise-*",
+            "--exclude",
+            "solution-*",
+        ]));
+        report.record(
+            "workspace",
+            "tests of the crates and xtask",
+            tests.and_then(|o| succeeded(&o)),
+        );
+    }
+    for exercise in chosen {
+        check_exercise(root, exercise, &mut report);
+    }
+    Ok(report.finish())
+}
+
+fn check_exercise(root: &Path, exercise: &Exercise, report: &mut Report) {
+    let name = exercise.name.as_str();
+    if exercise.solution_dir.is_none() {
+        report.record(
+            name,
+            "has a solution",
+            Err(format!("solutions/{} is missing", exercise.solution_name())),
+        );
+        return;
+    }
+    let solution = exercise.solution_name();
+    let solved = graded_tests(root, &solution);
+    report.record(
+        name,
+        "the solution passes the graded tests",
+        solved.and_then(|counts| match counts {
+            Counts { passed, failed: 0 } if passed > 0 => Ok(format!("{passed} tests")),
+            Counts { passed: 0, failed: 0 } => Err("no graded tests ran".to_string()),
+            Counts { passed, failed } => Err(format!("{failed} of {} tests fail", passed + failed)),
+        }),
+    );
+    let unsolved = graded_tests(root, name);
+    report.record(
+        name,
+        "the unsolved exercise fails every graded test",
+        unsolved.and_then(|counts| match counts {
+            Counts { passed: 0, failed } if failed > 0 => Ok(format!("{failed} tests fail")),
+            Counts { passed: 0, failed: 0 } => Err("no graded tests ran".to_string()),
+            Counts { passed, failed } => Err(format!(
+                "{passed} of {} tests pass without the student's code: they test nothing",
+                passed + failed
+            )),
+        }),
+    );
+    match smoke_run(exercise.number) {
+        None => report.record(name, "the solution binary runs", Err(no_smoke_run(exercise.number))),
+        Some(smoke) => report.record(
+            name,
+            "the solution binary runs and writes its results",
+            run_smoke(root, exercise, smoke),
+        ),
+    }
+}
+
+fn no_smoke_run(number: u32) -> String {
+    format!("xtask/src/check.rs has no smoke run for exercise {number}: add one to SMOKE_RUNS")
+}
+
+/// How to run a solution binary quickly, and what it must produce.
+struct SmokeRun {
+    args: &'static [&'static str],
+    /// Files it writes, relative to the smoke run's directory.
+    files: &'static [&'static str],
+}
+
+/// Small arguments for each solution binary, and the files they write. `{out}` in an argument
+/// is replaced by a fresh directory.
+const SMOKE_RUNS: &[(u32, SmokeRun)] = &[
+    (
+        1,
+        SmokeRun {
+            args: &[
+                "--workers",
+                "2",
+                "--items",
+                "8",
+                "--timeline",
+                "{out}/timeline.svg",
+                "--csv",
+                "{out}/speedup.csv",
+            ],
+            files: &["timeline.svg", "speedup.csv"],
+        },
+    ),
+    (3, SmokeRun { args: &["--ranks", "3", "--len", "1000", "--repeat", "2"], files: &[] }),
+    (
+        5,
+        SmokeRun {
+            args: &[
+                "--max-size",
+                "1MiB",
+                "--reps",
+                "5",
+                "--budget",
+                "4MiB",
+                "--csv",
+                "{out}/bandwidth.csv",
+                "--samples-csv",
+                "{out}/samples.csv",
+                "--time-plot",
+                "{out}/time.svg",
+                "--bandwidth-plot",
+                "{out}/bandwidth.svg",
+            ],
+            files: &["bandwidth.csv", "samples.csv", "time.svg", "bandwidth.svg"],
+        },
+    ),
+];
+
+fn smoke_run(number: u32) -> Option<&'static SmokeRun> {
+    SMOKE_RUNS.iter().find(|(n, _)| *n == number).map(|(_, smoke)| smoke)
+}
+
+fn run_smoke(
+    root: &Path,
+    exercise: &Exercise,
+    smoke: &SmokeRun,
+) -> std::result::Result<String, String> {
+    let out = root.join("target/xtask-check").join(&exercise.name);
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let out_text = out.to_string_lossy().into_owned();
+    let args: Vec<String> = smoke.args.iter().map(|arg| arg.replace("{out}", &out_text)).collect();
+    let mut command = workspace::cargo(root);
+    command.args(["run", "--quiet", "--locked", "-p", &exercise.solution_name(), "--"]).args(&args);
+    let outcome = limited(&mut command)?;
+    succeeded(&outcome)?;
+    let tables = validate::markdown_tables(&outcome.stdout)?;
+    let mut checked = vec![format!("{tables} tables on stdout")];
+    for file in smoke.files {
+        let path = out.join(file);
+        checked.push(validate::output_file(&path)?);
+    }
+    Ok(checked.join(", "))
+}
+
+/// Passed and failed counts of a package's `graded` test target.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    passed: usize,
+    failed: usize,
+}
+
+fn graded_tests(root: &Path, package: &str) -> std::result::Result<Counts, String> {
+    let outcome = limited(
+        workspace::cargo(root).args(["test", "--locked", "-p", package, "--test", "graded"]),
+    )?;
+    if outcome.timed_out {
+        return Err(format!("timed out after {} s", outcome.elapsed.as_secs()));
+    }
+    let counts = parse_counts(&outcome.stdout);
+    if counts.is_none() && outcome.code != Some(0) {
+        return Err(format!("did not build or run:\n{}", tail(&outcome.stderr, 40)));
+    }
+    Ok(counts.unwrap_or(Counts { passed: 0, failed: 0 }))
+}
+
+/// Reads `test result: FAILED. 3 passed; 9 failed; ...` lines.
+fn parse_counts(stdout: &str) -> Option<Counts> {
+    let mut total: Option<Counts> = None;
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix("test result: ") else { continue };
+        let number_before = |word: &str| -> usize {
+            rest.split(';')
+                .find_map(|part| {
+                    part.trim().trim_start_matches(|c: char| !c.is_ascii_digit()).strip_suffix(word)
+                })
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let counts = total.get_or_insert(Counts { passed: 0, failed: 0 });
+        counts.passed += number_before("passed");
+        counts.failed += number_before("failed");
+    }
+    total
+}
+
+fn tidy(root: &Path) -> std::result::Result<String, String> {
+    let mut problems = Vec::new();
+    let mut n_files = 0;
+    for path in rust_files(root) {
+        let relative = path.strip_prefix(root).unwrap_or(&path);
+        let in_exercises = relative.starts_with("exercises");
+        let in_fixtures = relative.starts_with("xtask/tests/fixtures");
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        n_files += 1;
+        for (index, line) in text.lines().enumerate() {
+            let place = format!("{}:{}", relative.display(), index + 1);
+            let code = line.split("//").next().unwrap_or("");
+            if !in_exercises
+                && !in_fixtures
+                && (code.contains("todo!(") || code.contains("unimplemented!("))
+            {
+                problems.push(format!("{place}: a stub outside exercises/"));
+            }
+            if code.trim_start().starts_with("#[ignore") {
+                problems.push(format!("{place}: an ignored test never runs"));
+            }
+        }
+    }
+    if problems.is_empty() { Ok(format!("{n_files} files")) } else { Err(problems.join("\n")) }
+}
+
+fn rust_files(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn limited(command: &mut Command) -> std::result::Result<Outcome, String> {
+    let command = std::mem::replace(command, Command::new("true"));
+    workspace::run_limited(command, Limits { wall_clock: STEP_LIMIT, output_cap: OUTPUT_CAP })
+        .map_err(|e| format!("could not start: {e}"))
+}
+
+fn succeeded(outcome: &Outcome) -> std::result::Result<String, String> {
+    if outcome.success() {
+        return Ok(format!("{:.0} s", outcome.elapsed.as_secs_f64()));
+    }
+    if outcome.timed_out {
+        return Err(format!("timed out after {} s", outcome.elapsed.as_secs()));
+    }
+    let output = if outcome.stderr.trim().is_empty() { &outcome.stdout } else { &outcome.stderr };
+    Err(format!("exit code {:?}:\n{}", outcome.code, tail(output, 40)))
+}
+
+fn tail(text: &str, n_lines: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n_lines)..].join("\n")
+}
+
+fn numbers(exercises: &[Exercise]) -> String {
+    let numbers: Vec<String> = exercises.iter().map(|e| e.number.to_string()).collect();
+    numbers.join(", ")
+}
+
+/// The rows printed so far and the tally.
+#[derive(Default)]
+struct Report {
+    passed: usize,
+    failed: usize,
+}
+
+impl Report {
+    fn record(&mut self, area: &str, check: &str, result: std::result::Result<String, String>) {
+        match result {
+            Ok(detail) => {
+                self.passed += 1;
+                println!("ok    {area:<12} {check} ({detail})");
+            }
+            Err(detail) => {
+                self.failed += 1;
+                println!("FAIL  {area:<12} {check}");
+                for line in detail.lines() {
+                    println!("        {line}");
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> ExitCode {
+        println!("{} passed, {} failed", self.passed, self.failed);
+        if self.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    }
+}
+
+/// Checks that what a solution produced is well-formed.
+mod validate {
+    use std::path::Path;
+
+    /// Counts the Markdown tables in `text`; each must have a separator line and rows of the
+    /// header's width.
+    pub fn markdown_tables(text: &str) -> Result<usize, String> {
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let mut n_tables = 0;
+        let mut index = 0;
+        while index < lines.len() {
+            if !(lines[index].starts_with('|')
+                && lines.get(index + 1).is_some_and(|l| is_separator(l)))
+            {
+                index += 1;
+                continue;
+            }
+            let width = cells(lines[index]).len();
+            let mut row = index + 2;
+            while row < lines.len() && lines[row].starts_with('|') {
+                if cells(lines[row]).len() != width {
+                    return Err(format!("table row `{}` does not have {width} cells", lines[row]));
+                }
+                row += 1;
+            }
+            if row == index + 2 {
+                return Err(format!("the table headed `{}` has no rows", lines[index]));
+            }
+            n_tables += 1;
+            index = row;
+        }
+        if n_tables == 0 {
+            return Err("no Markdown table on stdout".to_string());
+        }
+        Ok(n_tables)
+    }
+
+    fn is_separator(line: &str) -> bool {
+        line.starts_with('|') && line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
+    }
+
+    fn cells(line: &str) -> Vec<&str> {
+        line.trim_matches('|').split('|').collect()
+    }
+
+    /// Checks one output file by its extension.
+    pub fn output_file(path: &Path) -> Result<String, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{} was not written: {e}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => csv(&text).map(|rows| format!("{name}: {rows} rows")),
+            Some("svg") => svg(&text).map(|texts| format!("{name}: {texts} labels")),
+            _ => Ok(format!("{name}: {} bytes", text.len())),
+        }
+        .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn csv(text: &str) -> Result<usize, String> {
+        let mut lines = text.lines();
+        let header = lines.next().ok_or("the file is empty")?;
+        let width = header.split(',').count();
+        let mut n_rows = 0;
+        for line in lines {
+            // Quoted cells with commas are not used by the course's CSV files.
+            if line.split(',').count() != width {
+                return Err(format!("the row `{line}` does not have {width} cells"));
+            }
+            n_rows += 1;
+        }
+        if n_rows == 0 {
+            return Err("no rows under the header".to_string());
+        }
+        Ok(n_rows)
+    }
+
+    fn svg(text: &str) -> Result<usize, String> {
+        if !text.trim_start().starts_with("<svg") || !text.trim_end().ends_with("</svg>") {
+            return Err("not a whole SVG document".to_string());
+        }
+        let n_texts = text.matches("<text").count();
+        if n_texts < 3 {
+            return Err(
+                "fewer than 3 text labels: a plot needs a title and labelled axes".to_string()
+            );
+        }
+        Ok(n_texts)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn markdown_tables_must_have_rows_of_the_headers_width() {
+            let good = "intro\n| a | b |\n|--:|--:|\n| 1 | 2 |\n\n| c |\n|---|\n| 3 |\n";
+            assert_eq!(markdown_tables(good), Ok(2));
+            assert!(markdown_tables("| a | b |\n|---|---|\n| 1 |\n").is_err());
+            assert!(markdown_tables("| a |\n|---|\n").is_err());
+            assert!(markdown_tables("no table").is_err());
+        }
+
+        #[test]
+        fn csv_rows_must_match_the_header() {
+            assert_eq!(csv("a,b\n1,2\n3,4\n"), Ok(2));
+            assert!(csv("a,b\n1\n").is_err());
+            assert!(csv("a,b\n").is_err());
+        }
+
+        #[test]
+        fn svg_must_be_whole_and_labelled() {
+            let labelled = "<svg><text>t</text><text>x</text><text>y</text></svg>";
+            assert_eq!(svg(labelled), Ok(3));
+            assert!(svg("<svg><text>t</text>").is_err());
+            assert!(svg("<svg></svg>").is_err());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_counts_add_up_over_all_result_lines() {
+        let output = "running 3 tests\ntest result: FAILED. 1 passed; 2 failed; 0 ignored; \
+                      0 measured; 0 filtered out; finished in 0.1s\n\
+                      test result: ok. 4 passed; 0 failed; 0 ignored\n";
+        let counts = parse_counts(output).unwrap();
+        assert_eq!((counts.passed, counts.failed), (5, 2));
+        assert!(parse_counts("error: could not compile").is_none());
+    }
+}

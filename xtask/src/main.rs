@@ -1,0 +1,59 @@
+//! `cargo xtask`: the course's automation, run through the alias in `.cargo/config.toml`.
+//!
+//! * `check` (instructors): every solution passes its exercise's tests, every unsolved exercise
+//!   fails them, every solution binary runs and writes what it should, formatting, lints.
+//! * `grade` (CI on a student's repository): the graded tests of every exercise, under time
+//!   limits, scored, written as `results.json`, a Markdown summary and JUnit XML.
+//! * `handout DIR`: the student repository, without solutions.
+//! * `progress` (students): which exercises pass right now, with hints.
+
+mod check;
+mod grade;
+mod handout;
+mod progress;
+mod workspace;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// The course's automation. Run as `cargo xtask <command>`.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Instructors: check solutions pass, exercises fail, binaries run, format and lints.
+    Check(check::CheckArgs),
+    /// CI: grade the exercises of a student repository and write the results.
+    Grade(grade::GradeArgs),
+    /// Write the student repository (everything but the solutions) into DIR.
+    Handout {
+        /// The directory to create; it must not exist yet, or be empty.
+        dir: PathBuf,
+    },
+    /// Students: which exercises pass right now, and a hint for the next one.
+    Progress(progress::ProgressArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = workspace::project_root();
+    let result = match cli.command {
+        Command::Check(args) => check::run(&root, &args),
+        Command::Grade(args) => grade::run(&root, &args),
+        Command::Handout { dir } => handout::run(&root, &dir),
+        Command::Progress(args) => progress::run(&root, &args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
