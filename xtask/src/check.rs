@@ -133,50 +133,35 @@ fn no_smoke_run(number: u32) -> String {
 
 /// How to run a solution binary quickly, and what it must produce.
 struct SmokeRun {
-    args: &'static [&'static str],
-    /// Files it writes, relative to the smoke run's directory.
+    /// The arguments, split at spaces; `{out}` is replaced by a fresh directory.
+    args: &'static str,
+    /// Files it writes, relative to that directory.
     files: &'static [&'static str],
 }
 
-/// Small arguments for each solution binary, and the files they write. `{out}` in an argument
-/// is replaced by a fresh directory.
+/// Small arguments for each solution binary, and the files they write.
 const SMOKE_RUNS: &[(u32, SmokeRun)] = &[
     (
         1,
         SmokeRun {
-            args: &[
-                "--workers",
-                "2",
-                "--items",
-                "8",
-                "--timeline",
-                "{out}/timeline.svg",
-                "--csv",
-                "{out}/speedup.csv",
-            ],
+            args: "--workers 2 --items 8 --timeline {out}/timeline.svg --csv {out}/speedup.csv",
             files: &["timeline.svg", "speedup.csv"],
         },
     ),
-    (3, SmokeRun { args: &["--ranks", "3", "--len", "1000", "--repeat", "2"], files: &[] }),
+    (
+        2,
+        SmokeRun {
+            args: "--ranks 3 --work 1000 --lists 4 --csv {out}/overhead.csv",
+            files: &["overhead.csv"],
+        },
+    ),
+    (3, SmokeRun { args: "--ranks 3 --len 1000 --repeat 2", files: &[] }),
     (
         5,
         SmokeRun {
-            args: &[
-                "--max-size",
-                "1MiB",
-                "--reps",
-                "5",
-                "--budget",
-                "4MiB",
-                "--csv",
-                "{out}/bandwidth.csv",
-                "--samples-csv",
-                "{out}/samples.csv",
-                "--time-plot",
-                "{out}/time.svg",
-                "--bandwidth-plot",
-                "{out}/bandwidth.svg",
-            ],
+            args: "--max-size 1MiB --reps 5 --budget 4MiB --csv {out}/bandwidth.csv \
+                   --samples-csv {out}/samples.csv --time-plot {out}/time.svg \
+                   --bandwidth-plot {out}/bandwidth.svg",
             files: &["bandwidth.csv", "samples.csv", "time.svg", "bandwidth.svg"],
         },
     ),
@@ -195,7 +180,8 @@ fn run_smoke(
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let out_text = out.to_string_lossy().into_owned();
-    let args: Vec<String> = smoke.args.iter().map(|arg| arg.replace("{out}", &out_text)).collect();
+    let args: Vec<String> =
+        smoke.args.split_whitespace().map(|arg| arg.replace("{out}", &out_text)).collect();
     let mut command = workspace::cargo(root);
     command.args(["run", "--quiet", "--locked", "-p", &exercise.solution_name(), "--"]).args(&args);
     let outcome = limited(&mut command)?;

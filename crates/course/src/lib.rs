@@ -187,6 +187,10 @@ fn install_panic_hook(program: String) {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
         let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            // `cargo run -p exercise-1 | head`: the reader has all it wanted; stop quietly.
+            std::process::exit(0);
+        }
         if message.starts_with(NOT_WRITTEN_YET) {
             explain_unwritten(&program, &message, location.as_deref());
             // Nothing else can be done without this function: stop here, not after unwinding.
