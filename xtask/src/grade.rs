@@ -8,9 +8,10 @@
 //! crates, this xtask, CI configuration.
 //!
 //! * `--template DIR` (what CI should use): DIR is a pristine checkout of the course
-//!   template. It is copied to `OUT/workspace` (without `.git` and `target`; when OUT is
-//!   inside the submission or the template, to a temporary directory instead, so that no
-//!   `.cargo/config.toml` or `rust-toolchain.toml` of the student's applies to it), the
+//!   template. It is copied to `WORK/workspace` (without `.git` and `target`; WORK is
+//!   `--work-dir`, by default `TEMPLATE/target/grade-work`, never inside the submission, so
+//!   that no `.cargo/config.toml` or `rust-toolchain.toml` of the student's applies; its
+//!   `WORK/target` is kept from run to run), the
 //!   submission's editable files are copied on top, and grading happens there, so edited
 //!   tests or manifests cannot change the grade. Every protected file that differs is still
 //!   reported (changed, deleted or added) in `results.json` (`integrity`, `message`), the
@@ -58,8 +59,8 @@
 //!   (`mode` template|manifest|none, `verified`, `changes[]` of `path` and `change`). The
 //!   status is `error` only when no exercise compiled.
 //! * `summary.md`: a table per exercise, details of what failed, and `Points X/Y`; appended
-//!   to `$GITHUB_STEP_SUMMARY` when that is set. On GitHub Actions a `::notice::Points X/Y`
-//!   annotation carries the score to GitHub Classroom.
+//!   to `$GITHUB_STEP_SUMMARY` when that is set. (The workflow turns `score`/`max_score`
+//!   into the `Points X/Y` annotation that GitHub Classroom reads.)
 //! * `--junit PATH`: JUnit XML, one `testsuite` per exercise.
 //!
 //! The exit code is 0 whenever grading ran, whatever the score (Exercism's convention), and 2
@@ -92,6 +93,10 @@ pub struct GradeArgs {
     /// Where to write results.json and summary.md [default: SUBMISSION/target/grade].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// With --template: where to build the grading workspace (the template with the
+    /// student's files) and its target directory [default: TEMPLATE/target/grade-work].
+    #[arg(long, value_name = "DIR", requires = "template")]
+    pub work_dir: Option<PathBuf>,
     /// Also write JUnit XML to this file.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
@@ -126,8 +131,6 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let out = out.canonicalize()?;
 
-    // A grading workspace to remove at the end, when it is not kept under `--out`.
-    let mut scratch = None;
     let (work, target_dir, integrity) = match &args.template {
         Some(template) => {
             let template = absolute(template)?;
@@ -140,14 +143,23 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
             }
             // Not inside the submission: cargo and rustup read `.cargo/config.toml` and
             // `rust-toolchain.toml` from every parent directory, and those are the student's.
-            let base = if out.starts_with(&submission) || out.starts_with(&template) {
-                std::env::temp_dir().join(format!("course-grade-{}", std::process::id()))
-            } else {
-                out.clone()
+            let base = match &args.work_dir {
+                Some(dir) => cwd.join(dir),
+                None => template.join("target/grade-work"),
             };
+            std::fs::create_dir_all(&base)
+                .map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+            let base = base.canonicalize()?;
+            if base.starts_with(&submission) && submission != template {
+                return Err(format!(
+                    "the work directory {} is inside the submission, whose .cargo/config.toml \
+                     and rust-toolchain.toml would apply to it: choose another --work-dir",
+                    base.display()
+                )
+                .into());
+            }
             let work = base.join("workspace");
             let integrity = integrity::overlay(&template, &submission, &work, &out)?;
-            scratch = (base != out).then_some(base.clone());
             (work, Some(base.join("target")), integrity)
         }
         None => {
@@ -187,9 +199,6 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
         runs.push(run);
     }
 
-    if let Some(scratch) = scratch {
-        let _ = std::fs::remove_dir_all(scratch);
-    }
     let results = report::results(&runs, &integrity);
     let json = serde_json::to_string_pretty(&results)? + "\n";
     write(&out.join("results.json"), &json)?;
@@ -204,9 +213,6 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
         write(&cwd.join(junit), &report::junit(&results, &runs))?;
     }
     print!("{}", report::terminal(&results, &runs));
-    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        println!("::notice title=Grade::Points {}/{}", results.score, results.max_score);
-    }
     println!("Results: {}", out.join("results.json").display());
     Ok(ExitCode::SUCCESS)
 }

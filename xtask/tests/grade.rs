@@ -62,7 +62,7 @@ fn grade(name: &str, mode: Mode) -> Graded {
     command.arg("--junit").arg(out.join("junit.xml"));
     command.args(["--test-timeout", "3", "--timeout", "60", "--build-timeout", "300"]);
     if mode != Mode::InPlace {
-        command.arg("--template").arg(&template);
+        command.arg("--template").arg(&template).arg("--work-dir").arg(scratch.join("work"));
     } else {
         // In place, the build goes to the submission's own target/; keep it out of the tree.
         command.env("CARGO_TARGET_DIR", scratch.join("target"));
