@@ -100,14 +100,14 @@ fn parts(relative: &Path) -> Vec<String> {
 }
 
 /// Every file under `root` (relative, sorted), skipping `.git`, `target` and editor
-/// directories and never following symbolic links to directories. `skip` is left out too
-/// (the grader's own output directory).
-pub fn walk(root: &Path, skip: Option<&Path>) -> Result<Vec<PathBuf>> {
+/// directories and never following symbolic links to directories. The directories in `skip`
+/// (absolute: the grader's own output and work directories) are left out too.
+pub fn walk(root: &Path, skip: &[&Path]) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(dir) = pending.pop() {
         let absolute = root.join(&dir);
-        if skip.is_some_and(|skip| skip == absolute) {
+        if skip.contains(&absolute.as_path()) {
             continue;
         }
         let entries = std::fs::read_dir(&absolute)
@@ -133,7 +133,7 @@ pub fn walk(root: &Path, skip: Option<&Path>) -> Result<Vec<PathBuf>> {
 /// The files of `root` a student must not change: all but the editable and ignored ones.
 /// `cargo xtask handout` lists them in the manifest with [`write_manifest`].
 pub fn protected_files(root: &Path) -> Result<Vec<PathBuf>> {
-    Ok(walk(root, None)?.into_iter().filter(|p| !is_editable(p) && !is_ignored(p)).collect())
+    Ok(walk(root, &[])?.into_iter().filter(|p| !is_editable(p) && !is_ignored(p)).collect())
 }
 
 /// Writes `root/.course/protected.sha256`: one `sha256sum` line per file (`<hex>  <path>`),
@@ -181,7 +181,7 @@ pub fn verify_manifest(root: &Path, out: &Path) -> Result<Integrity> {
             Ok(_) => {}
         }
     }
-    for relative in walk(root, Some(out))? {
+    for relative in walk(root, &[out])? {
         let name = relative.to_string_lossy().into_owned();
         if !is_editable(&relative) && !is_ignored(&relative) && !listed.contains_key(&name) {
             changes.push(Change { path: name, change: "added" });
@@ -198,11 +198,11 @@ pub fn overlay(template: &Path, submission: &Path, work: &Path, out: &Path) -> R
         std::fs::remove_dir_all(work)
             .map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
     }
-    let template_files = walk(template, Some(out))?;
+    let template_files = walk(template, &[out, work])?;
     for relative in &template_files {
         copy(&template.join(relative), &work.join(relative))?;
     }
-    let submission_files = walk(submission, Some(out))?;
+    let submission_files = walk(submission, &[out, work])?;
     let mut changes = Vec::new();
     for relative in &submission_files {
         if is_editable(relative) {
