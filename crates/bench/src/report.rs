@@ -1,0 +1,791 @@
+//! `report.md`: the targets (met or not), the side-by-side figures, the per-size tables, the
+//! method and what was skipped.
+
+use std::fmt::Write;
+
+use crate::{
+    memory::MemoryPeak,
+    results::{Outcome, Results, Side},
+    stats::Summary,
+    sweep::{Point, at_size},
+};
+
+/// Bytes in a GB (decimal): bandwidths are in GB/s.
+const GB: f64 = 1e9;
+/// Bytes in a MiB.
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// A number with three significant digits (more for numbers of 1000 and above), without an
+/// exponent: `123`, `12.3`, `1.23`, `0.0123`.
+pub fn sig3(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value:.0}");
+    }
+    let exponent = value.abs().log10().floor() as i32;
+    let decimals = (2 - exponent).max(0) as usize;
+    let text = format!("{value:.decimals$}");
+    // Rounding can carry into the next power of ten (9.996 -> "10.00"): one decimal less.
+    let carried = text
+        .trim_start_matches('-')
+        .parse::<f64>()
+        .is_ok_and(|rounded| rounded >= 10f64.powi(exponent + 1));
+    if carried && decimals > 0 { format!("{value:.prec$}", prec = decimals - 1) } else { text }
+}
+
+/// A time in seconds, in the unit that suits it: `9.61 µs`, `4.88 ms`, `370 ns`.
+pub fn time(seconds: f64) -> String {
+    let magnitude = seconds.abs();
+    if magnitude >= 1.0 {
+        format!("{} s", sig3(seconds))
+    } else if magnitude >= 1e-3 {
+        format!("{} ms", sig3(seconds * 1e3))
+    } else if magnitude >= 1e-6 {
+        format!("{} µs", sig3(seconds * 1e6))
+    } else {
+        format!("{} ns", sig3(seconds * 1e9))
+    }
+}
+
+/// A bandwidth in bytes per second, in GB/s (10^9 B/s).
+pub fn bandwidth(bytes_per_second: f64) -> String {
+    format!("{} GB/s", sig3(bytes_per_second / GB))
+}
+
+/// A message size in binary units: `1 B`, `64 KiB`, `64 MiB` (exact for powers of two).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (factor, unit) in UNITS {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
+            return format!("{} {unit}", bytes / factor);
+        }
+    }
+    format!("{bytes} B")
+}
+
+/// A memory amount in MiB.
+pub fn mebibytes(bytes: u64) -> String {
+    format!("{} MiB", sig3(bytes as f64 / MIB))
+}
+
+/// `median (min)` of a time.
+fn time_cell(summary: &Summary) -> String {
+    format!("{} ({})", time(summary.median), time(summary.min))
+}
+
+fn cell<T>(outcome: &Outcome<T>, show: impl Fn(&T) -> String) -> String {
+    match outcome.value() {
+        Some(value) => show(value),
+        None => outcome.absence().to_string(),
+    }
+}
+
+/// Whether a figure must be at most or at least its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// Smaller is better: the figure must not exceed the target.
+    AtMost,
+    /// Larger is better: the figure must reach the target.
+    AtLeast,
+}
+
+/// One target: mp's figure against `factor` x a reference figure.
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// What is compared.
+    pub what: String,
+    /// mp's figure, if measured.
+    pub ours: Option<f64>,
+    /// The reference figure, if measured.
+    pub reference: Option<f64>,
+    /// What the reference is (`Python`, `C MPI`, `memcpy`).
+    pub reference_name: String,
+    /// The target is `factor` x the reference.
+    pub factor: f64,
+    /// At most or at least.
+    pub relation: Relation,
+    /// Formats a figure with its unit.
+    pub unit: fn(f64) -> String,
+}
+
+impl Check {
+    /// The target value, if the reference was measured.
+    pub fn target(&self) -> Option<f64> {
+        self.reference.map(|reference| reference * self.factor)
+    }
+
+    /// Met, not met, or unknown (a figure is missing).
+    pub fn met(&self) -> Option<bool> {
+        let (ours, target) = (self.ours?, self.target()?);
+        Some(match self.relation {
+            Relation::AtMost => ours <= target,
+            Relation::AtLeast => ours >= target,
+        })
+    }
+
+    /// mp's figure over the reference.
+    pub fn ratio(&self) -> Option<f64> {
+        Some(self.ours? / self.reference?).filter(|ratio| ratio.is_finite())
+    }
+
+    /// The target in words: `<= 1/3 x Python`, `>= 0.9 x memcpy`.
+    pub fn target_text(&self) -> String {
+        let sign = match self.relation {
+            Relation::AtMost => "≤",
+            Relation::AtLeast => "≥",
+        };
+        let factor = if self.factor == 1.0 {
+            String::new()
+        } else if self.factor < 1.0 && (1.0 / self.factor).fract() == 0.0 {
+            format!("1/{} × ", 1.0 / self.factor)
+        } else {
+            format!("{} × ", self.factor)
+        };
+        format!("{sign} {factor}{}", self.reference_name)
+    }
+}
+
+fn median<T>(outcome: &Outcome<T>, get: impl Fn(&T) -> f64) -> Option<f64> {
+    outcome.value().map(get)
+}
+
+fn point_value(points: &Outcome<Vec<Point>>, bytes: u64, get: fn(&Point) -> f64) -> Option<f64> {
+    points.value().and_then(|points| at_size(points, bytes)).map(get)
+}
+
+fn one_way(point: &Point) -> f64 {
+    point.one_way_s.median
+}
+
+fn bandwidth_of(point: &Point) -> f64 {
+    point.bandwidth_bps
+}
+
+/// The largest size every bandwidth target is judged at: 64 MiB.
+pub const LARGE: u64 = 64 << 20;
+
+/// The targets of issue 5, evaluated on `results`.
+pub fn checks(results: &Results) -> Vec<Check> {
+    let (ours, python) = (&results.ours, &results.python);
+    let (mpi_name, mpi_bandwidth) = match point_value(&results.mpi4py, LARGE, bandwidth_of) {
+        Some(value) => ("mpi4py".to_string(), Some(value)),
+        None => ("C MPI".to_string(), point_value(&results.mpi_c, LARGE, bandwidth_of)),
+    };
+    let check = |what: &str, ours, reference, name: &str, factor, relation, unit| Check {
+        what: what.to_string(),
+        ours,
+        reference,
+        reference_name: name.to_string(),
+        factor,
+        relation,
+        unit,
+    };
+    let bandwidth_unit: fn(f64) -> String = bandwidth;
+    vec![
+        check(
+            "Pool(4) ready + first one-item map",
+            median(&ours.pool_start_s, |s| s.median),
+            median(&python.pool_start_s, |s| s.median),
+            "Python (fork)",
+            1.0 / 3.0,
+            Relation::AtMost,
+            time,
+        ),
+        check(
+            "map, chunksize 1, per task",
+            median(&ours.map_chunksize_1, |m| m.per_task_s.median),
+            median(&python.map_chunksize_1, |m| m.per_task_s.median),
+            "Python",
+            0.1,
+            Relation::AtMost,
+            time,
+        ),
+        check(
+            "map, default chunksize, per task",
+            median(&ours.map_default, |m| m.per_task_s.median),
+            median(&python.map_default, |m| m.per_task_s.median),
+            "Python",
+            1.0,
+            Relation::AtMost,
+            time,
+        ),
+        check(
+            "pipe, 1 B, one way",
+            point_value(&ours.pipe, 1, one_way),
+            point_value(&results.mpi_c, 1, one_way),
+            "C MPI",
+            2.0,
+            Relation::AtMost,
+            time,
+        ),
+        check(
+            "pipe, 8 B, one way",
+            point_value(&ours.pipe, 8, one_way),
+            point_value(&results.mpi_c, 8, one_way),
+            "C MPI",
+            2.0,
+            Relation::AtMost,
+            time,
+        ),
+        check(
+            "pipe, 64 MiB, bandwidth",
+            point_value(&ours.pipe, LARGE, bandwidth_of),
+            point_value(&results.memcpy, LARGE, bandwidth_of),
+            "memcpy",
+            0.9,
+            Relation::AtLeast,
+            bandwidth_unit,
+        ),
+        check(
+            "pipe, 64 MiB, bandwidth",
+            point_value(&ours.pipe, LARGE, bandwidth_of),
+            mpi_bandwidth,
+            &mpi_name,
+            1.0,
+            Relation::AtLeast,
+            bandwidth_unit,
+        ),
+        check(
+            "gather 4 × 1e6 f64, pool.map",
+            median(&ours.gather_pool_s, |s| s.median),
+            median(&python.gather_pool_s, |s| s.median),
+            "Python",
+            0.2,
+            Relation::AtMost,
+            time,
+        ),
+        check(
+            "gather 4 × 1e6 f64, pipes",
+            median(&ours.gather_pipes_s, |s| s.median),
+            median(&python.gather_pipes_s, |s| s.median),
+            "Python",
+            0.2,
+            Relation::AtMost,
+            time,
+        ),
+    ]
+}
+
+/// The targets as a Markdown table: what, mp, the reference, the target, the ratio, met?
+pub fn targets_table(checks: &[Check]) -> String {
+    let mut table = String::from(
+        "| figure | mp | reference | target | mp / reference | met? |\n|---|---|---|---|---|---|\n",
+    );
+    for check in checks {
+        let show = |value: Option<f64>| value.map_or("–".to_string(), check.unit);
+        let reference = match check.reference {
+            Some(value) => format!("{} {}", check.reference_name, (check.unit)(value)),
+            None => format!("{} –", check.reference_name),
+        };
+        let target = match check.target() {
+            Some(value) => format!("{} = {}", check.target_text(), (check.unit)(value)),
+            None => check.target_text(),
+        };
+        let ratio = check.ratio().map_or("–".to_string(), |ratio| format!("{}×", sig3(ratio)));
+        let met = match check.met() {
+            Some(true) => "**met**",
+            Some(false) => "not met",
+            None => "unknown (not measured)",
+        };
+        let _ = writeln!(
+            table,
+            "| {} | {} | {reference} | {target} | {ratio} | {met} |",
+            check.what,
+            show(check.ours)
+        );
+    }
+    table
+}
+
+fn ratio_cell(ours: Option<f64>, python: Option<f64>) -> String {
+    match (ours, python) {
+        (Some(ours), Some(python)) if python > 0.0 => format!("{}×", sig3(ours / python)),
+        _ => "–".into(),
+    }
+}
+
+fn memory_cell(peak: &MemoryPeak, sender: bool) -> String {
+    let side = if sender { peak.sender } else { peak.receiver };
+    format!(
+        "{} peak, +{} = {}× the message",
+        mebibytes(side.peak_bytes),
+        mebibytes(side.added_bytes()),
+        sig3(side.added_bytes() as f64 / peak.message_bytes as f64)
+    )
+}
+
+fn timed_row(table: &mut String, what: &str, cells: [Option<Summary>; 2], absent: [&str; 2]) {
+    let texts: Vec<String> = cells
+        .iter()
+        .zip(absent)
+        .map(|(cell, absent)| cell.as_ref().map_or(absent.to_string(), time_cell))
+        .collect();
+    let ratio =
+        ratio_cell(cells[0].as_ref().map(|s| s.median), cells[1].as_ref().map(|s| s.median));
+    let _ = writeln!(table, "| {what} | {} | {} | {ratio} |", texts[0], texts[1]);
+}
+
+/// The side-by-side table of the experiments both mp and Python run.
+pub fn side_by_side(results: &Results) -> String {
+    let sides = [&results.ours, &results.python];
+    let mut table = String::from("| figure | mp | Python | mp / Python |\n|---|---|---|---|\n");
+    let mut row = |what: &str, get: &dyn Fn(&Side) -> (Option<Summary>, &'static str)| {
+        let [(ours, ours_absent), (python, python_absent)] = sides.map(get);
+        timed_row(&mut table, what, [ours, python], [ours_absent, python_absent]);
+    };
+    row("`Pool(4)` ready + first one-item map", &|side| {
+        (side.pool_start_s.value().cloned(), side.pool_start_s.absence())
+    });
+    row("one process started, run, joined (Python: `Process` + `Queue`)", &|side| {
+        (side.process_start_s.value().cloned(), side.process_start_s.absence())
+    });
+    let chunk_note = |side: &Side| side.map_default.value().map(|m| (m.n_tasks, m.chunksize));
+    let (n_tasks, default_chunk) = chunk_note(sides[0]).or(chunk_note(sides[1])).unwrap_or((0, 0));
+    row(&format!("`map`, chunksize 1, per task ({n_tasks} tasks)"), &|side| {
+        let value = side.map_chunksize_1.value().map(|m| m.per_task_s.clone());
+        (value, side.map_chunksize_1.absence())
+    });
+    row(
+        &format!("`map`, default chunksize ({default_chunk}), per task ({n_tasks} tasks)"),
+        &|side| {
+            (side.map_default.value().map(|m| m.per_task_s.clone()), side.map_default.absence())
+        },
+    );
+    for (bytes, label) in [(1u64, "1 B"), (8, "8 B")] {
+        row(&format!("pipe, {label}, one way (half a round trip)"), &|side| {
+            let point = side.pipe.value().and_then(|points| at_size(points, bytes));
+            (point.map(|point| point.one_way_s.clone()), side.pipe.absence())
+        });
+    }
+    let len = results.settings.gather_len;
+    row(&format!("gather 4 × {len} f64 to the parent, `pool.map` on a started pool"), &|side| {
+        (side.gather_pool_s.value().cloned(), side.gather_pool_s.absence())
+    });
+    row(&format!("gather 4 × {len} f64, 4 started processes, one pipe each"), &|side| {
+        (side.gather_pipes_s.value().cloned(), side.gather_pipes_s.absence())
+    });
+    let (ours, python) = (sides[0], sides[1]);
+    let big = |side: &Side| point_value(&side.pipe, LARGE, bandwidth_of);
+    let _ = writeln!(
+        table,
+        "| pipe, 64 MiB, bandwidth (size / one-way time) | {} | {} | {} |",
+        big(ours).map_or(ours.pipe.absence().to_string(), bandwidth),
+        big(python).map_or(python.pipe.absence().to_string(), bandwidth),
+        ratio_cell(big(ours), big(python)),
+    );
+    for sender in [true, false] {
+        let what = if sender { "sender" } else { "receiver" };
+        let _ = writeln!(
+            table,
+            "| peak memory (VmHWM), one {} message, {what} | {} | {} | {} |",
+            size(results.settings.memory_bytes),
+            cell(&ours.memory, |peak| memory_cell(peak, sender)),
+            cell(&python.memory, |peak| memory_cell(peak, sender)),
+            ratio_cell(
+                ours.memory.value().map(|p| side_of(p, sender) as f64),
+                python.memory.value().map(|p| side_of(p, sender) as f64)
+            ),
+        );
+    }
+    table
+}
+
+fn side_of(peak: &MemoryPeak, sender: bool) -> u64 {
+    if sender { peak.sender.peak_bytes } else { peak.receiver.peak_bytes }
+}
+
+/// The transports of the per-size tables, in column order.
+fn transports(results: &Results) -> Vec<(&'static str, &Outcome<Vec<Point>>)> {
+    vec![
+        ("mp pipe", &results.ours.pipe),
+        ("mp Comm", &results.ours_comm),
+        ("threads (rayon + mpsc)", &results.threads),
+        ("Python Pipe", &results.python.pipe),
+        ("C MPI", &results.mpi_c),
+        ("mpi4py", &results.mpi4py),
+        ("memcpy", &results.memcpy),
+    ]
+}
+
+/// One table per figure: rows are sizes, columns transports; `show` formats a point.
+pub fn per_size_table(results: &Results, show: fn(&Point) -> String) -> String {
+    let columns = transports(results);
+    let mut table = String::from("| size |");
+    for (name, _) in &columns {
+        let _ = write!(table, " {name} |");
+    }
+    table.push_str("\n|---|");
+    table.push_str(&"---|".repeat(columns.len()));
+    table.push('\n');
+    for &bytes in &results.settings.sweep.sizes {
+        let _ = write!(table, "| {} |", size(bytes));
+        for (_, outcome) in &columns {
+            let text = match outcome.value() {
+                Some(points) => at_size(points, bytes).map_or("–".to_string(), show),
+                None => outcome.absence().to_string(),
+            };
+            let _ = write!(table, " {text} |");
+        }
+        table.push('\n');
+    }
+    table
+}
+
+fn latency_cell(point: &Point) -> String {
+    format!("{} ({})", sig3(point.one_way_s.median * 1e6), sig3(point.one_way_s.min * 1e6))
+}
+
+fn bandwidth_cell(point: &Point) -> String {
+    format!("{} ({})", sig3(point.bandwidth_bps / GB), sig3(point.best_bandwidth_bps / GB))
+}
+
+/// Everything that was skipped or failed, with the reason.
+pub fn absences(results: &Results) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut note = |what: &str, why: Option<&str>| {
+        if let Some(why) = why {
+            notes.push(format!("{what}: {why}"));
+        }
+    };
+    for (who, side) in [("mp", &results.ours), ("Python", &results.python)] {
+        note(&format!("{who} Pool start-up"), side.pool_start_s.why_not());
+        note(&format!("{who} process start-up"), side.process_start_s.why_not());
+        note(&format!("{who} map chunksize 1"), side.map_chunksize_1.why_not());
+        note(&format!("{who} map default chunksize"), side.map_default.why_not());
+        note(&format!("{who} pipe ping-pong"), side.pipe.why_not());
+        note(&format!("{who} gather with pool.map"), side.gather_pool_s.why_not());
+        note(&format!("{who} gather over pipes"), side.gather_pipes_s.why_not());
+        note(&format!("{who} peak memory"), side.memory.why_not());
+    }
+    note("mp Comm ping-pong", results.ours_comm.why_not());
+    note("threads ping-pong", results.threads.why_not());
+    note("C MPI ping-pong", results.mpi_c.why_not());
+    note("mpi4py ping-pong", results.mpi4py.why_not());
+    note("memcpy", results.memcpy.why_not());
+    note("shared-memory flag", results.shared_flag_s.why_not());
+    dedup_skips(notes)
+}
+
+/// Collapses the many identical "skipped" notes of a missing tool into one line per reason.
+fn dedup_skips(notes: Vec<String>) -> Vec<String> {
+    let mut merged: Vec<(Vec<String>, String)> = Vec::new();
+    for note in notes {
+        let (what, why) = note
+            .split_once(": ")
+            .map_or((note.clone(), String::new()), |(a, b)| (a.to_string(), b.to_string()));
+        match merged.iter_mut().find(|(_, reason)| *reason == why) {
+            Some((whats, _)) => whats.push(what),
+            None => merged.push((vec![what], why)),
+        }
+    }
+    merged.into_iter().map(|(whats, why)| format!("{}: {why}", whats.join(", "))).collect()
+}
+
+fn versions(results: &Results) -> String {
+    let machine = &results.machine;
+    let mut parts = vec![machine.rustc.clone().unwrap_or_else(|| "rustc: unknown".into())];
+    match &machine.python {
+        Some(python) => {
+            let numpy =
+                machine.numpy.as_deref().map_or("numpy missing".into(), |v| format!("numpy {v}"));
+            let mpi4py =
+                machine.mpi4py.as_deref().map_or("no mpi4py".into(), |v| format!("mpi4py {v}"));
+            parts.push(format!("Python {python}, {numpy}, {mpi4py}"));
+        }
+        None => parts.push("Python: not found".into()),
+    }
+    parts.push(machine.mpi.clone().unwrap_or_else(|| "MPI: not found".into()));
+    parts.join("; ")
+}
+
+/// The whole report.
+pub fn render(results: &Results) -> String {
+    let settings = &results.settings;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Side by side: mp, Python, MPI and the hardware\n");
+    let _ = writeln!(out, "Machine: {}.  ", results.machine.summary());
+    let _ = writeln!(out, "Software: {}.  ", versions(results));
+    if let Some(revision) = &results.machine.revision {
+        let _ = writeln!(out, "mp measured at revision `{revision}`.  ");
+    }
+    if let Some(note) = results.machine.load_note() {
+        let _ = writeln!(out, "{note}  ");
+    }
+    let _ = writeln!(
+        out,
+        "Run: `cargo run --release -p mp-bench{}`, {} in all, everything in one run on this machine.\n",
+        if settings.quick { " -- --quick" } else { "" },
+        time(results.wall_s)
+    );
+    let _ = writeln!(
+        out,
+        "Units: 1 µs = 10⁻⁶ s; 1 MB = 10⁶ bytes, 1 MiB = 2²⁰ bytes, 1 GB/s = 10⁹ bytes/s. \
+         Times are medians over repetitions, the minimum in brackets. One way = half a round \
+         trip; bandwidth = message size / one-way time.\n"
+    );
+    let _ = writeln!(out, "## Targets (issue 5)\n");
+    out.push_str(&targets_table(&checks(results)));
+    let _ = writeln!(out, "\n## mp and Python's multiprocessing\n");
+    out.push_str(&side_by_side(results));
+    let _ = writeln!(out, "\n## The limits of this machine\n");
+    let large_memcpy = point_value(&results.memcpy, LARGE, bandwidth_of);
+    let _ = writeln!(
+        out,
+        "- memcpy, one thread, 64 MiB: {}",
+        large_memcpy.map_or(results.memcpy.absence().to_string(), bandwidth)
+    );
+    let _ = writeln!(
+        out,
+        "- a flag in shared memory (`SharedArray<u64>`, atomic load/store, both sides busy-waiting), one way: {}",
+        cell(&results.shared_flag_s, time_cell)
+    );
+    let _ = writeln!(
+        out,
+        "- C MPI, 1 B, one way: {}",
+        point_value(&results.mpi_c, 1, one_way).map_or(results.mpi_c.absence().to_string(), time)
+    );
+    let _ = writeln!(out, "\n## One-way latency by message size [µs], median (min)\n");
+    out.push_str(&per_size_table(results, latency_cell));
+    let _ = writeln!(
+        out,
+        "\n## Bandwidth by message size [GB/s = 10⁹ B/s], size / median one-way time (size / fastest)\n"
+    );
+    out.push_str(&per_size_table(results, bandwidth_cell));
+    let _ = writeln!(out, "\n![bandwidth against message size](bandwidth.svg)\n");
+    out.push_str(&method(results));
+    let notes = absences(results);
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\n## Skipped or failed\n");
+        for note in notes {
+            let _ = writeln!(out, "- {}", note.replace('\n', " "));
+        }
+    }
+    out
+}
+
+fn method(results: &Results) -> String {
+    let settings = &results.settings;
+    let sweep = &settings.sweep;
+    let mpirun = results.mpirun.as_deref().unwrap_or("mpirun");
+    format!(
+        "## Method\n\n\
+         - Start-up: {warm} untimed then {reps} timed repetitions. `Pool(4)` is timed from before \
+         its creation until a first `map` of one trivial task has returned; shutting the pool \
+         down is outside the timer. Python uses the fork start method.\n\
+         - Per task: one untimed `map` of a tenth of the items, then {map_reps} timed `map`s of a trivial task (returns its \
+         argument) over {tasks} items on a started `Pool(4)`; per task = map time / items.\n\
+         - Ping-pong (every transport, the same steps in Rust, Python and C): for each size, \
+         warm up (at least 2 round trips, a tenth of the time budget), then {samples} timed batches \
+         sized to fill {budget} s; a sample is batch time / (2 × round trips). mp: `mp::pipe` \
+         `send_bytes`/`recv_bytes` to an echoing `Process`, and `Comm` between 2 ranks of \
+         `mp::launch`. Threads: 2 rayon threads, std `mpsc` channels, the message moved and \
+         copied once into the receiver's buffer. Python: `Pipe()` `send_bytes`/`recv_bytes` \
+         with a forked echo process. MPI: `MPI_Send`/`MPI_Recv` of `MPI_BYTE`, built with \
+         `mpicc -O2`, run as `{mpirun}` (ranks bound to one core each; Open MPI's shared-memory \
+         transport busy-polls); mpi4py: `Send`/`Recv` on buffers. memcpy: `copy_from_slice` between \
+         two buffers already written, one thread; its one-way time is one copy.\n\
+         - Gather: 4 workers each make an array of {len} f64 (8 MB) and the parent receives all 4 \
+         ({gather_reps} timed after one untimed): `pool.map` returning `Vec<f64>` (Python: numpy \
+         arrays), and 4 started processes answering a request on their own pipe with \
+         `send_slice` / `recv_vec` (Python: `send_bytes(array)` / `numpy.frombuffer(recv_bytes())`).\n\
+         - Peak memory: one {memory} message with `send_bytes` from one fresh process to \
+         another; each side reads its `VmHWM` (peak resident memory, as `getrusage`'s \
+         `ru_maxrss`) from /proc/self/status before and after. `+` is the peak above the \
+         process's own baseline.\n\
+         - Shared-memory flag: {flag_samples} batches of {flag_batch} round trips after one untimed batch.\n\
+         - The machine is shared and noisy (other jobs compile on the same 2 CPUs): compare \
+         figures of one run, and expect 1.2-1.7× run-to-run spread on small-message latencies.\n",
+        warm = settings.startup_warm_up,
+        reps = settings.startup_reps,
+        map_reps = settings.map_reps,
+        tasks = settings.map_tasks,
+        samples = sweep.samples,
+        budget = sweep.budget_s,
+        len = settings.gather_len,
+        gather_reps = settings.gather_reps,
+        memory = size(settings.memory_bytes),
+        flag_samples = settings.flag_samples,
+        flag_batch = settings.flag_batch,
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::{
+        machine::Machine,
+        memory::SideMemory,
+        results::{PerTask, Settings},
+        sweep::{Point, RawPoint},
+    };
+
+    fn summary(values: &[f64]) -> Summary {
+        Summary::of(values).unwrap()
+    }
+
+    fn points(sizes: &[u64], one_way_s: impl Fn(u64) -> f64) -> Outcome<Vec<Point>> {
+        let raw: Vec<RawPoint> = sizes
+            .iter()
+            .map(|&bytes| RawPoint { bytes, batch: 1, one_way_s: vec![one_way_s(bytes)] })
+            .collect();
+        Outcome::Measured { value: Point::all_from_raw(&raw).unwrap() }
+    }
+
+    fn side(scale: f64, sizes: &[u64]) -> Side {
+        let memory = MemoryPeak {
+            message_bytes: 256 << 20,
+            sender: SideMemory { baseline_bytes: 10 << 20, peak_bytes: (10 << 20) + (256 << 20) },
+            receiver: SideMemory { baseline_bytes: 10 << 20, peak_bytes: (10 << 20) + (512 << 20) },
+        };
+        Side {
+            pool_start_s: Outcome::Measured { value: summary(&[5e-3 * scale]) },
+            process_start_s: Outcome::Measured { value: summary(&[2e-3 * scale]) },
+            map_chunksize_1: Outcome::Measured {
+                value: PerTask::new(100_000, 1, summary(&[1.0 * scale])),
+            },
+            map_default: Outcome::Measured {
+                value: PerTask::new(100_000, 6250, summary(&[0.004 * scale])),
+            },
+            pipe: points(sizes, |bytes| 10e-6 * scale + bytes as f64 / (2e9 / scale)),
+            gather_pool_s: Outcome::Measured { value: summary(&[0.01 * scale]) },
+            gather_pipes_s: Outcome::skipped("numpy is missing; install it"),
+            memory: Outcome::Measured { value: memory },
+        }
+    }
+
+    /// Results with mp twice as fast as Python everywhere, MPI at 1 µs, memcpy at 10 GB/s.
+    pub(crate) fn sample_results() -> Results {
+        let settings = Settings::new(true);
+        let sizes = settings.sweep.sizes.clone();
+        Results {
+            machine: Machine {
+                cpu: "Test CPU".into(),
+                cpus_listed: 2,
+                cpus_available: 2,
+                ..Machine::default()
+            },
+            ours: side(1.0, &sizes),
+            ours_comm: points(&sizes, |bytes| 11e-6 + bytes as f64 / 2e9),
+            threads: Outcome::Failed { error: "the echo thread is gone".into() },
+            python: side(2.0, &sizes),
+            mpi_c: points(&sizes, |bytes| 1e-6 + bytes as f64 / 6e9),
+            mpi4py: Outcome::skipped("mpi4py is not installed"),
+            mpirun: Some("mpirun -np 2".into()),
+            memcpy: points(&sizes, |bytes| bytes as f64 / 10e9),
+            shared_flag_s: Outcome::Measured { value: summary(&[5e-8, 6e-8]) },
+            settings,
+            wall_s: 12.5,
+        }
+    }
+
+    #[test]
+    fn numbers_keep_three_significant_digits_and_their_unit() {
+        assert_eq!(sig3(123.456), "123");
+        assert_eq!(sig3(12.345), "12.3");
+        assert_eq!(sig3(1.2345), "1.23");
+        assert_eq!(sig3(0.12345), "0.123");
+        assert_eq!(sig3(0.0), "0");
+        assert_eq!(sig3(0.0123), "0.0123");
+        assert_eq!(sig3(4.17e-5), "0.0000417");
+        assert_eq!(sig3(9.9988), "10.0");
+        assert_eq!(sig3(-0.5), "-0.500");
+        assert_eq!(sig3(12345.6), "12346");
+        assert_eq!(time(9.61e-6), "9.61 µs");
+        assert_eq!(time(4.88e-3), "4.88 ms");
+        assert_eq!(time(3.7e-7), "370 ns");
+        assert_eq!(time(2.5), "2.50 s");
+        assert_eq!(bandwidth(1.64e9), "1.64 GB/s");
+        assert_eq!(size(1), "1 B");
+        assert_eq!(size(8), "8 B");
+        assert_eq!(size(64 << 10), "64 KiB");
+        assert_eq!(size(64 << 20), "64 MiB");
+        assert_eq!(size(1000), "1000 B");
+        assert_eq!(mebibytes(256 << 20), "256 MiB");
+    }
+
+    #[test]
+    fn checks_compare_against_the_right_reference() {
+        let results = sample_results();
+        let checks = checks(&results);
+        let pool = &checks[0];
+        assert_eq!(pool.target_text(), "≤ 1/3 × Python (fork)");
+        assert_eq!(pool.ratio(), Some(0.5));
+        assert_eq!(pool.met(), Some(false)); // half of Python is not a third
+        let default_chunk = &checks[2];
+        assert_eq!(default_chunk.met(), Some(true));
+        let latency = &checks[3];
+        assert_eq!(latency.reference_name, "C MPI");
+        assert_eq!(latency.met(), Some(false)); // 10 µs against 2 x 1 µs
+        let versus_memcpy = &checks[5];
+        assert_eq!(versus_memcpy.relation, Relation::AtLeast);
+        assert_eq!(versus_memcpy.target_text(), "≥ 0.9 × memcpy");
+        // mpi4py was skipped, so the bandwidth target falls back to C MPI.
+        assert_eq!(checks[6].reference_name, "C MPI");
+        let pipes_gather = &checks[8];
+        assert_eq!((pipes_gather.met(), pipes_gather.ratio()), (None, None));
+    }
+
+    #[test]
+    fn at_least_and_at_most_decide_met() {
+        let mut check = Check {
+            what: "x".into(),
+            ours: Some(9.0),
+            reference: Some(10.0),
+            reference_name: "memcpy".into(),
+            factor: 0.9,
+            relation: Relation::AtLeast,
+            unit: bandwidth,
+        };
+        assert_eq!(check.met(), Some(true));
+        check.ours = Some(8.9);
+        assert_eq!(check.met(), Some(false));
+        check.relation = Relation::AtMost;
+        assert_eq!(check.met(), Some(true));
+        check.reference = None;
+        assert_eq!(check.met(), None);
+    }
+
+    #[test]
+    fn the_report_has_every_section_and_says_why_things_are_missing() {
+        let report = render(&sample_results());
+        for heading in [
+            "# Side by side: mp, Python, MPI and the hardware",
+            "## Targets (issue 5)",
+            "## mp and Python's multiprocessing",
+            "## One-way latency by message size",
+            "## Bandwidth by message size",
+            "## Method",
+            "## Skipped or failed",
+        ] {
+            assert!(report.contains(heading), "missing {heading}");
+        }
+        assert!(report.contains("Machine: Test CPU, 2 CPUs"));
+        assert!(report.contains("1 MB = 10⁶ bytes, 1 MiB = 2²⁰ bytes"));
+        assert!(report.contains("| pipe, 1 B, one way | 10.0 µs | C MPI 1.00 µs | ≤ 2 × C MPI = 2.00 µs | 10.0× | not met |"));
+        assert!(report.contains("numpy is missing; install it"));
+        assert!(report.contains("threads ping-pong: the echo thread is gone"));
+        assert!(report.contains("| 64 MiB |"));
+        assert!(report.contains("![bandwidth against message size](bandwidth.svg)"));
+    }
+
+    #[test]
+    fn identical_skip_reasons_are_merged() {
+        let mut results = sample_results();
+        results.python = Side::skipped("python3 not found; install it");
+        let notes = absences(&results);
+        let python: Vec<&String> =
+            notes.iter().filter(|n| n.contains("python3 not found")).collect();
+        assert_eq!(python.len(), 1);
+        assert!(python[0].starts_with("Python Pool start-up, Python process start-up"));
+    }
+
+    #[test]
+    fn the_side_by_side_table_has_ratios_and_memory() {
+        let table = side_by_side(&sample_results());
+        assert!(table.contains("| `Pool(4)` ready + first one-item map | 5.00 ms (5.00 ms) | 10.0 ms (10.0 ms) | 0.500× |"), "{table}");
+        assert!(table.contains("default chunksize (6250), per task (100000 tasks)"));
+        assert!(table.contains("266 MiB peak, +256 MiB = 1.00× the message"));
+        assert!(table.contains(
+            "| gather 4 × 1000000 f64, 4 started processes, one pipe each | skipped | skipped | – |"
+        ));
+    }
+}

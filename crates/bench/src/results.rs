@@ -1,0 +1,218 @@
+//! Everything one run measured, as written to `results.json`. Times are in seconds, sizes in
+//! bytes, bandwidths in bytes per second.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    machine::Machine,
+    memory::MemoryPeak,
+    stats::Summary,
+    sweep::{Point, SweepPlan},
+};
+
+/// A measurement that was made, skipped (a tool is missing) or failed (with the error).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome<T> {
+    /// It was measured.
+    Measured {
+        /// The figures.
+        value: T,
+    },
+    /// It was not attempted.
+    Skipped {
+        /// Why, and how to make it possible.
+        reason: String,
+    },
+    /// It was attempted and failed.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl<T> Outcome<T> {
+    /// `Measured` for `Ok`, `Failed` for `Err`.
+    pub fn from_result(result: Result<T, String>) -> Outcome<T> {
+        match result {
+            Ok(value) => Outcome::Measured { value },
+            Err(error) => Outcome::Failed { error },
+        }
+    }
+
+    /// Skipped, for `reason`.
+    pub fn skipped(reason: impl Into<String>) -> Outcome<T> {
+        Outcome::Skipped { reason: reason.into() }
+    }
+
+    /// The figures, if measured.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Outcome::Measured { value } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// A short word for a table cell when there is no value: `skipped` or `failed`.
+    pub fn absence(&self) -> &'static str {
+        match self {
+            Outcome::Measured { .. } => "",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+
+    /// Why there is no value, if there is none.
+    pub fn why_not(&self) -> Option<&str> {
+        match self {
+            Outcome::Measured { .. } => None,
+            Outcome::Skipped { reason } => Some(reason),
+            Outcome::Failed { error } => Some(error),
+        }
+    }
+}
+
+/// Per-task cost of one `map` configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerTask {
+    /// Tasks per map.
+    pub n_tasks: u64,
+    /// The chunk size.
+    pub chunksize: u64,
+    /// Seconds per whole map.
+    pub map_s: Summary,
+    /// Seconds per task: the map's time over `n_tasks`.
+    pub per_task_s: Summary,
+}
+
+impl PerTask {
+    /// From the times of whole maps.
+    pub fn new(n_tasks: u64, chunksize: u64, map_s: Summary) -> PerTask {
+        let per_task_s = map_s.scaled(1.0 / n_tasks.max(1) as f64);
+        PerTask { n_tasks, chunksize, map_s, per_task_s }
+    }
+}
+
+/// The experiments that both mp and Python's multiprocessing run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Side {
+    /// `Pool(4)` until a first one-item `map` returned, seconds.
+    pub pool_start_s: Outcome<Summary>,
+    /// One process started, run and joined with a value back, seconds.
+    pub process_start_s: Outcome<Summary>,
+    /// `map` with chunksize 1.
+    pub map_chunksize_1: Outcome<PerTask>,
+    /// `map` with the default chunk size.
+    pub map_default: Outcome<PerTask>,
+    /// Pipe ping-pong, `send_bytes` / `recv_bytes`.
+    pub pipe: Outcome<Vec<Point>>,
+    /// Gather of 4 arrays of f64 with `pool.map`, seconds.
+    pub gather_pool_s: Outcome<Summary>,
+    /// Gather of 4 arrays of f64 over 4 pipes, seconds.
+    pub gather_pipes_s: Outcome<Summary>,
+    /// Peak memory for one large message.
+    pub memory: Outcome<MemoryPeak>,
+}
+
+impl Side {
+    /// Every experiment skipped for `reason`.
+    pub fn skipped(reason: &str) -> Side {
+        Side {
+            pool_start_s: Outcome::skipped(reason),
+            process_start_s: Outcome::skipped(reason),
+            map_chunksize_1: Outcome::skipped(reason),
+            map_default: Outcome::skipped(reason),
+            pipe: Outcome::skipped(reason),
+            gather_pool_s: Outcome::skipped(reason),
+            gather_pipes_s: Outcome::skipped(reason),
+            memory: Outcome::skipped(reason),
+        }
+    }
+}
+
+/// How much was measured: the knobs of one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// `--quick` was given.
+    pub quick: bool,
+    /// Sizes, time budget and samples of every ping-pong.
+    pub sweep: SweepPlan,
+    /// Untimed start-ups before the timed ones.
+    pub startup_warm_up: usize,
+    /// Timed start-ups.
+    pub startup_reps: usize,
+    /// Tasks per `map` for the per-task figures.
+    pub map_tasks: u64,
+    /// Timed maps per configuration (after one untimed).
+    pub map_reps: usize,
+    /// f64 values per gathered array.
+    pub gather_len: usize,
+    /// Timed gathers (after one untimed).
+    pub gather_reps: usize,
+    /// Size of the peak-memory message, bytes.
+    pub memory_bytes: u64,
+    /// Round trips per timed batch of the shared-memory flag.
+    pub flag_batch: u64,
+    /// Timed batches of the shared-memory flag.
+    pub flag_samples: usize,
+}
+
+impl Settings {
+    /// The full run, or the short smoke run.
+    pub fn new(quick: bool) -> Settings {
+        let sizes = if quick {
+            vec![1, 8, 1 << 10, 64 << 10, 1 << 20, 64 << 20]
+        } else {
+            // Every power of 4 from 1 B to 64 MiB, and 8 B for the small-message target.
+            let mut sizes: Vec<u64> = (0..=13).map(|k| 1u64 << (2 * k)).collect();
+            sizes.insert(2, 8);
+            sizes
+        };
+        Settings {
+            quick,
+            sweep: SweepPlan {
+                sizes,
+                budget_s: if quick { 0.04 } else { 0.5 },
+                samples: if quick { 5 } else { 11 },
+            },
+            startup_warm_up: if quick { 1 } else { 2 },
+            startup_reps: if quick { 5 } else { 15 },
+            map_tasks: if quick { 10_000 } else { 100_000 },
+            map_reps: if quick { 2 } else { 5 },
+            gather_len: 1_000_000,
+            gather_reps: if quick { 3 } else { 11 },
+            memory_bytes: 256 << 20,
+            flag_batch: if quick { 2_000 } else { 20_000 },
+            flag_samples: if quick { 3 } else { 11 },
+        }
+    }
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// What it ran on.
+    pub machine: Machine,
+    /// How much it measured.
+    pub settings: Settings,
+    /// mp, through its public API.
+    pub ours: Side,
+    /// mp's `Comm` between two ranks started by `mp::launch`.
+    pub ours_comm: Outcome<Vec<Point>>,
+    /// Two rayon threads and std channels: the threads baseline.
+    pub threads: Outcome<Vec<Point>>,
+    /// Python's multiprocessing.
+    pub python: Side,
+    /// MPI in C.
+    pub mpi_c: Outcome<Vec<Point>>,
+    /// MPI through mpi4py.
+    pub mpi4py: Outcome<Vec<Point>>,
+    /// The mpirun command line used.
+    pub mpirun: Option<String>,
+    /// One thread's memcpy at each size.
+    pub memcpy: Outcome<Vec<Point>>,
+    /// One-way latency of a busy-waited flag in shared memory, seconds.
+    pub shared_flag_s: Outcome<Summary>,
+    /// Seconds the whole run took.
+    pub wall_s: f64,
+}
