@@ -18,8 +18,10 @@ use crate::{
 /// The script, written next to the report so that it runs from anywhere.
 pub const SCRIPT: &str = include_str!("../python/mpbench.py");
 
-/// How to get numpy, for the report.
-pub const NUMPY_HINT: &str = "install it with `python3 -m pip install numpy`";
+/// How to get numpy for `interpreter`, for the report.
+pub fn numpy_hint(interpreter: &str) -> String {
+    format!("install it with `{interpreter} -m pip install numpy`")
+}
 
 /// How to get Python, for the report.
 pub const PYTHON_HINT: &str = "install Python 3 (Debian/Ubuntu: `apt-get install -y python3 python3-pip`), then `python3 -m pip install numpy`";

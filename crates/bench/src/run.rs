@@ -148,7 +148,7 @@ fn measure_python(options: &Options, settings: &Settings, machine: &mut Machine)
         let reason = format!(
             "numpy is missing for {}; {}",
             python.interpreter.display(),
-            python::NUMPY_HINT
+            python::numpy_hint(&options.python)
         );
         (Outcome::skipped(&reason), Outcome::skipped(reason))
     } else {
