@@ -49,8 +49,10 @@ pub fn run(root: &Path, args: &CheckArgs) -> Result<ExitCode> {
     };
     let mut report = Report::default();
     if args.exercises.is_empty() {
-        report.record("workspace", "no todo!() outside exercises/, no #[ignore]", tidy(root));
-        let fmt = limited(workspace::cargo(root).args(["fmt", "--all", "--", "--check"]));
+        report.record("workspace", "no `todo!` outside exercises/, no #[ignore]", tidy(root));
+        let fmt = limited(
+            workspace::cargo(root).args(["fmt", "--all", "--", "--check", "--color", "never"]),
+        );
         report.record("workspace", "cargo fmt --check", fmt.and_then(|o| succeeded(&o)));
         let clippy = limited(workspace::cargo(root).args([
             "clippy",
@@ -79,6 +81,13 @@ pub fn run(root: &Path, args: &CheckArgs) -> Result<ExitCode> {
     }
     for exercise in chosen {
         check_exercise(root, exercise, &mut report);
+    }
+    if args.exercises.is_empty() {
+        report.record(
+            "handout",
+            "the handout builds, and grades every unsolved exercise 0 points",
+            handout_grades(root, &all),
+        );
     }
     Ok(report.finish())
 }
@@ -156,6 +165,7 @@ const SMOKE_RUNS: &[(u32, SmokeRun)] = &[
         },
     ),
     (3, SmokeRun { args: "--ranks 3 --len 1000 --repeat 2", files: &[] }),
+    (4, SmokeRun { args: "--ranks 5", files: &[] }),
     (
         5,
         SmokeRun {
@@ -193,6 +203,49 @@ fn run_smoke(
         checked.push(validate::output_file(&path)?);
     }
     Ok(checked.join(", "))
+}
+
+/// Writes the handout, grades it as CI would, and checks the results: every exercise graded,
+/// every test a plain failure (a `todo!`), nothing flagged as changed, 0 points.
+fn handout_grades(root: &Path, exercises: &[Exercise]) -> std::result::Result<String, String> {
+    let base = root.join("target/xtask-check");
+    let dir = base.join("handout");
+    let _ = std::fs::remove_dir_all(&dir);
+    crate::handout::run(root, &dir)
+        .map_err(|e| format!("the handout could not be written: {e}"))?;
+    let results_dir = base.join("handout-grade");
+    let mut command = workspace::cargo(&dir);
+    command
+        .args(["xtask", "grade", "--out"])
+        .arg(&results_dir)
+        // Its own target directory: the handout's xtask binary must not replace this one.
+        .env("CARGO_TARGET_DIR", base.join("handout-target"));
+    let outcome = limited(&mut command)?;
+    succeeded(&outcome)?;
+    let path = results_dir.join("results.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{} was not written: {e}", path.display()))?;
+    let results: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let graded: Vec<&str> = results["exercises"]
+        .as_array()
+        .map(|list| list.iter().filter_map(|e| e["name"].as_str()).collect())
+        .unwrap_or_default();
+    let expected: Vec<&str> = exercises.iter().map(|e| e.name.as_str()).collect();
+    if graded != expected {
+        return Err(format!("graded {graded:?}, expected {expected:?}"));
+    }
+    let tests = results["tests"].as_array().cloned().unwrap_or_default();
+    if let Some(test) = tests.iter().find(|t| t["status"] != "fail") {
+        return Err(format!("a test of the unsolved handout did not simply fail: {test}"));
+    }
+    if results["score"] != 0 || results["integrity"]["verified"] != true {
+        return Err(format!(
+            "expected 0 points and no changed files, got score {} and integrity {}",
+            results["score"], results["integrity"]
+        ));
+    }
+    Ok(format!("0/{} points over {} exercises", results["max_score"], graded.len()))
 }
 
 /// Passed and failed counts of a package's `graded` test target.
@@ -236,6 +289,9 @@ fn parse_counts(stdout: &str) -> Option<Counts> {
     total
 }
 
+/// The stub macros, spelled so that this file does not contain them.
+const STUBS: [&str; 2] = [concat!("todo", "!("), concat!("unimplemented", "!(")];
+
 fn tidy(root: &Path) -> std::result::Result<String, String> {
     let mut problems = Vec::new();
     let mut n_files = 0;
@@ -248,10 +304,7 @@ fn tidy(root: &Path) -> std::result::Result<String, String> {
         for (index, line) in text.lines().enumerate() {
             let place = format!("{}:{}", relative.display(), index + 1);
             let code = line.split("//").next().unwrap_or("");
-            if !in_exercises
-                && !in_fixtures
-                && (code.contains("todo!(") || code.contains("unimplemented!("))
-            {
+            if !in_exercises && !in_fixtures && STUBS.iter().any(|stub| code.contains(stub)) {
                 problems.push(format!("{place}: a stub outside exercises/"));
             }
             if code.trim_start().starts_with("#[ignore") {

@@ -6,7 +6,7 @@
 //! * [`run`]: the whole `main` of an exercise: starts [`mp`], parses the command line with
 //!   clap, and turns every way a run can fail into a short message and an exit code (2 for
 //!   bad flags, 1 for everything else). A function the student has not written yet (a
-//!   `todo!()`) is reported as such, with its file and line, even when it ran in a worker.
+//!   `todo!`) is reported as such, with its file and line, even when it ran in a worker.
 //! * [`usage`]: an error about the command line (exit code 2).
 //! * [`writable_path`]: a clap value parser that refuses an output path that cannot be
 //!   written, before any measuring starts.
@@ -64,7 +64,7 @@ pub type Result<T = ()> = std::result::Result<T, Box<dyn StdError + Send + Sync>
 /// Exit code for a bad command line, as clap uses.
 pub const USAGE_EXIT_CODE: u8 = 2;
 
-/// The start of the message of every `todo!()` panic.
+/// The start of the message of every `todo!` panic.
 const NOT_WRITTEN_YET: &str = "not yet implemented";
 
 /// Runs an exercise's `run` function as the whole program and returns its exit code.
@@ -74,7 +74,7 @@ const NOT_WRITTEN_YET: &str = "not yet implemented";
 /// Errors are printed as one message with their causes, never as a backtrace:
 ///
 /// * a [`usage`] error exits with code 2;
-/// * a `todo!()` reached in this process or in a worker says which function to write and where;
+/// * a `todo!` reached in this process or in a worker says which function to write and where;
 /// * any other error or panic exits with code 1 or 101.
 ///
 /// ```no_run
@@ -148,7 +148,7 @@ fn report(program: &str, error: &(dyn StdError + 'static)) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// A `todo!()` that panicked in a worker reaches the parent as an `mp::Error`, maybe wrapped.
+/// A `todo!` that panicked in a worker reaches the parent as an `mp::Error`, maybe wrapped.
 fn unwritten_in_worker(error: &(dyn StdError + 'static)) -> Option<(String, Option<String>)> {
     let mut current = Some(error);
     while let Some(error) = current {
@@ -173,7 +173,7 @@ fn explain_unwritten(program: &str, message: &str, location: Option<&str>) {
         eprintln!("  what:  {what}");
     }
     eprintln!(
-        "Replace the `todo!()` there with your code, then check it with `cargo test -p {program}`."
+        "Replace the `todo!` there with your code, then check it with `cargo test -p {program}`."
     );
 }
 
