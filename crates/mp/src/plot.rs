@@ -508,7 +508,12 @@ fn data_range(values: impl Iterator<Item = f64>, axis: &Axis) -> Result<Range<f6
         let low = if low >= 0.0 { (low - pad).max(0.0) } else { low - pad };
         return Ok(low..high + pad);
     }
-    if high > low { Ok(low / 1.5..high * 1.5) } else { Ok(low / 2.0..high * 2.0) }
+    // Whole decades (or powers of two for bytes), so at least two ticks carry a label.
+    let base: f64 = if axis.scale == Scale::Bytes { 2.0 } else { 10.0 };
+    // A little room first, so no marker sits on the frame.
+    let low = base.powf((low / 1.2).log(base).floor());
+    let high = base.powf((high * 1.2).log(base).ceil());
+    Ok(low..high.max(low * base))
 }
 
 fn log_range(range: Range<f64>, scale: Scale) -> LogCoord<f64> {
@@ -519,6 +524,9 @@ fn log_range(range: Range<f64>, scale: Scale) -> LogCoord<f64> {
 
 fn tick_label(value: f64, scale: Scale) -> String {
     if scale == Scale::Bytes {
+        if value < 1.0 {
+            return String::new(); // no such thing as half a byte
+        }
         return format!("{:.0}", crate::units::Bytes(value.round() as u64));
     }
     let magnitude = value.abs();
@@ -545,8 +553,10 @@ mod tests {
 
     #[test]
     fn ranges_keep_log_axes_positive_and_pad_linear_ones() {
-        let log = data_range([1.0, 100.0].into_iter(), &Axis::log("t")).unwrap();
-        assert!(log.start > 0.0 && log.start < 1.0 && log.end > 100.0);
+        let log = data_range([16.0, 370.0].into_iter(), &Axis::log("t")).unwrap();
+        assert!((log.start - 10.0).abs() < 1e-9 && (log.end - 1000.0).abs() < 1e-6);
+        let bytes = data_range([1.0, 3e6].into_iter(), &Axis::bytes("s")).unwrap();
+        assert!(bytes.start < 1.0 && (bytes.end - 4_194_304.0).abs() < 1e-3);
         let linear = data_range([2.0, 2.0].into_iter(), &Axis::linear("t")).unwrap();
         assert!(linear.start < 2.0 && linear.end > 2.0);
         assert!(data_range([f64::NAN].into_iter(), &Axis::linear("t")).is_err());
@@ -560,6 +570,7 @@ mod tests {
         assert_eq!(tick_label(20.0, Scale::Linear), "20");
         assert_eq!(tick_label(1_048_576.0, Scale::Bytes), "1 MiB");
         assert_eq!(tick_label(8.0, Scale::Bytes), "8 B");
+        assert_eq!(tick_label(0.5, Scale::Bytes), "");
     }
 
     #[test]
