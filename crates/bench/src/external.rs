@@ -65,7 +65,14 @@ pub fn run(mut command: Command, limit: Duration) -> Result<Finished, String> {
         if started.elapsed() > limit && !timed_out {
             timed_out = true;
             stop_group(child.id(), "TERM");
-            thread::sleep(Duration::from_secs(2));
+            // Two seconds to end cleanly (mpirun stops its ranks on SIGTERM), then SIGKILL.
+            let terminated = Instant::now();
+            while terminated.elapsed() < Duration::from_secs(2) {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
             stop_group(child.id(), "KILL");
         }
         thread::sleep(Duration::from_millis(20));
