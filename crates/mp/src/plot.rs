@@ -209,16 +209,22 @@ impl Chart {
         }
         let x_range = data_range(points.iter().map(|p| p.0), &self.x)?;
         let y_range = data_range(points.iter().map(|p| p.1), &self.y)?;
+        let legend = self.legend_corner(&x_range, &y_range);
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, (900, 600)).into_drawing_area();
             root.fill(&WHITE).map_err(draw_error)?;
             match (self.x.scale, self.y.scale) {
-                (Scale::Linear, Scale::Linear) => self.draw(&root, x_range, y_range),
-                (Scale::Linear, y_scale) => self.draw(&root, x_range, log_range(y_range, y_scale)),
-                (x_scale, Scale::Linear) => self.draw(&root, log_range(x_range, x_scale), y_range),
+                (Scale::Linear, Scale::Linear) => self.draw(&root, x_range, y_range, legend),
+                (Scale::Linear, y_scale) => {
+                    self.draw(&root, x_range, log_range(y_range, y_scale), legend)
+                }
+                (x_scale, Scale::Linear) => {
+                    self.draw(&root, log_range(x_range, x_scale), y_range, legend)
+                }
                 (x_scale, y_scale) => {
-                    self.draw(&root, log_range(x_range, x_scale), log_range(y_range, y_scale))
+                    let (x, y) = (log_range(x_range, x_scale), log_range(y_range, y_scale));
+                    self.draw(&root, x, y, legend)
                 }
             }?;
             root.present().map_err(draw_error)?;
@@ -243,7 +249,57 @@ impl Chart {
         write_file(path, &self.to_svg()?)
     }
 
-    fn draw<X, Y>(&self, root: &DrawingArea<SVGBackend<'_>, Shift>, x: X, y: Y) -> Result<()>
+    /// The corner whose area the series cross least, for the legend.
+    fn legend_corner(&self, x: &Range<f64>, y: &Range<f64>) -> SeriesLabelPosition {
+        let fraction = |value: f64, range: &Range<f64>, scale: Scale| {
+            if scale == Scale::Linear {
+                (value - range.start) / (range.end - range.start)
+            } else {
+                (value.ln() - range.start.ln()) / (range.end.ln() - range.start.ln())
+            }
+        };
+        // Upper left, upper right, lower left, lower right.
+        let mut crossings = [0usize; 4];
+        for series in &self.series {
+            let points: Vec<(f64, f64)> = series
+                .points
+                .iter()
+                .map(|&(px, py)| (fraction(px, x, self.x.scale), fraction(py, y, self.y.scale)))
+                .collect();
+            // Sample along each segment too: a two-point line crosses everything between.
+            let segments = points.windows(2).map(|w| (w[0], w[1]));
+            let samples = points.iter().copied().chain(segments.flat_map(|(a, b)| {
+                (1..16).map(move |k| {
+                    let t = f64::from(k) / 16.0;
+                    (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)
+                })
+            }));
+            for (fx, fy) in samples {
+                let (left, right) = (fx < 0.45, fx > 0.55);
+                let (top, bottom) = (fy > 0.6, fy < 0.4);
+                crossings[0] += usize::from(top && left);
+                crossings[1] += usize::from(top && right);
+                crossings[2] += usize::from(bottom && left);
+                crossings[3] += usize::from(bottom && right);
+            }
+        }
+        let corners = [
+            SeriesLabelPosition::UpperLeft,
+            SeriesLabelPosition::UpperRight,
+            SeriesLabelPosition::LowerLeft,
+            SeriesLabelPosition::LowerRight,
+        ];
+        let emptiest = (0..4).min_by_key(|&i| crossings[i]).unwrap_or(0);
+        corners[emptiest].clone()
+    }
+
+    fn draw<X, Y>(
+        &self,
+        root: &DrawingArea<SVGBackend<'_>, Shift>,
+        x: X,
+        y: Y,
+        legend: SeriesLabelPosition,
+    ) -> Result<()>
     where
         X: AsRangedCoord<Value = f64>,
         Y: AsRangedCoord<Value = f64>,
@@ -293,7 +349,7 @@ impl Chart {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 15))
