@@ -350,8 +350,12 @@ fn succeeded(outcome: &Outcome) -> std::result::Result<String, String> {
     if outcome.timed_out {
         return Err(format!("timed out after {} s", outcome.elapsed.as_secs()));
     }
-    let output = if outcome.stderr.trim().is_empty() { &outcome.stdout } else { &outcome.stderr };
-    Err(format!("exit code {:?}:\n{}", outcome.code, tail(output, 40)))
+    Err(format!(
+        "exit code {:?}; the end of its output:\n{}\n{}",
+        outcome.code,
+        tail(&outcome.stdout, 30),
+        tail(&outcome.stderr, 30)
+    ))
 }
 
 fn tail(text: &str, n_lines: usize) -> String {

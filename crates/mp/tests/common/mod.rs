@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::{
+    io::Write as _,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -26,7 +27,12 @@ pub fn watchdog(test: &'static str, limit: Duration) -> Watchdog {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        eprintln!("WATCHDOG: test `{test}` still running after {limit:?}: it hangs");
+        // Straight to stderr: `eprintln!` in a thread spawned by a test is captured by the
+        // harness, and the capture is lost when the process exits.
+        let _ = writeln!(
+            std::io::stderr(),
+            "WATCHDOG: test `{test}` still running after {limit:?}: it hangs"
+        );
         std::process::exit(97);
     });
     Watchdog { done }
