@@ -1,0 +1,362 @@
+//! The shared-memory data path of a pipe: one ring of bytes per direction, in a memfd that both
+//! ends map.
+//!
+//! A ring carries exactly the frames a socket would (header, meta, body; see `wire.rs`), as a
+//! byte stream: the writer copies bytes in at `write_pos` and publishes them by storing the new
+//! position (release); the reader copies them out and publishes `read_pos`. Positions are byte
+//! counts since the pipe was created (they never wrap), so `write_pos - read_pos` is the number
+//! of unread bytes and must lie in `0..=CAPACITY`: anything else is a damaged or hostile peer,
+//! reported as `Error::Corrupted`, never trusted.
+//!
+//! The socket of the pipe stays: it carries descriptors (a byte `F` with `SCM_RIGHTS`), wake-up
+//! bytes (`W`, written only when the reader said it is going to sleep), and above all the
+//! peer's death, which every wait observes as a hang-up.
+//!
+//! Layout of the mapping: two sides of `SIDE_BYTES` each (side 0: end 0 writes, end 1 reads;
+//! side 1 the other way). A side starts with a 4 KiB header page of control words, each on its
+//! own cache line, followed by `CAPACITY` bytes of data.
+
+use std::{
+    io,
+    os::fd::{AsFd, OwnedFd},
+    sync::{
+        Arc,
+        atomic::{AtomicU32, AtomicU64, Ordering, fence},
+    },
+    time::Duration,
+};
+
+use crate::sys::{self, SharedMapping};
+
+/// Bytes of data per direction. The first pages are touched by every message, the rest only
+/// by messages that fill the ring; 1 MiB keeps a large transfer inside the caches.
+pub(crate) const CAPACITY: usize = 1 << 20;
+/// The writer publishes (and the reader frees) at least every this many bytes, so the two
+/// copies of a large message overlap.
+pub(crate) const STEP: usize = 64 << 10;
+const HEADER_BYTES: usize = 4096;
+const SIDE_BYTES: usize = HEADER_BYTES + CAPACITY;
+const MAPPING_BYTES: usize = 2 * SIDE_BYTES;
+
+// Byte offsets of the control words within a side's header page.
+const WRITE_POS: usize = 0;
+const READ_POS: usize = 64;
+/// How many readers are (about to be) asleep in `poll` on the socket.
+const READER_SLEEPING: usize = 128;
+/// How many writers are (about to be) asleep on `SPACE_EVENT`.
+const WRITER_SLEEPING: usize = 192;
+/// Futex word, bumped whenever a reader frees space while a writer sleeps.
+const SPACE_EVENT: usize = 196;
+/// Who is writing a message: 0, or the token of one `Link` (pid << 32 | serial).
+const WRITE_LOCK: usize = 256;
+/// Set when a writer died or failed in the middle of a message: the stream is unusable.
+const POISONED: usize = 320;
+/// Futex word of the single-copy path for large messages: a ticket (upper bits) and a state.
+const REMOTE: usize = 384;
+/// The process that claimed the current offer (so the writer can tell if it dies copying).
+const CLAIMER: usize = 448;
+
+/// States of a large message offered for single-copy: the writer offers it, then either the
+/// reader claims it (and later reports it done, or refused when it cannot copy), or the writer
+/// withdraws it because nobody claimed it in time.
+pub(crate) const OFFERED: u32 = 1;
+const CLAIMED: u32 = 2;
+pub(crate) const DONE: u32 = 3;
+pub(crate) const REFUSED: u32 = 4;
+const WITHDRAWN: u32 = 5;
+const STATE_BITS: u32 = 3;
+
+/// The memfd of one pipe and its mapping, shared by the endpoints that live in this process.
+#[derive(Debug)]
+pub(crate) struct RingFile {
+    fd: OwnedFd,
+    map: SharedMapping,
+}
+
+impl RingFile {
+    /// A fresh pair of empty rings (all-zero memory is the initial state).
+    pub(crate) fn create() -> io::Result<Arc<RingFile>> {
+        let fd = sys::memfd("mp-pipe", MAPPING_BYTES)?;
+        let map = SharedMapping::new(fd.as_fd(), MAPPING_BYTES)?;
+        Ok(Arc::new(RingFile { fd, map }))
+    }
+
+    /// Maps the rings of a pipe whose endpoint arrived from another process.
+    pub(crate) fn adopt(fd: OwnedFd) -> io::Result<Arc<RingFile>> {
+        let len = sys::file_size(fd.as_fd())?;
+        if len != MAPPING_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a pipe's shared memory has {len} bytes instead of {MAPPING_BYTES}"),
+            ));
+        }
+        let map = SharedMapping::new(fd.as_fd(), MAPPING_BYTES)?;
+        Ok(Arc::new(RingFile { fd, map }))
+    }
+
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// The ring that end `side` writes, or reads when `outbound` is false.
+    pub(crate) fn ring(self: &Arc<Self>, side: u8, outbound: bool) -> Ring {
+        let index = usize::from((side == 1) != outbound);
+        Ring { file: Arc::clone(self), base: index * SIDE_BYTES }
+    }
+}
+
+/// One direction of a pipe.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    file: Arc<RingFile>,
+    base: usize,
+}
+
+fn corrupted(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+impl Ring {
+    fn word64(&self, offset: usize) -> &AtomicU64 {
+        self.file.map.atomic_u64((self.base + offset) / 8)
+    }
+
+    fn word32(&self, offset: usize) -> &AtomicU32 {
+        self.file.map.atomic_u32((self.base + offset) / 4)
+    }
+
+    fn check_poison(&self) -> io::Result<()> {
+        if self.word32(POISONED).load(Ordering::Acquire) != 0 {
+            return Err(corrupted(
+                "a process writing into this pipe died or failed in the middle of a message \
+                 (several processes were sharing the same sending end)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Marks the stream unusable: a message was left half written.
+    pub(crate) fn poison(&self) {
+        self.word32(POISONED).store(1, Ordering::Release);
+    }
+
+    /// Copies `bytes` into the ring at position `at`, wrapping round the end.
+    fn copy_in(&self, at: u64, bytes: &[u8]) {
+        let start = (at % CAPACITY as u64) as usize;
+        let first = bytes.len().min(CAPACITY - start);
+        let data = self.base + HEADER_BYTES;
+        self.file.map.copy_in(data + start, &bytes[..first]);
+        self.file.map.copy_in(data, &bytes[first..]);
+    }
+
+    // ---- The writer's side. The caller holds the write lock.
+
+    /// Free bytes in the ring.
+    pub(crate) fn free(&self) -> io::Result<usize> {
+        self.check_poison()?;
+        let written = self.word64(WRITE_POS).load(Ordering::Relaxed);
+        let read = self.word64(READ_POS).load(Ordering::Acquire);
+        let used = written.wrapping_sub(read);
+        if used > CAPACITY as u64 {
+            return Err(corrupted("the reader of a pipe reported an impossible position"));
+        }
+        Ok(CAPACITY - used as usize)
+    }
+
+    /// Copies `bytes` (at most [`Ring::free`] of them) in after the published ones and
+    /// publishes them. Returns true when a reader is asleep and must be woken.
+    pub(crate) fn push(&self, bytes: &[&[u8]]) -> bool {
+        let start = self.word64(WRITE_POS).load(Ordering::Relaxed);
+        let mut at = start;
+        for part in bytes {
+            self.copy_in(at, part);
+            at += part.len() as u64;
+        }
+        self.word64(WRITE_POS).store(at, Ordering::Release);
+        // Pairs with the fence in `reader_sleeps`: either the reader sees the new position or
+        // we see that it sleeps.
+        fence(Ordering::SeqCst);
+        self.word32(READER_SLEEPING).load(Ordering::Relaxed) != 0
+    }
+
+    /// Tries to take the write lock for the `Link` with this token.
+    pub(crate) fn try_lock(&self, token: u64) -> io::Result<Option<u64>> {
+        self.check_poison()?;
+        match self.word64(WRITE_LOCK).compare_exchange(
+            0,
+            token,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => Ok(None),
+            Err(owner) if owner == token => Ok(None),
+            Err(owner) => Ok(Some(owner)),
+        }
+    }
+
+    pub(crate) fn unlock(&self, token: u64) {
+        let _ = self.word64(WRITE_LOCK).compare_exchange(
+            token,
+            0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The writer that holds the lock, if any, as a process id.
+    pub(crate) fn lock_owner_pid(&self) -> Option<u32> {
+        match self.word64(WRITE_LOCK).load(Ordering::Relaxed) {
+            0 => None,
+            token => Some((token >> 32) as u32),
+        }
+    }
+
+    /// Sleeps until the reader frees space, at most `timeout`. The caller re-checks.
+    pub(crate) fn wait_for_space(&self, timeout: Duration) -> io::Result<()> {
+        let event = self.word32(SPACE_EVENT).load(Ordering::Acquire);
+        self.word32(WRITER_SLEEPING).fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.free()? == 0 {
+            sys::futex_wait(self.word32(SPACE_EVENT), event, timeout);
+        }
+        self.word32(WRITER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Offers a large message for single-copy; returns its ticket.
+    pub(crate) fn remote_offer(&self) -> u32 {
+        let word = self.word32(REMOTE);
+        let ticket =
+            (word.load(Ordering::Relaxed) >> STATE_BITS).wrapping_add(1) & (u32::MAX >> STATE_BITS);
+        word.store(ticket << STATE_BITS | OFFERED, Ordering::Release);
+        ticket
+    }
+
+    /// The state of the offer with `ticket` (another ticket's state means a damaged reader).
+    pub(crate) fn remote_state(&self, ticket: u32) -> io::Result<u32> {
+        let word = self.word32(REMOTE).load(Ordering::Acquire);
+        if word >> STATE_BITS != ticket & (u32::MAX >> STATE_BITS) {
+            return Err(corrupted("the reader of a pipe answered an offer it was not made"));
+        }
+        Ok(word & ((1 << STATE_BITS) - 1))
+    }
+
+    /// Takes an unclaimed offer back. False when the reader claimed it first.
+    pub(crate) fn remote_withdraw(&self, ticket: u32) -> bool {
+        let ticket = ticket << STATE_BITS;
+        self.word32(REMOTE)
+            .compare_exchange(
+                ticket | OFFERED,
+                ticket | WITHDRAWN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Sleeps while the offer's state is `state`, at most `timeout`.
+    pub(crate) fn remote_wait(&self, ticket: u32, state: u32, timeout: Duration) {
+        sys::futex_wait(self.word32(REMOTE), ticket << STATE_BITS | state, timeout);
+    }
+
+    /// The process copying the current offer, once claimed.
+    pub(crate) fn remote_claimer(&self) -> u32 {
+        self.word32(CLAIMER).load(Ordering::Acquire)
+    }
+
+    /// The reader claims the offer with `ticket`; false when it was withdrawn.
+    pub(crate) fn remote_claim(&self, ticket: u32) -> bool {
+        self.word32(CLAIMER).store(std::process::id(), Ordering::Release);
+        let ticket = ticket << STATE_BITS;
+        self.word32(REMOTE)
+            .compare_exchange(
+                ticket | OFFERED,
+                ticket | CLAIMED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// The reader reports a claimed offer `DONE` or `REFUSED`, and wakes the writer.
+    pub(crate) fn remote_finish(&self, ticket: u32, state: u32) {
+        self.word32(REMOTE).store(ticket << STATE_BITS | state, Ordering::Release);
+        sys::futex_wake(self.word32(REMOTE));
+    }
+
+    // ---- The reader's side.
+
+    /// Unread bytes in the ring.
+    pub(crate) fn available(&self) -> io::Result<usize> {
+        self.check_poison()?;
+        let written = self.word64(WRITE_POS).load(Ordering::Acquire);
+        let read = self.word64(READ_POS).load(Ordering::Relaxed);
+        let unread = written.wrapping_sub(read);
+        if unread > CAPACITY as u64 {
+            return Err(corrupted("the writer of a pipe reported an impossible position"));
+        }
+        Ok(unread as usize)
+    }
+
+    /// Moves up to `max` unread bytes (bounded by `out`'s spare capacity) to the end of `out`
+    /// and frees them. `WouldBlock` when there are none.
+    pub(crate) fn pop_into(&self, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let unread = self.available()?;
+        let n = unread.min(max).min(out.capacity() - out.len());
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let read = self.word64(READ_POS).load(Ordering::Relaxed);
+        let start = (read % CAPACITY as u64) as usize;
+        let first = n.min(CAPACITY - start);
+        let data = self.base + HEADER_BYTES;
+        self.file.map.copy_out(data + start, first, out);
+        self.file.map.copy_out(data, n - first, out);
+        // A compare-exchange, not a store: if it fails, another process reads this ring too,
+        // and both of us have seen torn messages.
+        if self
+            .word64(READ_POS)
+            .compare_exchange(read, read + n as u64, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.poison();
+            return Err(corrupted(
+                "two processes receive on the same end of a pipe; give each its own pipe",
+            ));
+        }
+        fence(Ordering::SeqCst);
+        if self.word32(WRITER_SLEEPING).load(Ordering::Relaxed) != 0 {
+            self.word32(SPACE_EVENT).fetch_add(1, Ordering::Release);
+            sys::futex_wake(self.word32(SPACE_EVENT));
+        }
+        Ok(n)
+    }
+
+    /// Announces that the reader is about to sleep; returns the unread bytes seen afterwards
+    /// (if any, it must not sleep). Every call is followed by [`Ring::reader_wakes`].
+    pub(crate) fn reader_sleeps(&self) -> io::Result<usize> {
+        self.word32(READER_SLEEPING).fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.available()
+    }
+
+    pub(crate) fn reader_wakes(&self) {
+        self.word32(READER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// False once process `pid` has exited (a zombie counts as exited).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    if let Err(error) = sys::send_signal(pid, 0)
+        && error.raw_os_error() == Some(libc::ESRCH)
+    {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => match stat.rfind(')') {
+            Some(end) => !matches!(stat.as_bytes().get(end + 2), Some(b'Z' | b'X')),
+            None => true,
+        },
+        Err(_) => false,
+    }
+}
