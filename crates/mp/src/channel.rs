@@ -212,8 +212,16 @@ impl Link {
             writer.broken = true;
             return Err(Error::disconnected(self.name));
         }
-        if let Err(error) = self.take_write_lock(rings) {
-            return Err(self.ring_error(error));
+        match self.take_write_lock(rings, Some(Instant::now() + SEND_PATIENCE)) {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another holder of this sending end is busy: a flusher sends it later.
+                writer.outbox.push(frame);
+                drop(writer);
+                start_flusher(Arc::clone(self));
+                return Ok(());
+            }
+            Err(error) => return Err(self.ring_error(error)),
         }
         if let Some(remote) = frame.remote_candidate() {
             match self.send_remote(rings, remote) {
@@ -377,12 +385,16 @@ impl Link {
 
     /// Takes the ring's write lock, waiting while another process sharing this sending end
     /// writes a message; a holder that died makes the pipe unusable (an error, not a hang).
-    fn take_write_lock(&self, rings: &RingEnds) -> std::io::Result<()> {
+    /// True once taken; false if `until` passed first.
+    fn take_write_lock(&self, rings: &RingEnds, until: Option<Instant>) -> std::io::Result<bool> {
         let mut pause = Duration::from_micros(20);
         loop {
             let Some(owner) = rings.outbound.try_lock(rings.token)? else {
-                return Ok(());
+                return Ok(true);
             };
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return Ok(false);
+            }
             let owner_pid = (owner >> 32) as u32;
             if owner_pid != std::process::id() && !ring::process_alive(owner_pid) {
                 rings.outbound.poison();
@@ -836,12 +848,13 @@ fn flush_until_empty(link: &Link) {
             let mut writer = link.lock_writer();
             let flushed = match &link.rings {
                 None => writer.outbox.flush_some(link.fd.as_fd()),
-                Some(rings) => {
-                    writer.outbox.flush_some_ring(&rings.outbound, link.fd.as_fd()).map(|outcome| {
+                Some(rings) => link
+                    .take_write_lock(rings, None)
+                    .and_then(|_| writer.outbox.flush_some_ring(&rings.outbound, link.fd.as_fd()))
+                    .map(|outcome| {
                         socket_full = outcome == RingWrite::SocketFull;
                         outcome == RingWrite::Done
-                    })
-                }
+                    }),
             };
             match flushed {
                 Ok(true) => {

@@ -101,7 +101,7 @@ impl RingFile {
     /// The ring that end `side` writes, or reads when `outbound` is false.
     pub(crate) fn ring(self: &Arc<Self>, side: u8, outbound: bool) -> Ring {
         let index = usize::from((side == 1) != outbound);
-        Ring { file: Arc::clone(self), base: index * SIDE_BYTES }
+        Ring { file: Arc::clone(self), base: index * SIDE_BYTES, seen_read: AtomicU64::new(0) }
     }
 }
 
@@ -110,6 +110,10 @@ impl RingFile {
 pub(crate) struct Ring {
     file: Arc<RingFile>,
     base: usize,
+    /// The writer's last look at `read_pos` (private to this process): positions only grow,
+    /// so it under-estimates the free space, and re-reading the reader's cache line only when
+    /// it seems full spares a transfer between CPUs per message.
+    seen_read: AtomicU64,
 }
 
 fn corrupted(what: &str) -> io::Error {
@@ -155,7 +159,12 @@ impl Ring {
     pub(crate) fn free(&self) -> io::Result<usize> {
         self.check_poison()?;
         let written = self.word64(WRITE_POS).load(Ordering::Relaxed);
+        let used = written.wrapping_sub(self.seen_read.load(Ordering::Relaxed));
+        if used < CAPACITY as u64 {
+            return Ok(CAPACITY - used as usize);
+        }
         let read = self.word64(READ_POS).load(Ordering::Acquire);
+        self.seen_read.store(read, Ordering::Relaxed);
         let used = written.wrapping_sub(read);
         if used > CAPACITY as u64 {
             return Err(corrupted("the reader of a pipe reported an impossible position"));
