@@ -50,6 +50,43 @@ const SEND_PATIENCE: Duration = Duration::from_millis(5);
 /// goes to sleep in the kernel. Waking a sleeping process on another CPU costs about 20 µs on
 /// the development machine; a reply that comes sooner than this is caught without that cost.
 const SPIN: Duration = Duration::from_micros(50);
+/// The first part of [`SPIN`] spins without pause; after it, a spinning process yields its CPU
+/// now and then, so that on a machine with more runnable processes than CPUs the peer it
+/// waits for can run.
+const PURE_SPIN: Duration = Duration::from_micros(10);
+
+/// A bounded busy-wait: call [`Spin::turn`] between looks at shared memory.
+struct Spin {
+    started: Instant,
+    until: Instant,
+    turns: u32,
+}
+
+impl Spin {
+    /// Spins for [`SPIN`], or until `limit` if that comes first.
+    fn new(limit: Option<Instant>) -> Spin {
+        let started = Instant::now();
+        let until = limit.map_or(started + SPIN, |limit| limit.min(started + SPIN));
+        Spin { started, until, turns: 0 }
+    }
+
+    /// Waits a moment; false once the spin is over (the caller then sleeps).
+    fn turn(&mut self) -> bool {
+        self.turns = self.turns.wrapping_add(1);
+        if !self.turns.is_multiple_of(16) {
+            std::hint::spin_loop();
+            return true;
+        }
+        let now = Instant::now();
+        if now >= self.until {
+            return false;
+        }
+        if now.duration_since(self.started) >= PURE_SPIN {
+            std::thread::yield_now();
+        }
+        true
+    }
+}
 /// Longest single sleep of a waiting ring reader or writer: between sleeps it checks that the
 /// process holding the write lock is still alive.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
@@ -316,7 +353,8 @@ impl Link {
             return Err(std::io::Error::other("a large-message note did not fit in the ring"));
         }
         let patience_until = Instant::now() + SEND_PATIENCE;
-        let spin_until = Instant::now() + SPIN;
+        let mut spin = Spin::new(None);
+        let mut spinning = true;
         loop {
             let state = ring.remote_state(ticket)?;
             match state {
@@ -330,13 +368,11 @@ impl Link {
                 }
                 _ => {}
             }
-            let now = Instant::now();
-            if now < spin_until {
-                for _ in 0..32 {
-                    std::hint::spin_loop();
-                }
+            if spinning && spin.turn() {
                 continue;
             }
+            spinning = false;
+            let now = Instant::now();
             if self.peer_hung_up() {
                 return Err(std::io::ErrorKind::BrokenPipe.into());
             }
@@ -411,20 +447,14 @@ impl Link {
     /// Waits until the outbound ring has free space: true, or `until` passes: false. Spins
     /// first, then sleeps on a futex; the reader's death ends the wait with `BrokenPipe`.
     fn wait_for_space(&self, rings: &RingEnds, until: Instant) -> std::io::Result<bool> {
-        let spin_until = Instant::now() + SPIN;
+        let mut spin = Spin::new(Some(until));
         while rings.outbound.free()? == 0 {
+            if spin.turn() {
+                continue;
+            }
             let now = Instant::now();
             if now >= until {
                 return Ok(false);
-            }
-            if now < spin_until {
-                for _ in 0..32 {
-                    if rings.outbound.free()? > 0 {
-                        return Ok(true);
-                    }
-                    std::hint::spin_loop();
-                }
-                continue;
             }
             if self.peer_hung_up() {
                 return Err(std::io::ErrorKind::BrokenPipe.into());
@@ -637,21 +667,13 @@ impl Link {
     ) -> Result<Waited> {
         let ring = &rings.inbound;
         let corrupted = |error: std::io::Error| Error::Corrupted { message: error.to_string() };
-        let started = Instant::now();
-        let spin_until = match deadline {
-            Some(deadline) => deadline.min(started + SPIN),
-            None => started + SPIN,
-        };
-        'spin: loop {
-            // Look at the ring on every turn; read the clock (about 20 ns) now and then.
-            for _ in 0..32 {
-                if ring.available().map_err(corrupted)? > 0 {
-                    return Ok(Waited::Data);
-                }
-                std::hint::spin_loop();
+        let mut spin = Spin::new(deadline);
+        loop {
+            if ring.available().map_err(corrupted)? > 0 {
+                return Ok(Waited::Data);
             }
-            if Instant::now() >= spin_until {
-                break 'spin;
+            if !spin.turn() {
+                break;
             }
         }
         loop {
