@@ -13,10 +13,10 @@
 //!   handle is dropped, and a process waits for them before it exits.
 //! * Typed values are encoded with postcard. Bulk data should go through
 //!   [`Connection::send_bytes`] or [`Connection::send_slice`], which copy the bytes as they are.
-//! * Messages travel through shared memory (a ring per direction, created with the pipe), and
-//!   messages of 512 KiB or more are copied once, straight from the sender's memory into the
-//!   receiver's. A waiting `recv` busy-polls for 50 µs before it sleeps, as MPI does, so a
-//!   quick reply costs well under a microsecond instead of a wake-up of the other CPU.
+//! * Messages travel through shared memory (a ring per direction, created with the pipe); the
+//!   copies in and out of the ring overlap for large messages. A waiting `recv` busy-polls for
+//!   50 µs before it sleeps, as MPI does, so a quick reply costs well under a microsecond
+//!   instead of a wake-up of the other CPU.
 //!   [`Connection::recv_bytes_into`] reuses one buffer for message after message.
 
 use std::{
@@ -39,8 +39,7 @@ use crate::{
     ring::{self, Ring, RingFile},
     sys,
     wire::{
-        self, BodyKind, Frame, FrameReader, OutFrame, Outbox, PassedFd, ReadOutcome, RemoteBody,
-        RingWrite,
+        self, BodyKind, Frame, FrameReader, OutFrame, Outbox, PassedFd, ReadOutcome, RingWrite,
     },
 };
 
@@ -260,21 +259,6 @@ impl Link {
             }
             Err(error) => return Err(self.ring_error(error)),
         }
-        if let Some(remote) = frame.remote_candidate() {
-            match self.send_remote(rings, remote) {
-                Ok(true) => {
-                    rings.outbound.unlock(rings.token);
-                    return Ok(());
-                }
-                // Not taken: the message follows in the ring.
-                Ok(false) => {}
-                Err(error) => {
-                    writer.broken = true;
-                    rings.outbound.unlock(rings.token);
-                    return Err(self.ring_error(error));
-                }
-            }
-        }
         let mut last_progress = Instant::now();
         loop {
             let outcome = frame.write_ring(&rings.outbound, self.fd.as_fd());
@@ -328,68 +312,6 @@ impl Link {
             Error::Corrupted { message: error.to_string() }
         } else {
             Error::io(format!("sending on {}", self.name), error)
-        }
-    }
-
-    /// Offers a large body to the reader for single copy (`process_vm_readv`) from this
-    /// process's memory, and waits until it is copied: true. False when the reader did not
-    /// claim it within [`SEND_PATIENCE`] (it may be busy sending to us) or cannot copy it.
-    fn send_remote(
-        &self,
-        rings: &RingEnds,
-        (kind, address, len): (BodyKind, u64, u64),
-    ) -> std::io::Result<bool> {
-        let ring = &rings.outbound;
-        // Only when the note fits now: the wait below must be the only one.
-        if ring.free()? < 2 * 64 {
-            return Ok(false);
-        }
-        let ticket = ring.remote_offer();
-        let note = RemoteBody { pid: std::process::id(), ticket, kind, address, len };
-        let mut frame =
-            OutFrame::new(BodyKind::Remote, Vec::new(), Cow::Owned(note.encode()), Vec::new())
-                .map_err(|_| std::io::Error::other("a large-message note"))?;
-        if frame.write_ring(ring, self.fd.as_fd())? != RingWrite::Done {
-            return Err(std::io::Error::other("a large-message note did not fit in the ring"));
-        }
-        let patience_until = Instant::now() + SEND_PATIENCE;
-        let mut spin = Spin::new(None);
-        let mut spinning = true;
-        loop {
-            let state = ring.remote_state(ticket)?;
-            match state {
-                ring::DONE => return Ok(true),
-                ring::REFUSED => return Ok(false),
-                ring::OFFERED if Instant::now() >= patience_until => {
-                    if ring.remote_withdraw(ticket) {
-                        return Ok(false);
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            if spinning && spin.turn() {
-                continue;
-            }
-            spinning = false;
-            let now = Instant::now();
-            if self.peer_hung_up() {
-                return Err(std::io::ErrorKind::BrokenPipe.into());
-            }
-            if state != ring::OFFERED && !ring::process_alive(ring.remote_claimer()) {
-                ring.poison();
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "the process receiving a large message died while copying it \
-                     (several processes were sharing the same receiving end)",
-                ));
-            }
-            let nap = if state == ring::OFFERED {
-                patience_until.saturating_duration_since(now).min(CHECK_EVERY)
-            } else {
-                CHECK_EVERY
-            };
-            ring.remote_wait(ticket, state, nap);
         }
     }
 
@@ -527,11 +449,6 @@ impl Link {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         loop {
             match reader.frames.read_frame_ring(&rings.inbound)? {
-                ReadOutcome::Frame(frame) if frame.kind == BodyKind::Remote => {
-                    if let Some(frame) = self.copy_remote(rings, reader, frame)? {
-                        return Ok(Some(frame));
-                    }
-                }
                 ReadOutcome::Frame(mut frame) => {
                     self.take_fds(reader, &mut frame)?;
                     return Ok(Some(frame));
@@ -552,49 +469,6 @@ impl Link {
                             .into(),
                     });
                 }
-            }
-        }
-    }
-
-    /// Copies a large body straight from the sender's memory into the body buffer. None when
-    /// the sender withdrew it or it cannot be copied: then the body follows in the ring.
-    fn copy_remote(
-        &self,
-        rings: &RingEnds,
-        reader: &mut ReadSide,
-        note: Frame,
-    ) -> Result<Option<Frame>> {
-        let remote = RemoteBody::decode(&note.body)?;
-        let mut body = note.body;
-        body.clear();
-        if !rings.inbound.remote_claim(remote.ticket) {
-            reader.frames.offer_body_buffer(body);
-            return Ok(None);
-        }
-        let len = usize::try_from(remote.len).unwrap_or(usize::MAX);
-        let copied = body.try_reserve_exact(len).map_err(std::io::Error::other).and_then(|()| {
-            if len >= wire::HUGE_PAGES_FROM {
-                sys::advise_huge_pages(&mut body);
-            }
-            sys::read_process_memory(remote.pid, remote.address as usize, len, &mut body)
-        });
-        match copied {
-            Ok(()) => {
-                rings.inbound.remote_finish(remote.ticket, ring::DONE);
-                Ok(Some(Frame {
-                    kind: remote.kind,
-                    meta: Vec::new(),
-                    body,
-                    fds: Vec::new(),
-                    announced_fds: 0,
-                }))
-            }
-            Err(_) => {
-                // Not permitted here (a sandbox), or memory refused: the sender sends it again.
-                rings.inbound.remote_finish(remote.ticket, ring::REFUSED);
-                body.clear();
-                reader.frames.offer_body_buffer(body);
-                Ok(None)
             }
         }
     }

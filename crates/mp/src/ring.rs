@@ -51,21 +51,6 @@ const SPACE_EVENT: usize = 196;
 const WRITE_LOCK: usize = 256;
 /// Set when a writer died or failed in the middle of a message: the stream is unusable.
 const POISONED: usize = 320;
-/// Futex word of the single-copy path for large messages: a ticket (upper bits) and a state.
-const REMOTE: usize = 384;
-/// The process that claimed the current offer (so the writer can tell if it dies copying).
-const CLAIMER: usize = 448;
-
-/// States of a large message offered for single-copy: the writer offers it, then either the
-/// reader claims it (and later reports it done, or refused when it cannot copy), or the writer
-/// withdraws it because nobody claimed it in time.
-pub(crate) const OFFERED: u32 = 1;
-const CLAIMED: u32 = 2;
-pub(crate) const DONE: u32 = 3;
-pub(crate) const REFUSED: u32 = 4;
-const WITHDRAWN: u32 = 5;
-const STATE_BITS: u32 = 3;
-
 /// The memfd of one pipe and its mapping, shared by the endpoints that live in this process.
 #[derive(Debug)]
 pub(crate) struct RingFile {
@@ -230,67 +215,6 @@ impl Ring {
         }
         self.word32(WRITER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
         Ok(())
-    }
-
-    /// Offers a large message for single-copy; returns its ticket.
-    pub(crate) fn remote_offer(&self) -> u32 {
-        let word = self.word32(REMOTE);
-        let ticket =
-            (word.load(Ordering::Relaxed) >> STATE_BITS).wrapping_add(1) & (u32::MAX >> STATE_BITS);
-        word.store(ticket << STATE_BITS | OFFERED, Ordering::Release);
-        ticket
-    }
-
-    /// The state of the offer with `ticket` (another ticket's state means a damaged reader).
-    pub(crate) fn remote_state(&self, ticket: u32) -> io::Result<u32> {
-        let word = self.word32(REMOTE).load(Ordering::Acquire);
-        if word >> STATE_BITS != ticket & (u32::MAX >> STATE_BITS) {
-            return Err(corrupted("the reader of a pipe answered an offer it was not made"));
-        }
-        Ok(word & ((1 << STATE_BITS) - 1))
-    }
-
-    /// Takes an unclaimed offer back. False when the reader claimed it first.
-    pub(crate) fn remote_withdraw(&self, ticket: u32) -> bool {
-        let ticket = ticket << STATE_BITS;
-        self.word32(REMOTE)
-            .compare_exchange(
-                ticket | OFFERED,
-                ticket | WITHDRAWN,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    }
-
-    /// Sleeps while the offer's state is `state`, at most `timeout`.
-    pub(crate) fn remote_wait(&self, ticket: u32, state: u32, timeout: Duration) {
-        sys::futex_wait(self.word32(REMOTE), ticket << STATE_BITS | state, timeout);
-    }
-
-    /// The process copying the current offer, once claimed.
-    pub(crate) fn remote_claimer(&self) -> u32 {
-        self.word32(CLAIMER).load(Ordering::Acquire)
-    }
-
-    /// The reader claims the offer with `ticket`; false when it was withdrawn.
-    pub(crate) fn remote_claim(&self, ticket: u32) -> bool {
-        self.word32(CLAIMER).store(std::process::id(), Ordering::Release);
-        let ticket = ticket << STATE_BITS;
-        self.word32(REMOTE)
-            .compare_exchange(
-                ticket | OFFERED,
-                ticket | CLAIMED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    }
-
-    /// The reader reports a claimed offer `DONE` or `REFUSED`, and wakes the writer.
-    pub(crate) fn remote_finish(&self, ticket: u32, state: u32) {
-        self.word32(REMOTE).store(ticket << STATE_BITS | state, Ordering::Release);
-        sys::futex_wake(self.word32(REMOTE));
     }
 
     // ---- The reader's side.

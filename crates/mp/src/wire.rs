@@ -40,55 +40,6 @@ pub(crate) enum BodyKind {
     Value = 1,
     /// Raw bytes from `send_bytes` or `send_slice`.
     Bytes = 2,
-    /// On a ring only: a large body left in the sender's memory for the reader to copy
-    /// (a [`RemoteBody`]).
-    Remote = 3,
-}
-
-/// Bodies at least this large go by single copy from the sender's memory when they can.
-pub(crate) const REMOTE_MIN: usize = 512 << 10;
-
-/// Where a large body waits in the sending process, and what it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RemoteBody {
-    pub(crate) pid: u32,
-    pub(crate) ticket: u32,
-    pub(crate) kind: BodyKind,
-    pub(crate) address: u64,
-    pub(crate) len: u64,
-}
-
-impl RemoteBody {
-    const LEN: usize = 25;
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(Self::LEN);
-        bytes.extend_from_slice(&self.pid.to_le_bytes());
-        bytes.extend_from_slice(&self.ticket.to_le_bytes());
-        bytes.push(self.kind as u8);
-        bytes.extend_from_slice(&self.address.to_le_bytes());
-        bytes.extend_from_slice(&self.len.to_le_bytes());
-        bytes
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Result<RemoteBody> {
-        let damaged = || Error::Corrupted { message: "a large-message note is damaged".into() };
-        if bytes.len() != Self::LEN {
-            return Err(damaged());
-        }
-        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-        let long = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-        let kind = match BodyKind::from_byte(bytes[8]) {
-            Some(kind @ (BodyKind::Value | BodyKind::Bytes)) => kind,
-            _ => return Err(damaged()),
-        };
-        let remote =
-            RemoteBody { pid: word(0), ticket: word(4), kind, address: long(9), len: long(17) };
-        if remote.len > MAX_BODY_LEN || remote.address.checked_add(remote.len).is_none() {
-            return Err(damaged());
-        }
-        Ok(remote)
-    }
 }
 
 impl BodyKind {
@@ -96,7 +47,6 @@ impl BodyKind {
         match byte {
             1 => Some(BodyKind::Value),
             2 => Some(BodyKind::Bytes),
-            3 => Some(BodyKind::Remote),
             _ => None,
         }
     }
@@ -198,7 +148,6 @@ pub(crate) fn send_wake(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// A frame on its way out. The body may borrow the caller's buffer until it must be queued.
 #[derive(Debug)]
 pub(crate) struct OutFrame<'a> {
-    kind: BodyKind,
     header: [u8; HEADER_LEN],
     meta: Vec<u8>,
     body: Cow<'a, [u8]>,
@@ -223,7 +172,7 @@ impl<'a> OutFrame<'a> {
             )));
         }
         let header = encode_header(kind, meta.len(), body.len(), fds.len());
-        Ok(OutFrame { kind, header, meta, body, fds, written: 0 })
+        Ok(OutFrame { header, meta, body, fds, written: 0 })
     }
 
     fn total_len(&self) -> usize {
@@ -302,16 +251,6 @@ impl<'a> OutFrame<'a> {
         Ok(RingWrite::Done)
     }
 
-    /// The body, its kind and address, if it is large enough to go by single copy, is all the
-    /// frame carries, and none of it has gone out yet.
-    pub(crate) fn remote_candidate(&self) -> Option<(BodyKind, u64, u64)> {
-        (self.written == 0
-            && self.fds.is_empty()
-            && self.meta.is_empty()
-            && self.body.len() >= REMOTE_MIN)
-            .then(|| (self.kind, self.body.as_ptr() as u64, self.body.len() as u64))
-    }
-
     /// True while no byte of the frame has gone out.
     pub(crate) fn untouched(&self) -> bool {
         self.written == 0
@@ -328,7 +267,6 @@ impl<'a> OutFrame<'a> {
                 let mut tail = Vec::with_capacity(body.len() - done);
                 tail.extend_from_slice(&body[done..]);
                 return OutFrame {
-                    kind: self.kind,
                     header: self.header,
                     meta: self.meta,
                     body: Cow::Owned(tail),
@@ -339,7 +277,6 @@ impl<'a> OutFrame<'a> {
             Cow::Borrowed(body) => (body.to_vec(), self.written),
         };
         OutFrame {
-            kind: self.kind,
             header: self.header,
             meta: self.meta,
             body: Cow::Owned(body),

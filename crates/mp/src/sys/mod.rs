@@ -379,41 +379,6 @@ impl SharedMapping {
     }
 }
 
-/// Copies `len` bytes at address `remote` of process `pid` to the end of `out` (which must have
-/// that much spare capacity): Linux's cross-memory attach, one copy between two processes.
-pub(crate) fn read_process_memory(
-    pid: u32,
-    remote: usize,
-    len: usize,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    assert!(out.capacity() - out.len() >= len, "checked by the caller");
-    let mut done = 0;
-    while done < len {
-        let local = libc::iovec {
-            // SAFETY: stays within the spare capacity (asserted above; done < len).
-            iov_base: unsafe { out.as_mut_ptr().add(out.len() + done) }.cast(),
-            iov_len: len - done,
-        };
-        let remote =
-            libc::iovec { iov_base: (remote + done) as *mut libc::c_void, iov_len: len - done };
-        // SAFETY: the local iovec points at spare capacity of `out` that we own; the kernel
-        // writes at most `iov_len` bytes there. The remote address is only read by the kernel,
-        // which checks it against the other process's mappings (EFAULT if it is not mapped).
-        let copied =
-            unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
-        match check_size(copied) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "nothing copied")),
-            Ok(copied) => done += copied,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    // SAFETY: the kernel initialised `len` bytes after the old length.
-    unsafe { out.set_len(out.len() + len) };
-    Ok(())
-}
-
 /// Asks for huge pages behind the spare capacity of `buffer` (the 2 MiB-aligned part of it):
 /// filling many megabytes of fresh memory then takes one page fault per 2 MiB instead of one
 /// per 4 KiB, which on a virtual machine is most of the cost of receiving into a new buffer.
