@@ -18,8 +18,9 @@ fn nothing(x: u64) -> u64 {
 
 fn echo(connection: Connection<()>) -> u64 {
     let mut echoed = 0;
-    while let Ok(bytes) = connection.recv_bytes() {
-        if connection.send_bytes(&bytes).is_err() {
+    let mut buffer = Vec::new();
+    while connection.recv_bytes_into(&mut buffer).is_ok() {
+        if connection.send_bytes(&buffer).is_err() {
             break;
         }
         echoed += 1;
@@ -87,21 +88,38 @@ fn per_task(c: &mut Criterion) {
     group.finish();
 }
 
+fn million_floats(seed: u64) -> Vec<f64> {
+    (0..1_000_000u64).map(|index| (seed + index) as f64).collect()
+}
+
+/// Python's `pool.map(make_array, range(4))` with 1e6 float64 per result, on a started pool.
+fn gather(c: &mut Criterion) {
+    let mut group = short_group(c, "gather", Duration::from_millis(500), Duration::from_secs(3));
+    let pool = Pool::new(4).unwrap();
+    group.throughput(Throughput::Bytes(4 * 8_000_000));
+    group.bench_function("pool(4).map: 4 x 1e6 f64 to the parent", |b| {
+        b.iter(|| black_box(pool.map_chunked(million_floats, 0..4u64, 1).unwrap()));
+    });
+    group.finish();
+}
+
 fn pipe_round_trip(c: &mut Criterion) {
     let mut group =
         short_group(c, "pipe round trip", Duration::from_millis(300), Duration::from_secs(2));
     let (here, there) = mp::pipe::<()>().unwrap();
     let mut echoer = Process::spawn(echo, there).unwrap();
-    for n_bytes in [1usize, 64, 4 << 10, 256 << 10, 4 << 20, 64 << 20] {
+    for n_bytes in [1usize, 8, 64, 4 << 10, 64 << 10, 256 << 10, 4 << 20, 64 << 20] {
         let message = vec![1u8; n_bytes];
         // Each round trip moves the message twice.
         group.throughput(Throughput::Bytes(2 * n_bytes as u64));
+        let mut reply = Vec::new();
         group.bench_with_input(BenchmarkId::from_parameter(n_bytes), &message, |b, message| {
             b.iter_custom(|iterations| {
                 let started = Instant::now();
                 for _ in 0..iterations {
                     here.send_bytes(message).unwrap();
-                    black_box(here.recv_bytes().unwrap());
+                    here.recv_bytes_into(&mut reply).unwrap();
+                    black_box(&reply);
                 }
                 started.elapsed()
             });
@@ -178,6 +196,7 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     startup(&mut criterion);
     per_task(&mut criterion);
+    gather(&mut criterion);
     pipe_round_trip(&mut criterion);
     queue_throughput(&mut criterion);
     fault_detection(&mut criterion);

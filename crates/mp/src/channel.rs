@@ -13,32 +13,116 @@
 //!   handle is dropped, and a process waits for them before it exits.
 //! * Typed values are encoded with postcard. Bulk data should go through
 //!   [`Connection::send_bytes`] or [`Connection::send_slice`], which copy the bytes as they are.
+//! * Messages travel through shared memory (a ring per direction, created with the pipe); the
+//!   copies in and out of the ring overlap for large messages. A waiting `recv` busy-polls for
+//!   50 µs before it sleeps, as MPI does, so a quick reply costs well under a microsecond
+//!   instead of a wake-up of the other CPU.
+//!   [`Connection::recv_bytes_into`] reuses one buffer for message after message.
 
 use std::{
     borrow::Cow,
+    collections::VecDeque,
     fmt,
     marker::PhantomData,
     os::fd::{AsFd, OwnedFd},
-    sync::{Arc, Condvar, Mutex},
+    sync::{
+        Arc, Condvar, Mutex,
+        atomic::{AtomicBool, AtomicU32, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
 use crate::{
-    Error, Result, sys,
-    wire::{self, BodyKind, Frame, FrameReader, OutFrame, Outbox, PassedFd},
+    Error, Result,
+    ring::{self, Ring, RingFile},
+    sys,
+    wire::{
+        self, BodyKind, Frame, FrameReader, OutFrame, Outbox, PassedFd, ReadOutcome, RingWrite,
+    },
 };
 
-/// How long `send` keeps writing directly to a full socket before it queues the rest.
+/// How long `send` keeps writing directly to a full socket or ring before it queues the rest.
 const SEND_PATIENCE: Duration = Duration::from_millis(5);
+/// How long a receiver (or a sender facing a full ring) busy-polls shared memory before it
+/// goes to sleep in the kernel. Waking a sleeping process on another CPU costs about 20 µs on
+/// the development machine; a reply that comes sooner than this is caught without that cost.
+const SPIN: Duration = Duration::from_micros(50);
+/// The first part of [`SPIN`] spins without pause; after it, a spinning process yields its CPU
+/// now and then, so that on a machine with more runnable processes than CPUs the peer it
+/// waits for can run.
+const PURE_SPIN: Duration = Duration::from_micros(10);
 
-/// One end of a stream socket with framing, shared by the typed endpoint types.
+/// A bounded busy-wait: call [`Spin::turn`] between looks at shared memory.
+struct Spin {
+    started: Instant,
+    until: Instant,
+    turns: u32,
+}
+
+impl Spin {
+    /// Spins for [`SPIN`], or until `limit` if that comes first.
+    fn new(limit: Option<Instant>) -> Spin {
+        let started = Instant::now();
+        let until = limit.map_or(started + SPIN, |limit| limit.min(started + SPIN));
+        Spin { started, until, turns: 0 }
+    }
+
+    /// Waits a moment; false once the spin is over (the caller then sleeps).
+    fn turn(&mut self) -> bool {
+        self.turns = self.turns.wrapping_add(1);
+        if !self.turns.is_multiple_of(16) {
+            std::hint::spin_loop();
+            return true;
+        }
+        let now = Instant::now();
+        if now >= self.until {
+            return false;
+        }
+        if now.duration_since(self.started) >= PURE_SPIN {
+            std::thread::yield_now();
+        }
+        true
+    }
+}
+/// Longest single sleep of a waiting ring reader or writer: between sleeps it checks that the
+/// process holding the write lock is still alive.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+/// A send on a pipe checks that the receiving end is still open (a system call) only when this
+/// long has passed since the last check; in between, a receiver's death shows when the ring is
+/// full, or at once once this process has seen the end of the stream.
+const HANGUP_CHECK_EVERY: Duration = Duration::from_millis(1);
+
+/// One end of a stream socket with framing, shared by the typed endpoint types. Pipes also
+/// have a shared-memory ring per direction (`ring.rs`) that carries their frames.
 pub(crate) struct Link {
     fd: OwnedFd,
     name: &'static str,
-    reader: Mutex<FrameReader>,
+    rings: Option<RingEnds>,
+    /// The other end is known to be closed.
+    peer_gone: AtomicBool,
+    reader: Mutex<ReadSide>,
     writer: Mutex<WriteSide>,
+}
+
+/// This end's view of a pipe's rings.
+struct RingEnds {
+    file: Arc<RingFile>,
+    side: u8,
+    outbound: Ring,
+    inbound: Ring,
+    /// Identifies this `Link` in the write lock: pid << 32 | a number unique in this process.
+    token: u64,
+}
+
+#[derive(Default)]
+struct ReadSide {
+    frames: FrameReader,
+    /// Descriptors that arrived on the socket for frames in the ring, in order.
+    fds: VecDeque<OwnedFd>,
+    /// The socket reached end of stream: nobody can write more.
+    peer_closed: bool,
 }
 
 #[derive(Default)]
@@ -46,41 +130,96 @@ struct WriteSide {
     outbox: Outbox,
     /// Set once the peer is gone; every later send fails.
     broken: bool,
+    /// When a send last checked that the peer is still there.
+    last_hangup_check: Option<Instant>,
 }
 
 impl fmt::Debug for Link {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Link").field("fd", &self.fd).field("name", &self.name).finish()
+        f.debug_struct("Link")
+            .field("fd", &self.fd)
+            .field("name", &self.name)
+            .field("shared_memory", &self.rings.is_some())
+            .finish()
     }
+}
+
+fn link_token() -> u64 {
+    static SERIAL: AtomicU32 = AtomicU32::new(1);
+    (u64::from(std::process::id()) << 32) | u64::from(SERIAL.fetch_add(1, Ordering::Relaxed))
 }
 
 impl Link {
     pub(crate) fn new(fd: OwnedFd, name: &'static str) -> Result<Arc<Link>> {
-        sys::set_nonblocking(fd.as_fd())
-            .map_err(|error| Error::io("preparing a connection", error))?;
-        Ok(Arc::new(Link { fd, name, reader: Mutex::default(), writer: Mutex::default() }))
+        Link::with_rings(fd, None, name)
     }
 
+    /// A link whose frames travel through the rings of `file`, this being end `side`.
+    fn with_rings(
+        fd: OwnedFd,
+        rings: Option<(Arc<RingFile>, u8)>,
+        name: &'static str,
+    ) -> Result<Arc<Link>> {
+        sys::set_nonblocking(fd.as_fd())
+            .map_err(|error| Error::io("preparing a connection", error))?;
+        let rings = rings.map(|(file, side)| RingEnds {
+            outbound: file.ring(side, true),
+            inbound: file.ring(side, false),
+            file,
+            side,
+            token: link_token(),
+        });
+        Ok(Arc::new(Link {
+            fd,
+            name,
+            rings,
+            peer_gone: AtomicBool::new(false),
+            reader: Mutex::default(),
+            writer: Mutex::default(),
+        }))
+    }
+
+    /// The two ends of a pipe: a socket pair plus shared-memory rings.
     pub(crate) fn pair(name: &'static str) -> Result<(Arc<Link>, Arc<Link>)> {
         let (left, right) = sys::socket_pair(sys::SocketKind::Stream)
             .map_err(|error| Error::io("creating a pipe (socketpair)", error))?;
-        Ok((Link::new(left, name)?, Link::new(right, name)?))
+        let file = RingFile::create()
+            .map_err(|error| Error::io("creating a pipe's shared memory (memfd)", error))?;
+        Ok((
+            Link::with_rings(left, Some((Arc::clone(&file), 0)), name)?,
+            Link::with_rings(right, Some((file, 1)), name)?,
+        ))
     }
 
     pub(crate) fn fd(&self) -> &OwnedFd {
         &self.fd
     }
 
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, WriteSide> {
+        self.writer.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn lock_reader(&self) -> std::sync::MutexGuard<'_, ReadSide> {
+        self.reader.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
     /// Sends one frame; see the module docs for when this returns.
     pub(crate) fn send_frame(self: &Arc<Self>, frame: OutFrame<'_>) -> Result<()> {
-        let mut writer = self.writer.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut writer = self.lock_writer();
         if writer.broken {
             return Err(Error::disconnected(self.name));
         }
         if !writer.outbox.is_empty() {
+            if self.rings.is_some() && self.peer_gone_lately(&mut writer) {
+                writer.broken = true;
+                return Err(Error::disconnected(self.name));
+            }
             // A flusher is draining earlier messages: keep the order by queueing behind them.
             writer.outbox.push(frame);
             return Ok(());
+        }
+        if let Some(rings) = &self.rings {
+            return self.send_frame_ring(rings, writer, frame);
         }
         match wire::write_with_patience(self.fd.as_fd(), frame, SEND_PATIENCE) {
             Ok(None) => Ok(()),
@@ -98,6 +237,168 @@ impl Link {
         }
     }
 
+    fn send_frame_ring(
+        self: &Arc<Self>,
+        rings: &RingEnds,
+        mut writer: std::sync::MutexGuard<'_, WriteSide>,
+        mut frame: OutFrame<'_>,
+    ) -> Result<()> {
+        // Like a socket, a ring refuses messages once the reader is known to be gone.
+        if self.peer_gone_lately(&mut writer) {
+            writer.broken = true;
+            return Err(Error::disconnected(self.name));
+        }
+        match self.take_write_lock(rings, Some(Instant::now() + SEND_PATIENCE)) {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another holder of this sending end is busy: a flusher sends it later.
+                writer.outbox.push(frame);
+                drop(writer);
+                start_flusher(Arc::clone(self));
+                return Ok(());
+            }
+            Err(error) => return Err(self.ring_error(error)),
+        }
+        let mut last_progress = Instant::now();
+        loop {
+            let outcome = frame.write_ring(&rings.outbound, self.fd.as_fd());
+            match outcome {
+                Ok(RingWrite::Done) => {
+                    rings.outbound.unlock(rings.token);
+                    return Ok(());
+                }
+                Ok(RingWrite::Progress) => last_progress = Instant::now(),
+                Ok(RingWrite::Full | RingWrite::SocketFull) => {}
+                Err(error) => {
+                    writer.broken = true;
+                    if !frame.untouched() {
+                        rings.outbound.poison();
+                    }
+                    rings.outbound.unlock(rings.token);
+                    return Err(self.ring_error(error));
+                }
+            }
+            let until = last_progress + SEND_PATIENCE;
+            let waited = match outcome {
+                Ok(RingWrite::SocketFull) => self.wait_socket_writable(until),
+                _ => self.wait_for_space(rings, until),
+            };
+            match waited {
+                Ok(true) => {}
+                Ok(false) => {
+                    // The reader has not made room for a while (it may be sending to us):
+                    // a flusher thread finishes the message, holding the write lock till then.
+                    writer.outbox.push(frame);
+                    drop(writer);
+                    start_flusher(Arc::clone(self));
+                    return Ok(());
+                }
+                Err(error) => {
+                    writer.broken = true;
+                    if !frame.untouched() {
+                        rings.outbound.poison();
+                    }
+                    rings.outbound.unlock(rings.token);
+                    return Err(self.ring_error(error));
+                }
+            }
+        }
+    }
+
+    fn ring_error(&self, error: std::io::Error) -> Error {
+        if is_peer_gone(&error) {
+            Error::disconnected(self.name)
+        } else if error.kind() == std::io::ErrorKind::InvalidData {
+            Error::Corrupted { message: error.to_string() }
+        } else {
+            Error::io(format!("sending on {}", self.name), error)
+        }
+    }
+
+    /// [`Link::peer_hung_up`], known or checked at most every [`HANGUP_CHECK_EVERY`].
+    fn peer_gone_lately(&self, writer: &mut WriteSide) -> bool {
+        if self.peer_gone.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = Instant::now();
+        if writer
+            .last_hangup_check
+            .is_some_and(|last| now.duration_since(last) < HANGUP_CHECK_EVERY)
+        {
+            return false;
+        }
+        writer.last_hangup_check = Some(now);
+        self.peer_hung_up()
+    }
+
+    /// True when the other end of the socket is closed (every process holding it is gone).
+    fn peer_hung_up(&self) -> bool {
+        let interest = sys::Ready { hangup: true, ..Default::default() };
+        let gone = matches!(sys::poll(&[(self.fd.as_fd(), interest)], Some(Duration::ZERO)), Ok(ready) if ready[0].hangup);
+        if gone {
+            self.peer_gone.store(true, Ordering::Relaxed);
+        }
+        gone
+    }
+
+    /// Takes the ring's write lock, waiting while another process sharing this sending end
+    /// writes a message; a holder that died makes the pipe unusable (an error, not a hang).
+    /// True once taken; false if `until` passed first.
+    fn take_write_lock(&self, rings: &RingEnds, until: Option<Instant>) -> std::io::Result<bool> {
+        let mut pause = Duration::from_micros(20);
+        loop {
+            let Some(owner) = rings.outbound.try_lock(rings.token)? else {
+                return Ok(true);
+            };
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return Ok(false);
+            }
+            let owner_pid = (owner >> 32) as u32;
+            if owner_pid != std::process::id() && !ring::process_alive(owner_pid) {
+                rings.outbound.poison();
+                continue;
+            }
+            if self.peer_hung_up() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits until the outbound ring has free space: true, or `until` passes: false. Spins
+    /// first, then sleeps on a futex; the reader's death ends the wait with `BrokenPipe`.
+    fn wait_for_space(&self, rings: &RingEnds, until: Instant) -> std::io::Result<bool> {
+        let mut spin = Spin::new(Some(until));
+        while rings.outbound.free()? == 0 {
+            if spin.turn() {
+                continue;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(false);
+            }
+            if self.peer_hung_up() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            rings.outbound.wait_for_space((until - now).min(CHECK_EVERY))?;
+        }
+        Ok(true)
+    }
+
+    fn wait_socket_writable(&self, until: Instant) -> std::io::Result<bool> {
+        let now = Instant::now();
+        if now >= until {
+            return Ok(false);
+        }
+        let interest = sys::Ready { writable: true, ..Default::default() };
+        let ready = sys::poll(&[(self.fd.as_fd(), interest)], Some(until - now))?;
+        if ready[0].hangup {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        Ok(true)
+    }
+
     pub(crate) fn send_value<T: Serialize + ?Sized>(self: &Arc<Self>, value: &T) -> Result<()> {
         let (body, fds) = wire::encode(value)?;
         self.send_frame(OutFrame::new(BodyKind::Value, Vec::new(), Cow::Owned(body), fds)?)
@@ -112,14 +413,186 @@ impl Link {
         )?)
     }
 
+    /// Receives one frame; `Ok(None)` when `timeout` passed first. With `body_buffer`, a body
+    /// is received into that buffer (its capacity reused); it is handed back in the frame, or
+    /// in `body_buffer` again when no body went into it.
+    pub(crate) fn recv_frame_into(
+        &self,
+        timeout: Option<Duration>,
+        body_buffer: &mut Option<Vec<u8>>,
+    ) -> Result<Option<Frame>> {
+        let mut reader = self.lock_reader();
+        if let Some(buffer) = body_buffer.take() {
+            reader.frames.offer_body_buffer(buffer);
+        }
+        let received = match &self.rings {
+            None => {
+                wire::read_frame_blocking(self.fd.as_fd(), &mut reader.frames, timeout, self.name)
+            }
+            Some(rings) => self.read_frame_ring(rings, &mut reader, timeout),
+        };
+        *body_buffer = reader.frames.take_body_buffer();
+        received
+    }
+
     /// Receives one frame; `Ok(None)` when `timeout` passed first.
     pub(crate) fn recv_frame(&self, timeout: Option<Duration>) -> Result<Option<Frame>> {
-        let mut reader = self.reader.lock().unwrap_or_else(|poison| poison.into_inner());
-        wire::read_frame_blocking(self.fd.as_fd(), &mut reader, timeout, self.name)
+        self.recv_frame_into(timeout, &mut None)
+    }
+
+    fn read_frame_ring(
+        &self,
+        rings: &RingEnds,
+        reader: &mut ReadSide,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Frame>> {
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        loop {
+            match reader.frames.read_frame_ring(&rings.inbound)? {
+                ReadOutcome::Frame(mut frame) => {
+                    self.take_fds(reader, &mut frame)?;
+                    return Ok(Some(frame));
+                }
+                ReadOutcome::Closed => return Err(Error::disconnected(self.name)),
+                ReadOutcome::WouldBlock => {}
+            }
+            match self.wait_for_data(rings, reader, deadline)? {
+                Waited::Data => {}
+                Waited::Timeout => return Ok(None),
+                Waited::Closed if reader.frames.between_frames() => {
+                    return Err(Error::disconnected(self.name));
+                }
+                Waited::Closed => {
+                    return Err(Error::Corrupted {
+                        message: "the sending process closed the connection in the middle of a \
+                                  message (it probably died while sending)"
+                            .into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Gives `frame` the descriptors its header announced, which travel on the socket.
+    fn take_fds(&self, reader: &mut ReadSide, frame: &mut Frame) -> Result<()> {
+        while reader.fds.len() < frame.announced_fds {
+            if reader.peer_closed {
+                return Err(Error::Corrupted {
+                    message: format!(
+                        "a message should carry {} handles but {} arrived",
+                        frame.announced_fds,
+                        reader.fds.len()
+                    ),
+                });
+            }
+            let interest = sys::Ready { readable: true, hangup: true, ..Default::default() };
+            sys::poll(&[(self.fd.as_fd(), interest)], Some(CHECK_EVERY))
+                .map_err(|error| Error::io("waiting for handles", error))?;
+            self.drain_socket(reader)?;
+        }
+        frame.fds = reader.fds.drain(..frame.announced_fds).collect();
+        Ok(())
+    }
+
+    /// Reads what the socket holds: wake-up bytes, and descriptors for frames in the ring.
+    fn drain_socket(&self, reader: &mut ReadSide) -> Result<()> {
+        let mut bytes = Vec::with_capacity(256);
+        loop {
+            bytes.clear();
+            let mut fds = Vec::new();
+            let received = sys::recv_into_spare(self.fd.as_fd(), &mut bytes, 256, &mut fds);
+            reader.fds.extend(fds);
+            match received {
+                Ok(0) => {
+                    reader.peer_closed = true;
+                    self.peer_gone.store(true, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Ok(_) if bytes.iter().all(|byte| matches!(byte, b'W' | b'F')) => {}
+                Ok(_) => {
+                    return Err(Error::Corrupted {
+                        message: "unexpected bytes on a pipe's socket: two processes are using \
+                                  the same sending end without mp's shared memory"
+                            .into(),
+                    });
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) if is_peer_gone(&error) => {
+                    reader.peer_closed = true;
+                    return Ok(());
+                }
+                Err(error) => return Err(Error::io("reading from a connection", error)),
+            }
+        }
+    }
+
+    /// Waits until the inbound ring has unread bytes, the writer is gone, or `deadline`.
+    ///
+    /// Busy-polls for [`SPIN`] (bounded by the deadline), then announces that it sleeps and
+    /// sleeps in `poll` on the socket: the writer sends a wake-up byte, and the socket's
+    /// hang-up ends the wait when the last process holding the other end is gone. Every
+    /// [`CHECK_EVERY`] it also checks that a writer holding the write lock is still alive.
+    fn wait_for_data(
+        &self,
+        rings: &RingEnds,
+        reader: &mut ReadSide,
+        deadline: Option<Instant>,
+    ) -> Result<Waited> {
+        let ring = &rings.inbound;
+        let corrupted = |error: std::io::Error| Error::Corrupted { message: error.to_string() };
+        let mut spin = Spin::new(deadline);
+        loop {
+            if ring.available().map_err(corrupted)? > 0 {
+                return Ok(Waited::Data);
+            }
+            if !spin.turn() {
+                break;
+            }
+        }
+        loop {
+            let unread = ring.reader_sleeps();
+            let nap = match unread {
+                Ok(0) if reader.peer_closed => {
+                    ring.reader_wakes();
+                    return Ok(Waited::Closed);
+                }
+                Ok(0) => match deadline {
+                    None => Some(CHECK_EVERY),
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() { None } else { Some(left.min(CHECK_EVERY)) }
+                    }
+                },
+                Ok(_) => {
+                    ring.reader_wakes();
+                    return Ok(Waited::Data);
+                }
+                Err(error) => {
+                    ring.reader_wakes();
+                    return Err(corrupted(error));
+                }
+            };
+            let Some(nap) = nap else {
+                ring.reader_wakes();
+                return Ok(Waited::Timeout);
+            };
+            let interest = sys::Ready { readable: true, hangup: true, ..Default::default() };
+            let polled = sys::poll(&[(self.fd.as_fd(), interest)], Some(nap));
+            ring.reader_wakes();
+            let ready = polled.map_err(|error| Error::io("waiting for a message", error))?;
+            if ready[0].readable || ready[0].hangup {
+                self.drain_socket(reader)?;
+            } else if let Some(owner) = rings.inbound.lock_owner_pid()
+                && !ring::process_alive(owner)
+            {
+                ring.poison();
+            }
+        }
     }
 
     pub(crate) fn recv_value<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
-        let frame = self.recv_or_timeout(timeout)?;
+        let frame = self.recv_or_timeout(timeout, &mut None)?;
         if frame.kind != BodyKind::Value {
             return Err(Error::serialization(
                 "expected a typed message but the sender used send_bytes/send_slice; \
@@ -130,17 +603,27 @@ impl Link {
     }
 
     pub(crate) fn recv_bytes(&self, timeout: Option<Duration>) -> Result<Vec<u8>> {
-        let frame = self.recv_or_timeout(timeout)?;
-        if frame.kind != BodyKind::Bytes {
-            return Err(Error::serialization(
-                "expected raw bytes but the sender used send (a typed message); receive it with recv",
-            ));
-        }
-        Ok(frame.body)
+        let frame = self.recv_or_timeout(timeout, &mut None)?;
+        bytes_body(frame)
     }
 
-    fn recv_or_timeout(&self, timeout: Option<Duration>) -> Result<Frame> {
-        match self.recv_frame(timeout)? {
+    /// Receives a bytes message into `buffer`, reusing its allocation.
+    pub(crate) fn recv_bytes_into(&self, buffer: &mut Vec<u8>) -> Result<()> {
+        let mut offered = Some(std::mem::take(buffer));
+        let received = self.recv_or_timeout(None, &mut offered);
+        if let Some(unused) = offered {
+            *buffer = unused;
+        }
+        *buffer = bytes_body(received?)?;
+        Ok(())
+    }
+
+    fn recv_or_timeout(
+        &self,
+        timeout: Option<Duration>,
+        body_buffer: &mut Option<Vec<u8>>,
+    ) -> Result<Frame> {
+        match self.recv_frame_into(timeout, body_buffer)? {
             Some(frame) => Ok(frame),
             None => Err(Error::Timeout {
                 what: format!("a message on {}", self.name),
@@ -151,13 +634,81 @@ impl Link {
 
     /// True when a message (or the end of the stream) is ready to be received.
     pub(crate) fn poll(&self, timeout: Duration) -> Result<bool> {
-        let ready = sys::poll(
-            &[(self.fd.as_fd(), sys::Ready { readable: true, ..Default::default() })],
-            Some(timeout),
-        )
-        .map_err(|error| Error::io("polling a connection", error))?;
-        Ok(ready[0].readable)
+        let Some(rings) = &self.rings else {
+            let ready = sys::poll(
+                &[(self.fd.as_fd(), sys::Ready { readable: true, ..Default::default() })],
+                Some(timeout),
+            )
+            .map_err(|error| Error::io("polling a connection", error))?;
+            return Ok(ready[0].readable);
+        };
+        let mut reader = self.lock_reader();
+        if !reader.frames.between_frames() {
+            return Ok(true);
+        }
+        let deadline = Instant::now() + timeout;
+        match self.wait_for_data(rings, &mut reader, Some(deadline))? {
+            Waited::Data | Waited::Closed => Ok(true),
+            Waited::Timeout => Ok(false),
+        }
     }
+
+    /// What an endpoint sends when it travels: its socket, and its pipe's shared memory.
+    fn to_passed(&self) -> std::io::Result<PassedEndpoint> {
+        let rings = match &self.rings {
+            Some(rings) => Some((PassedFd(rings.file.fd().try_clone()?), rings.side)),
+            None => None,
+        };
+        Ok(PassedEndpoint { socket: PassedFd(self.fd.try_clone()?), rings })
+    }
+
+    fn from_passed(passed: PassedEndpoint, name: &'static str) -> Result<Arc<Link>> {
+        let rings = match passed.rings {
+            Some((PassedFd(fd), side)) if side <= 1 => Some((
+                RingFile::adopt(fd)
+                    .map_err(|error| Error::io("mapping a pipe's shared memory", error))?,
+                side,
+            )),
+            Some(_) => {
+                return Err(Error::Corrupted { message: "a pipe end names no valid side".into() });
+            }
+            None => None,
+        };
+        Link::with_rings(passed.socket.0, rings, name)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Some(rings) = &self.rings {
+            // Normally free already; after an error in the middle of a message it may not be.
+            rings.outbound.unlock(rings.token);
+        }
+    }
+}
+
+/// How a wait for ring data ended.
+enum Waited {
+    Data,
+    Timeout,
+    /// The socket is closed and the ring holds nothing more.
+    Closed,
+}
+
+/// An endpoint inside a message: the socket, and the pipe's memfd with this end's side.
+#[derive(Serialize, Deserialize)]
+struct PassedEndpoint {
+    socket: PassedFd,
+    rings: Option<(PassedFd, u8)>,
+}
+
+fn bytes_body(frame: Frame) -> Result<Vec<u8>> {
+    if frame.kind != BodyKind::Bytes {
+        return Err(Error::serialization(
+            "expected raw bytes but the sender used send (a typed message); receive it with recv",
+        ));
+    }
+    Ok(frame.body)
 }
 
 fn is_peer_gone(error: &std::io::Error) -> bool {
@@ -188,21 +739,56 @@ fn start_flusher(link: Arc<Link>) {
 
 fn flush_until_empty(link: &Link) {
     loop {
+        let mut socket_full = true;
         {
-            let mut writer = link.writer.lock().unwrap_or_else(|poison| poison.into_inner());
-            match writer.outbox.flush_some(link.fd.as_fd()) {
-                Ok(true) => return,
+            let mut writer = link.lock_writer();
+            let flushed = match &link.rings {
+                None => writer.outbox.flush_some(link.fd.as_fd()),
+                Some(rings) => link
+                    .take_write_lock(rings, None)
+                    .and_then(|_| writer.outbox.flush_some_ring(&rings.outbound, link.fd.as_fd()))
+                    .map(|outcome| {
+                        socket_full = outcome == RingWrite::SocketFull;
+                        outcome == RingWrite::Done
+                    }),
+            };
+            match flushed {
+                Ok(true) => {
+                    if let Some(rings) = &link.rings {
+                        rings.outbound.unlock(rings.token);
+                    }
+                    return;
+                }
                 Ok(false) => {}
                 Err(_) => {
                     // The receiver is gone; what it never read cannot be delivered.
                     writer.broken = true;
+                    if let Some(rings) = &link.rings {
+                        if writer.outbox.mid_frame() {
+                            rings.outbound.poison();
+                        }
+                        rings.outbound.unlock(rings.token);
+                    }
                     writer.outbox = Outbox::default();
                     return;
                 }
             }
         }
-        let interest = sys::Ready { writable: true, ..Default::default() };
-        let _ = sys::poll(&[(link.fd.as_fd(), interest)], Some(Duration::from_millis(100)));
+        let until = Instant::now() + CHECK_EVERY;
+        let waited = match &link.rings {
+            Some(rings) if !socket_full => link.wait_for_space(rings, until).map(drop),
+            _ => link.wait_socket_writable(until).map(drop),
+        };
+        if waited.is_err() {
+            let mut writer = link.lock_writer();
+            writer.broken = true;
+            if let Some(rings) = &link.rings {
+                rings.outbound.poison();
+                rings.outbound.unlock(rings.token);
+            }
+            writer.outbox = Outbox::default();
+            return;
+        }
     }
 }
 
@@ -361,8 +947,7 @@ macro_rules! endpoint_common {
                 &self,
                 serializer: S,
             ) -> std::result::Result<S::Ok, S::Error> {
-                let duplicate = self.link.fd.try_clone().map_err(serde::ser::Error::custom)?;
-                PassedFd(duplicate).serialize(serializer)
+                self.link.to_passed().map_err(serde::ser::Error::custom)?.serialize(serializer)
             }
         }
 
@@ -370,8 +955,8 @@ macro_rules! endpoint_common {
             fn deserialize<D: Deserializer<'de>>(
                 deserializer: D,
             ) -> std::result::Result<Self, D::Error> {
-                let PassedFd(fd) = PassedFd::deserialize(deserializer)?;
-                let link = Link::new(fd, $what).map_err(serde::de::Error::custom)?;
+                let passed = PassedEndpoint::deserialize(deserializer)?;
+                let link = Link::from_passed(passed, $what).map_err(serde::de::Error::custom)?;
                 Ok($endpoint { link, _type: PhantomData })
             }
         }
@@ -457,6 +1042,28 @@ impl<T> Connection<T> {
     /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
         self.link.recv_bytes(None)
+    }
+
+    /// As [`Connection::recv_bytes`], but into `buffer`, whose allocation is reused: the fast
+    /// way to receive large messages again and again (a fresh allocation of many megabytes
+    /// costs more than the transfer, as the operating system must supply zeroed pages).
+    ///
+    /// On success `buffer` holds exactly the message. After an error its contents are
+    /// unspecified.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (a, b) = mp::pipe::<()>()?;
+    /// let mut buffer = Vec::new();
+    /// for message in [&b"first"[..], b"2nd"] {
+    ///     a.send_bytes(message)?;
+    ///     b.recv_bytes_into(&mut buffer)?;
+    ///     assert_eq!(buffer, message);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_bytes_into(&self, buffer: &mut Vec<u8>) -> Result<()> {
+        self.link.recv_bytes_into(buffer)
     }
 
     /// Sends a slice of plain numbers as its bytes: the fast path for arrays.
@@ -643,6 +1250,22 @@ impl<T> Receiver<T> {
     /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
         self.link.recv_bytes(None)
+    }
+
+    /// Receives one message sent with `send_bytes` into `buffer`, reusing its allocation (see
+    /// [`Connection::recv_bytes_into`]).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (tx, rx) = mp::pipe_simplex::<()>()?;
+    /// let mut buffer = Vec::with_capacity(1 << 20);
+    /// tx.send_bytes(&[9; 1000])?;
+    /// rx.recv_bytes_into(&mut buffer)?;
+    /// assert_eq!(buffer, [9; 1000]);
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_bytes_into(&self, buffer: &mut Vec<u8>) -> Result<()> {
+        self.link.recv_bytes_into(buffer)
     }
 
     /// Receives a message sent with `send_slice`, as elements of type `E`.

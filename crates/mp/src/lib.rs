@@ -88,6 +88,7 @@ mod pool;
 mod process;
 mod queue;
 mod ranks;
+mod ring;
 mod shm;
 mod sys;
 mod wire;

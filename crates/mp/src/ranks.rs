@@ -72,6 +72,33 @@ pub trait Communicator {
     /// Waits for the next raw-bytes message from rank `source`.
     fn recv_bytes(&self, source: usize) -> Result<Vec<u8>>;
 
+    /// As [`Communicator::recv_bytes`], but into `buffer`, reusing its allocation (the fast
+    /// way to receive large messages repeatedly). After an error its contents are unspecified.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    ///
+    /// fn exchange(comm: Comm, _: ()) -> usize {
+    ///     let peer = 1 - comm.rank();
+    ///     let mut buffer = Vec::new();
+    ///     for round in 0..3 {
+    ///         comm.send_bytes(peer, &vec![round as u8; 1000]).unwrap();
+    ///         comm.recv_bytes_into(peer, &mut buffer).unwrap();
+    ///         assert_eq!(buffer, vec![round as u8; 1000]);
+    ///     }
+    ///     buffer.len()
+    /// }
+    ///
+    /// assert_eq!(mp::launch(2, exchange, ())?, [1000, 1000]);
+    /// # Ok(()) }
+    /// ```
+    fn recv_bytes_into(&self, source: usize, buffer: &mut Vec<u8>) -> Result<()> {
+        *buffer = self.recv_bytes(source)?;
+        Ok(())
+    }
+
     /// Sends a slice of plain numbers as its bytes (no per-element encoding).
     ///
     /// ```
@@ -282,6 +309,10 @@ impl Communicator for Comm {
 
     fn recv_bytes(&self, source: usize) -> Result<Vec<u8>> {
         self.link(source)?.recv_bytes(None)
+    }
+
+    fn recv_bytes_into(&self, source: usize, buffer: &mut Vec<u8>) -> Result<()> {
+        self.link(source)?.recv_bytes_into(buffer)
     }
 }
 

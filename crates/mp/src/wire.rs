@@ -19,7 +19,7 @@ use std::{
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
-use crate::{Error, Result, sys};
+use crate::{Error, Result, ring::Ring, sys};
 
 const MAGIC: u32 = 0x6d70_4652; // "mpFR"
 const HEADER_LEN: usize = 24;
@@ -27,6 +27,8 @@ const HEADER_LEN: usize = 24;
 const MAX_META_LEN: u32 = 16 << 20;
 /// 1 TiB: a larger body length can only be a damaged header.
 const MAX_BODY_LEN: u64 = 1 << 40;
+/// Fresh receive buffers at least this large ask for huge pages.
+pub(crate) const HUGE_PAGES_FROM: usize = 4 << 20;
 /// Bytes read per `recv` call for large bodies.
 const READ_STEP: usize = 4 << 20;
 
@@ -117,6 +119,30 @@ pub(crate) struct Frame {
     pub(crate) meta: Vec<u8>,
     pub(crate) body: Vec<u8>,
     pub(crate) fds: Vec<OwnedFd>,
+    /// How many descriptors the header announced (on a ring they come separately).
+    pub(crate) announced_fds: usize,
+}
+
+/// What one attempt to write a frame into a ring achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RingWrite {
+    /// The whole frame is in the ring.
+    Done,
+    /// Some bytes went in; the ring is full now.
+    Progress,
+    /// The ring is full.
+    Full,
+    /// The socket cannot take the frame's descriptors yet.
+    SocketFull,
+}
+
+/// Wakes a reader asleep on `fd` (one byte: never torn, whoever else writes there).
+pub(crate) fn send_wake(fd: BorrowedFd<'_>) -> io::Result<()> {
+    match sys::send_vectored(fd, &[IoSlice::new(b"W")], &[]) {
+        // A full socket holds unread wake-ups already.
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// A frame on its way out. The body may borrow the caller's buffer until it must be queued.
@@ -185,6 +211,51 @@ impl<'a> OutFrame<'a> {
         Ok(true)
     }
 
+    /// Writes as much as `ring` takes now, in steps of [`crate::ring::STEP`] bytes, each
+    /// published at once. The descriptors go first, on the socket `fd`, with one `F` byte.
+    pub(crate) fn write_ring(&mut self, ring: &Ring, fd: BorrowedFd<'_>) -> io::Result<RingWrite> {
+        if self.written == 0 && !self.fds.is_empty() {
+            let raw_fds: Vec<RawFd> = self.fds.iter().map(AsRawFd::as_raw_fd).collect();
+            match sys::send_vectored(fd, &[IoSlice::new(b"F")], &raw_fds) {
+                Ok(_) => self.fds.clear(),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(RingWrite::SocketFull);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let mut progress = false;
+        while self.written < self.total_len() {
+            let free = ring.free()?;
+            if free == 0 {
+                return Ok(if progress { RingWrite::Progress } else { RingWrite::Full });
+            }
+            let mut budget = free.min(crate::ring::STEP);
+            let mut parts: [&[u8]; 3] = [&self.header[..], &self.meta[..], &self.body[..]];
+            let mut skip = self.written;
+            for part in parts.iter_mut() {
+                let cut = skip.min(part.len());
+                *part = &part[cut..];
+                skip -= cut;
+                let take = part.len().min(budget);
+                *part = &part[..take];
+                budget -= take;
+            }
+            let n: usize = parts.iter().map(|part| part.len()).sum();
+            if ring.push(&parts) {
+                send_wake(fd)?;
+            }
+            self.written += n;
+            progress = true;
+        }
+        Ok(RingWrite::Done)
+    }
+
+    /// True while no byte of the frame has gone out.
+    pub(crate) fn untouched(&self) -> bool {
+        self.written == 0
+    }
+
     /// Detaches the frame from the caller's buffer, copying only the part not yet written.
     fn into_owned(self) -> OutFrame<'static> {
         let body_start = HEADER_LEN + self.meta.len();
@@ -228,6 +299,31 @@ impl Outbox {
 
     pub(crate) fn push(&mut self, frame: OutFrame<'_>) {
         self.frames.push_back(frame.into_owned());
+    }
+
+    /// Writes queued frames into `ring` until it is full. Returns how far it got.
+    pub(crate) fn flush_some_ring(
+        &mut self,
+        ring: &Ring,
+        fd: BorrowedFd<'_>,
+    ) -> io::Result<RingWrite> {
+        let mut progress = false;
+        while let Some(front) = self.frames.front_mut() {
+            match front.write_ring(ring, fd)? {
+                RingWrite::Done => {
+                    self.frames.pop_front();
+                    progress = true;
+                }
+                RingWrite::Progress => return Ok(RingWrite::Progress),
+                stuck => return Ok(if progress { RingWrite::Progress } else { stuck }),
+            }
+        }
+        Ok(RingWrite::Done)
+    }
+
+    /// True when the first queued frame has been partly written.
+    pub(crate) fn mid_frame(&self) -> bool {
+        self.frames.front().is_some_and(|front| !front.untouched())
     }
 
     /// Writes queued frames until the socket would block. Returns true when all are out.
@@ -304,17 +400,60 @@ struct HeaderParts {
     n_fds: usize,
 }
 
-/// Assembles frames from a non-blocking socket, keeping partial frames between calls.
+/// Appends at most `max` bytes to the spare capacity of a buffer (and any descriptors that came
+/// with them to a list): `Ok(0)` at end of stream, `WouldBlock` when nothing is there yet,
+/// `InvalidData` for a damaged source.
+type ReadSource<'a> = dyn FnMut(&mut Vec<u8>, usize, &mut Vec<OwnedFd>) -> io::Result<usize> + 'a;
+
+/// Assembles frames from a non-blocking socket (or a ring), keeping partial frames between
+/// calls.
 #[derive(Debug, Default)]
 pub(crate) struct FrameReader {
     state: ReadState,
     buf: Vec<u8>,
     fds: Vec<OwnedFd>,
+    /// A buffer to receive the next body into (its capacity is reused).
+    body_buffer: Option<Vec<u8>>,
 }
 
 impl FrameReader {
     /// Reads until a whole frame is in, or the socket has nothing more for now.
     pub(crate) fn read_frame(&mut self, fd: BorrowedFd<'_>) -> Result<ReadOutcome> {
+        self.read_frame_with(
+            &mut |buf, max, fds| sys::recv_into_spare(fd, buf, max, fds),
+            READ_STEP,
+            false,
+        )
+    }
+
+    /// Reads a frame from `ring`; its descriptors come separately (`Frame::announced_fds`).
+    pub(crate) fn read_frame_ring(&mut self, ring: &Ring) -> Result<ReadOutcome> {
+        self.read_frame_with(&mut |buf, max, _| ring.pop_into(buf, max), crate::ring::STEP, true)
+    }
+
+    /// True when no part of a frame has been read.
+    pub(crate) fn between_frames(&self) -> bool {
+        matches!(self.state, ReadState::Header) && self.buf.is_empty()
+    }
+
+    /// Receive the next body into `buffer` (cleared first), reusing its capacity.
+    pub(crate) fn offer_body_buffer(&mut self, buffer: Vec<u8>) {
+        self.body_buffer = Some(buffer);
+    }
+
+    /// The buffer given to [`FrameReader::offer_body_buffer`], if no body went into it.
+    pub(crate) fn take_body_buffer(&mut self) -> Option<Vec<u8>> {
+        self.body_buffer.take()
+    }
+
+    /// Reads a frame from `read`, at most `read_step` bytes per call. With `external_fds` the
+    /// frame's descriptors are the caller's business.
+    fn read_frame_with(
+        &mut self,
+        read: &mut ReadSource<'_>,
+        read_step: usize,
+        external_fds: bool,
+    ) -> Result<ReadOutcome> {
         loop {
             let want = match &self.state {
                 ReadState::Header => HEADER_LEN,
@@ -324,9 +463,12 @@ impl FrameReader {
             if self.buf.len() < want {
                 if self.buf.capacity() < want {
                     self.buf.reserve_exact(want - self.buf.len());
+                    if want >= HUGE_PAGES_FROM {
+                        sys::advise_huge_pages(&mut self.buf);
+                    }
                 }
-                let step = (want - self.buf.len()).min(READ_STEP);
-                match sys::recv_into_spare(fd, &mut self.buf, step, &mut self.fds) {
+                let step = (want - self.buf.len()).min(read_step);
+                match read(&mut self.buf, step, &mut self.fds) {
                     Ok(0) => {
                         let between_frames =
                             matches!(self.state, ReadState::Header) && self.buf.is_empty();
@@ -348,6 +490,9 @@ impl FrameReader {
                     Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
                         return Ok(ReadOutcome::Closed);
                     }
+                    Err(error) if error.kind() == io::ErrorKind::InvalidData => {
+                        return Err(Error::Corrupted { message: error.to_string() });
+                    }
                     Err(error) => return Err(Error::io("reading from a connection", error)),
                 }
             }
@@ -366,12 +511,16 @@ impl FrameReader {
                 }
                 ReadState::Meta { header } => {
                     let meta = std::mem::take(&mut self.buf);
+                    if let Some(mut body) = self.body_buffer.take() {
+                        body.clear();
+                        self.buf = body;
+                    }
                     self.state = ReadState::Body { header, meta };
                 }
                 ReadState::Body { header, meta } => {
                     let body = std::mem::take(&mut self.buf);
                     let fds = std::mem::take(&mut self.fds);
-                    if fds.len() != header.n_fds {
+                    if !external_fds && fds.len() != header.n_fds {
                         return Err(Error::Corrupted {
                             message: format!(
                                 "a message should carry {} handles but {} arrived",
@@ -380,7 +529,13 @@ impl FrameReader {
                             ),
                         });
                     }
-                    return Ok(ReadOutcome::Frame(Frame { kind: header.kind, meta, body, fds }));
+                    return Ok(ReadOutcome::Frame(Frame {
+                        kind: header.kind,
+                        meta,
+                        body,
+                        fds,
+                        announced_fds: header.n_fds,
+                    }));
                 }
             }
         }

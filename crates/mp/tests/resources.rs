@@ -14,6 +14,11 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
+fn echo_once(connection: mp::Connection<u64>) {
+    let bytes = connection.recv_bytes().unwrap();
+    connection.send_bytes(&bytes).unwrap();
+}
+
 #[test]
 fn descriptors_stay_flat_and_no_zombies_remain() {
     let _guard = watchdog("descriptors_stay_flat_and_no_zombies_remain", Duration::from_secs(120));
@@ -28,6 +33,23 @@ fn descriptors_stay_flat_and_no_zombies_remain() {
     assert_eq!(b.recv().unwrap(), 1);
     drop((a, b));
     assert_eq!(open_fds(), before, "1000 maps must not leak descriptors");
+    // Pipes with shared memory, used here and in another process, ends sent on as messages.
+    for round in 0..100u64 {
+        let (here, there) = mp::pipe::<u64>().unwrap();
+        let (tx, rx) = mp::pipe_simplex::<mp::Connection<u64>>().unwrap();
+        tx.send(&there).unwrap();
+        drop(there);
+        let there = rx.recv().unwrap();
+        here.send(&round).unwrap();
+        assert_eq!(there.recv().unwrap(), round);
+        if round % 10 == 0 {
+            let mut echo = Process::spawn(echo_once, there).unwrap();
+            here.send_bytes(&vec![1u8; 3 << 20]).unwrap();
+            assert_eq!(here.recv_bytes().unwrap().len(), 3 << 20);
+            echo.join().unwrap();
+        }
+    }
+    assert_eq!(open_fds(), before, "pipes must close every descriptor");
     drop(pool);
     for round in 0..50u64 {
         let mut process = Process::spawn(square, round).unwrap();

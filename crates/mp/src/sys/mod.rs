@@ -344,6 +344,96 @@ impl SharedMapping {
     }
 }
 
+impl SharedMapping {
+    /// Copies `bytes` into the mapping at byte `offset`.
+    ///
+    /// Used for the rings of pipes (see `ring.rs`): the region written is one the other
+    /// process does not read until it is published through an atomic position.
+    pub(crate) fn copy_in(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset <= self.len && bytes.len() <= self.len - offset, "checked by the caller");
+        // SAFETY: the destination lies inside the mapping (asserted) and cannot overlap the
+        // caller's slice, which is process-private memory. No Rust reference to the mapped bytes
+        // exists; they are plain bytes, so any value a misbehaving peer writes meanwhile is valid.
+        unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(offset), bytes.len());
+        }
+    }
+
+    /// Appends `len` bytes of the mapping, from byte `offset`, to `out`, which must have that
+    /// much spare capacity.
+    pub(crate) fn copy_out(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
+        assert!(offset <= self.len && len <= self.len - offset, "checked by the caller");
+        assert!(out.capacity() - out.len() >= len, "checked by the caller");
+        // SAFETY: the source lies inside the mapping and the destination inside `out`'s spare
+        // capacity (both asserted); they cannot overlap. The bytes are copied through raw
+        // pointers, never referenced: a peer that writes them concurrently (it must not) can
+        // only make us copy other byte values, all valid `u8`s, which the caller validates.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(offset),
+                out.as_mut_ptr().add(out.len()),
+                len,
+            );
+            out.set_len(out.len() + len);
+        }
+    }
+}
+
+/// Asks for huge pages behind the spare capacity of `buffer` (the 2 MiB-aligned part of it):
+/// filling many megabytes of fresh memory then takes one page fault per 2 MiB instead of one
+/// per 4 KiB, which on a virtual machine is most of the cost of receiving into a new buffer.
+/// Only advice: the kernel may ignore it, and nothing else changes.
+pub(crate) fn advise_huge_pages(buffer: &mut Vec<u8>) {
+    const HUGE: usize = 2 << 20;
+    let spare = buffer.spare_capacity_mut();
+    let start = (spare.as_ptr() as usize).next_multiple_of(HUGE);
+    let end = (spare.as_ptr() as usize + spare.len()) & !(HUGE - 1);
+    if end > start {
+        // SAFETY: the range lies inside memory this process owns (the Vec's allocation);
+        // MADV_HUGEPAGE changes no contents and no access rights, only how faults are served.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+}
+
+/// Sleeps while `word` (in memory shared between processes) still holds `expected`, at most
+/// `timeout`; returns early on a [`futex_wake`], a signal, or if the word already differs.
+pub(crate) fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: Duration) {
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: the address is a live, aligned u32 (an AtomicU32 reference) and `timeout` a
+    // valid timespec; FUTEX_WAIT only reads them. Not FUTEX_PRIVATE: the word is shared with
+    // other processes. Every outcome (woken, timed out, EAGAIN, EINTR) is fine for the caller.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &timeout as *const libc::timespec,
+            ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Wakes every process sleeping in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: the address is a live, aligned u32; FUTEX_WAKE does not access memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            i32::MAX,
+            ptr::null::<libc::timespec>(),
+            ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
 impl Drop for SharedMapping {
     fn drop(&mut self) {
         if self.len > 0 {

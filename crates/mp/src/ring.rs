@@ -1,0 +1,295 @@
+//! The shared-memory data path of a pipe: one ring of bytes per direction, in a memfd that both
+//! ends map.
+//!
+//! A ring carries exactly the frames a socket would (header, meta, body; see `wire.rs`), as a
+//! byte stream: the writer copies bytes in at `write_pos` and publishes them by storing the new
+//! position (release); the reader copies them out and publishes `read_pos`. Positions are byte
+//! counts since the pipe was created (they never wrap), so `write_pos - read_pos` is the number
+//! of unread bytes and must lie in `0..=CAPACITY`: anything else is a damaged or hostile peer,
+//! reported as `Error::Corrupted`, never trusted.
+//!
+//! The socket of the pipe stays: it carries descriptors (a byte `F` with `SCM_RIGHTS`), wake-up
+//! bytes (`W`, written only when the reader said it is going to sleep), and above all the
+//! peer's death, which every wait observes as a hang-up.
+//!
+//! Layout of the mapping: two sides of `SIDE_BYTES` each (side 0: end 0 writes, end 1 reads;
+//! side 1 the other way). A side starts with a 4 KiB header page of control words, each on its
+//! own cache line, followed by `CAPACITY` bytes of data.
+
+use std::{
+    io,
+    os::fd::{AsFd, OwnedFd},
+    sync::{
+        Arc,
+        atomic::{AtomicU32, AtomicU64, Ordering, fence},
+    },
+    time::Duration,
+};
+
+use crate::sys::{self, SharedMapping};
+
+/// Bytes of data per direction. The first pages are touched by every message, the rest only
+/// by messages that fill the ring; 1 MiB keeps a large transfer inside the caches.
+pub(crate) const CAPACITY: usize = 1 << 20;
+/// The writer publishes (and the reader frees) at least every this many bytes, so the two
+/// copies of a large message overlap.
+pub(crate) const STEP: usize = 64 << 10;
+const HEADER_BYTES: usize = 4096;
+const SIDE_BYTES: usize = HEADER_BYTES + CAPACITY;
+const MAPPING_BYTES: usize = 2 * SIDE_BYTES;
+
+// Byte offsets of the control words within a side's header page.
+const WRITE_POS: usize = 0;
+const READ_POS: usize = 64;
+/// How many readers are (about to be) asleep in `poll` on the socket.
+const READER_SLEEPING: usize = 128;
+/// How many writers are (about to be) asleep on `SPACE_EVENT`.
+const WRITER_SLEEPING: usize = 192;
+/// Futex word, bumped whenever a reader frees space while a writer sleeps.
+const SPACE_EVENT: usize = 196;
+/// Who is writing a message: 0, or the token of one `Link` (pid << 32 | serial).
+const WRITE_LOCK: usize = 256;
+/// Set when a writer died or failed in the middle of a message: the stream is unusable.
+const POISONED: usize = 320;
+/// The memfd of one pipe and its mapping, shared by the endpoints that live in this process.
+#[derive(Debug)]
+pub(crate) struct RingFile {
+    fd: OwnedFd,
+    map: SharedMapping,
+}
+
+impl RingFile {
+    /// A fresh pair of empty rings (all-zero memory is the initial state).
+    pub(crate) fn create() -> io::Result<Arc<RingFile>> {
+        let fd = sys::memfd("mp-pipe", MAPPING_BYTES)?;
+        let map = SharedMapping::new(fd.as_fd(), MAPPING_BYTES)?;
+        Ok(Arc::new(RingFile { fd, map }))
+    }
+
+    /// Maps the rings of a pipe whose endpoint arrived from another process.
+    pub(crate) fn adopt(fd: OwnedFd) -> io::Result<Arc<RingFile>> {
+        let len = sys::file_size(fd.as_fd())?;
+        if len != MAPPING_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a pipe's shared memory has {len} bytes instead of {MAPPING_BYTES}"),
+            ));
+        }
+        let map = SharedMapping::new(fd.as_fd(), MAPPING_BYTES)?;
+        Ok(Arc::new(RingFile { fd, map }))
+    }
+
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// The ring that end `side` writes, or reads when `outbound` is false.
+    pub(crate) fn ring(self: &Arc<Self>, side: u8, outbound: bool) -> Ring {
+        let index = usize::from((side == 1) != outbound);
+        Ring { file: Arc::clone(self), base: index * SIDE_BYTES, seen_read: AtomicU64::new(0) }
+    }
+}
+
+/// One direction of a pipe.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    file: Arc<RingFile>,
+    base: usize,
+    /// The writer's last look at `read_pos` (private to this process): positions only grow,
+    /// so it under-estimates the free space, and re-reading the reader's cache line only when
+    /// it seems full spares a transfer between CPUs per message.
+    seen_read: AtomicU64,
+}
+
+fn corrupted(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+impl Ring {
+    fn word64(&self, offset: usize) -> &AtomicU64 {
+        self.file.map.atomic_u64((self.base + offset) / 8)
+    }
+
+    fn word32(&self, offset: usize) -> &AtomicU32 {
+        self.file.map.atomic_u32((self.base + offset) / 4)
+    }
+
+    fn check_poison(&self) -> io::Result<()> {
+        if self.word32(POISONED).load(Ordering::Acquire) != 0 {
+            return Err(corrupted(
+                "a process writing into this pipe died or failed in the middle of a message \
+                 (several processes were sharing the same sending end)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Marks the stream unusable: a message was left half written.
+    pub(crate) fn poison(&self) {
+        self.word32(POISONED).store(1, Ordering::Release);
+    }
+
+    /// Copies `bytes` into the ring at position `at`, wrapping round the end.
+    fn copy_in(&self, at: u64, bytes: &[u8]) {
+        let start = (at % CAPACITY as u64) as usize;
+        let first = bytes.len().min(CAPACITY - start);
+        let data = self.base + HEADER_BYTES;
+        self.file.map.copy_in(data + start, &bytes[..first]);
+        self.file.map.copy_in(data, &bytes[first..]);
+    }
+
+    // ---- The writer's side. The caller holds the write lock.
+
+    /// Free bytes in the ring.
+    pub(crate) fn free(&self) -> io::Result<usize> {
+        self.check_poison()?;
+        let written = self.word64(WRITE_POS).load(Ordering::Relaxed);
+        let used = written.wrapping_sub(self.seen_read.load(Ordering::Relaxed));
+        if used < CAPACITY as u64 {
+            return Ok(CAPACITY - used as usize);
+        }
+        let read = self.word64(READ_POS).load(Ordering::Acquire);
+        self.seen_read.store(read, Ordering::Relaxed);
+        let used = written.wrapping_sub(read);
+        if used > CAPACITY as u64 {
+            return Err(corrupted("the reader of a pipe reported an impossible position"));
+        }
+        Ok(CAPACITY - used as usize)
+    }
+
+    /// Copies `bytes` (at most [`Ring::free`] of them) in after the published ones and
+    /// publishes them. Returns true when a reader is asleep and must be woken.
+    pub(crate) fn push(&self, bytes: &[&[u8]]) -> bool {
+        let start = self.word64(WRITE_POS).load(Ordering::Relaxed);
+        let mut at = start;
+        for part in bytes {
+            self.copy_in(at, part);
+            at += part.len() as u64;
+        }
+        self.word64(WRITE_POS).store(at, Ordering::Release);
+        // Pairs with the fence in `reader_sleeps`: either the reader sees the new position or
+        // we see that it sleeps.
+        fence(Ordering::SeqCst);
+        self.word32(READER_SLEEPING).load(Ordering::Relaxed) != 0
+    }
+
+    /// Tries to take the write lock for the `Link` with this token.
+    pub(crate) fn try_lock(&self, token: u64) -> io::Result<Option<u64>> {
+        self.check_poison()?;
+        match self.word64(WRITE_LOCK).compare_exchange(
+            0,
+            token,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => Ok(None),
+            Err(owner) if owner == token => Ok(None),
+            Err(owner) => Ok(Some(owner)),
+        }
+    }
+
+    pub(crate) fn unlock(&self, token: u64) {
+        let _ = self.word64(WRITE_LOCK).compare_exchange(
+            token,
+            0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The writer that holds the lock, if any, as a process id.
+    pub(crate) fn lock_owner_pid(&self) -> Option<u32> {
+        match self.word64(WRITE_LOCK).load(Ordering::Relaxed) {
+            0 => None,
+            token => Some((token >> 32) as u32),
+        }
+    }
+
+    /// Sleeps until the reader frees space, at most `timeout`. The caller re-checks.
+    pub(crate) fn wait_for_space(&self, timeout: Duration) -> io::Result<()> {
+        let event = self.word32(SPACE_EVENT).load(Ordering::Acquire);
+        self.word32(WRITER_SLEEPING).fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.free()? == 0 {
+            sys::futex_wait(self.word32(SPACE_EVENT), event, timeout);
+        }
+        self.word32(WRITER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    // ---- The reader's side.
+
+    /// Unread bytes in the ring.
+    pub(crate) fn available(&self) -> io::Result<usize> {
+        self.check_poison()?;
+        let written = self.word64(WRITE_POS).load(Ordering::Acquire);
+        let read = self.word64(READ_POS).load(Ordering::Relaxed);
+        let unread = written.wrapping_sub(read);
+        if unread > CAPACITY as u64 {
+            return Err(corrupted("the writer of a pipe reported an impossible position"));
+        }
+        Ok(unread as usize)
+    }
+
+    /// Moves up to `max` unread bytes (bounded by `out`'s spare capacity) to the end of `out`
+    /// and frees them. `WouldBlock` when there are none.
+    pub(crate) fn pop_into(&self, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let unread = self.available()?;
+        let n = unread.min(max).min(out.capacity() - out.len());
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let read = self.word64(READ_POS).load(Ordering::Relaxed);
+        let start = (read % CAPACITY as u64) as usize;
+        let first = n.min(CAPACITY - start);
+        let data = self.base + HEADER_BYTES;
+        self.file.map.copy_out(data + start, first, out);
+        self.file.map.copy_out(data, n - first, out);
+        // A compare-exchange, not a store: if it fails, another process reads this ring too,
+        // and both of us have seen torn messages.
+        if self
+            .word64(READ_POS)
+            .compare_exchange(read, read + n as u64, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.poison();
+            return Err(corrupted(
+                "two processes receive on the same end of a pipe; give each its own pipe",
+            ));
+        }
+        fence(Ordering::SeqCst);
+        if self.word32(WRITER_SLEEPING).load(Ordering::Relaxed) != 0 {
+            self.word32(SPACE_EVENT).fetch_add(1, Ordering::Release);
+            sys::futex_wake(self.word32(SPACE_EVENT));
+        }
+        Ok(n)
+    }
+
+    /// Announces that the reader is about to sleep; returns the unread bytes seen afterwards
+    /// (if any, it must not sleep). Every call is followed by [`Ring::reader_wakes`].
+    pub(crate) fn reader_sleeps(&self) -> io::Result<usize> {
+        self.word32(READER_SLEEPING).fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.available()
+    }
+
+    pub(crate) fn reader_wakes(&self) {
+        self.word32(READER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// False once process `pid` has exited (a zombie counts as exited).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    if let Err(error) = sys::send_signal(pid, 0)
+        && error.raw_os_error() == Some(libc::ESRCH)
+    {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => match stat.rfind(')') {
+            Some(end) => !matches!(stat.as_bytes().get(end + 2), Some(b'Z' | b'X')),
+            None => true,
+        },
+        Err(_) => false,
+    }
+}
