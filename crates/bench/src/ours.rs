@@ -86,7 +86,8 @@ pub fn map_times(n_tasks: u64, chunksize: Option<usize>, reps: usize) -> Result<
 /// Sends back every bytes message until the other end closes.
 fn echo(connection: Connection<()>) -> u64 {
     let mut echoed = 0;
-    while let Ok(bytes) = connection.recv_bytes() {
+    let mut bytes = Vec::new();
+    while connection.recv_bytes_into(&mut bytes).is_ok() {
         if connection.send_bytes(&bytes).is_err() {
             break;
         }
@@ -95,13 +96,16 @@ fn echo(connection: Connection<()>) -> u64 {
     echoed
 }
 
-/// `mp::pipe` between this process and an echoing child: `send_bytes` then `recv_bytes`.
+/// `mp::pipe` between this process and an echoing child: `send_bytes`, then
+/// `recv_bytes_into` a buffer reused from one message to the next (as MPI receives into the
+/// caller's buffer).
 pub fn pipe_sweep(plan: &SweepPlan) -> Result<Vec<RawPoint>, String> {
     let (here, there) = mp::pipe::<()>().map_err(text)?;
     let mut echoer = Process::spawn(echo, there).map_err(text)?;
+    let mut reply = Vec::new();
     let points = sweep(plan, |message| {
         here.send_bytes(message).map_err(text)?;
-        let reply = here.recv_bytes().map_err(text)?;
+        here.recv_bytes_into(&mut reply).map_err(text)?;
         check_reply(message.len(), reply.len())
     });
     drop(here);
@@ -118,9 +122,10 @@ type RankOutcome = Option<Result<Vec<RawPoint>, String>>;
 
 /// Rank 0 measures against rank 1, which echoes until an empty message says stop.
 fn comm_rank(comm: Comm, plan: SweepPlan) -> RankOutcome {
+    let mut buffer = Vec::new();
     if comm.rank() == 1 {
-        while let Ok(bytes) = comm.recv_bytes(0) {
-            if bytes.is_empty() || comm.send_bytes(0, &bytes).is_err() {
+        while comm.recv_bytes_into(0, &mut buffer).is_ok() {
+            if buffer.is_empty() || comm.send_bytes(0, &buffer).is_err() {
                 break;
             }
         }
@@ -128,14 +133,14 @@ fn comm_rank(comm: Comm, plan: SweepPlan) -> RankOutcome {
     }
     let points = sweep(&plan, |message| {
         comm.send_bytes(1, message).map_err(text)?;
-        let reply = comm.recv_bytes(1).map_err(text)?;
-        check_reply(message.len(), reply.len())
+        comm.recv_bytes_into(1, &mut buffer).map_err(text)?;
+        check_reply(message.len(), buffer.len())
     });
     let stopped = comm.send_bytes(1, &[]);
     Some(points.and_then(|points| stopped.map(|()| points).map_err(text)))
 }
 
-/// Two ranks started by `mp::launch`, `Comm::send_bytes` / `recv_bytes` between them.
+/// Two ranks started by `mp::launch`, `Comm::send_bytes` / `recv_bytes_into` between them.
 pub fn comm_sweep(plan: &SweepPlan) -> Result<Vec<RawPoint>, String> {
     let results = mp::launch(2, comm_rank, plan.clone()).map_err(text)?;
     results
