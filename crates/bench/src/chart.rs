@@ -12,7 +12,7 @@ pub fn bandwidth_chart(results: &Results) -> Chart {
         |points: &[Point]| points.iter().map(|p| (p.bytes as f64, p.bandwidth_bps / 1e9)).collect();
     let mut series = Vec::new();
     let transports = [
-        ("mp pipe (send_bytes / recv_bytes)", &results.ours.pipe),
+        ("mp pipe (send_bytes / recv_bytes_into)", &results.ours.pipe),
         ("mp Comm (2 ranks)", &results.ours_comm),
         ("threads: rayon + mpsc, one copy", &results.threads),
         ("Python Pipe (send_bytes / recv_bytes)", &results.python.pipe),
@@ -52,7 +52,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "mp pipe (send_bytes / recv_bytes)",
+                "mp pipe (send_bytes / recv_bytes_into)",
                 "mp Comm (2 ranks)",
                 "Python Pipe (send_bytes / recv_bytes)",
                 "C MPI (Open MPI)",

@@ -662,7 +662,7 @@ fn method(results: &Results) -> String {
          - Ping-pong (every transport, the same steps in Rust, Python and C): for each size, \
          warm up (at least 2 round trips, a tenth of the time budget), then {samples} timed batches \
          sized to fill {budget} s; a sample is batch time / (2 × round trips). mp: `mp::pipe` \
-         `send_bytes`/`recv_bytes` to an echoing `Process`, and `Comm` between 2 ranks of \
+         `send_bytes`/`recv_bytes_into` (into a reused buffer) to an echoing `Process`, and `Comm` between 2 ranks of \
          `mp::launch`. Threads: 2 rayon threads, std `mpsc` channels, the message moved and \
          copied once into the receiver's buffer. Python: `Pipe()` `send_bytes`/`recv_bytes` \
          with a forked echo process. MPI: `MPI_Send`/`MPI_Recv` of `MPI_BYTE`, built with \
