@@ -72,7 +72,12 @@ fn run(args: Args) -> course::Result {
          none with wrong data."
     );
     if refused == 0 && n_ranks > 2 {
-        println!("  No interleaving in {run} runs: try a larger --len or more --ranks.");
+        println!(
+            "  No interleaving in {run} runs: mp's pipes lock their shared-memory ring for each \
+             message, so writers sharing one end take turns (Python's Connection has no such \
+             lock, and there the same program reads garbage). The tag is still needed: the \
+             arrival order is not the rank order."
+        );
     } else if n_ranks <= 2 {
         println!("  (With one writer nothing can interleave: try --ranks 4.)");
     }
