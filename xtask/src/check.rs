@@ -49,7 +49,7 @@ pub fn run(root: &Path, args: &CheckArgs) -> Result<ExitCode> {
     };
     let mut report = Report::default();
     if args.exercises.is_empty() {
-        report.record("workspace", "no `todo!` outside exercises/, no #[ignore]", tidy(root));
+        report.record("workspace", "no `todo!` outside exercises/, no ignored tests", tidy(root));
         let fmt = limited(
             workspace::cargo(root).args(["fmt", "--all", "--", "--check", "--color", "never"]),
         );
@@ -291,6 +291,8 @@ fn parse_counts(stdout: &str) -> Option<Counts> {
 
 /// The stub macros, spelled so that this file does not contain them.
 const STUBS: [&str; 2] = [concat!("todo", "!("), concat!("unimplemented", "!(")];
+/// The attribute that switches a test off, spelled likewise.
+const IGNORE_ATTRIBUTE: &str = concat!("#[", "ignore");
 
 fn tidy(root: &Path) -> std::result::Result<String, String> {
     let mut problems = Vec::new();
@@ -307,7 +309,7 @@ fn tidy(root: &Path) -> std::result::Result<String, String> {
             if !in_exercises && !in_fixtures && STUBS.iter().any(|stub| code.contains(stub)) {
                 problems.push(format!("{place}: a stub outside exercises/"));
             }
-            if code.trim_start().starts_with("#[ignore") {
+            if code.trim_start().starts_with(IGNORE_ATTRIBUTE) {
                 problems.push(format!("{place}: an ignored test never runs"));
             }
         }
