@@ -97,9 +97,12 @@ enum Group {
 fn parent_with_pool((report, group): (Sender<Vec<u32>>, Group)) {
     if let Group::OwnGroup = group {
         #[allow(unsafe_code)]
-        // SAFETY: setpgid with integer arguments.
+        // SAFETY: setpgid and signal with integer arguments and the default handler.
         unsafe {
             libc::setpgid(0, 0);
+            // A terminal's foreground job gets Ctrl-C; a job a script put in the background
+            // starts with SIGINT ignored, and that would be inherited. Be the foreground job.
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
         }
     }
     let pool = Pool::new(2).unwrap();
