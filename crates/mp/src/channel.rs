@@ -285,6 +285,9 @@ impl Link {
             };
             match waited {
                 Ok(true) => {}
+                // A reader inside `recv` keeps making room (however slowly it is scheduled):
+                // waiting for it cannot deadlock, and spares a copy of the rest of the message.
+                Ok(false) if rings.outbound.reader_is_receiving() => last_progress = Instant::now(),
                 Ok(false) => {
                     // The reader has not made room for a while (it may be sending to us):
                     // a flusher thread finishes the message, holding the write lock till then.
@@ -447,6 +450,7 @@ impl Link {
         timeout: Option<Duration>,
     ) -> Result<Option<Frame>> {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let _receiving = rings.inbound.receiving();
         loop {
             match reader.frames.read_frame_ring(&rings.inbound)? {
                 ReadOutcome::Frame(mut frame) => {

@@ -51,6 +51,9 @@ const SPACE_EVENT: usize = 196;
 const WRITE_LOCK: usize = 256;
 /// Set when a writer died or failed in the middle of a message: the stream is unusable.
 const POISONED: usize = 320;
+/// The process id of a reader inside a receive call (0: none). A writer facing a full ring
+/// keeps waiting for such a reader instead of copying the rest of its message aside.
+const RECEIVING: usize = 384;
 /// The memfd of one pipe and its mapping, shared by the endpoints that live in this process.
 #[derive(Debug)]
 pub(crate) struct RingFile {
@@ -275,6 +278,39 @@ impl Ring {
 
     pub(crate) fn reader_wakes(&self) {
         self.word32(READER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Marks this process as inside a receive call on this ring, until the guard is dropped.
+    pub(crate) fn receiving(&self) -> Receiving<'_> {
+        let pid = std::process::id();
+        self.word32(RECEIVING).store(pid, Ordering::Release);
+        Receiving { ring: self, pid }
+    }
+
+    /// True when a live process is inside a receive call on this ring: it keeps reading, so a
+    /// writer may wait for room without risking a deadlock.
+    pub(crate) fn reader_is_receiving(&self) -> bool {
+        match self.word32(RECEIVING).load(Ordering::Acquire) {
+            0 => false,
+            pid => process_alive(pid),
+        }
+    }
+}
+
+/// See [`Ring::receiving`].
+pub(crate) struct Receiving<'a> {
+    ring: &'a Ring,
+    pid: u32,
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        let _ = self.ring.word32(RECEIVING).compare_exchange(
+            self.pid,
+            0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
     }
 }
 
