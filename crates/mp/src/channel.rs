@@ -23,11 +23,13 @@ use std::{
     borrow::Cow,
     collections::VecDeque,
     fmt,
+    io::{Read, Write},
     marker::PhantomData,
     os::fd::{AsFd, OwnedFd},
+    os::unix::net::UnixStream,
     sync::{
         Arc, Condvar, Mutex,
-        atomic::{AtomicBool, AtomicU32, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, fence},
     },
     time::{Duration, Instant},
 };
@@ -155,7 +157,7 @@ impl Link {
     }
 
     /// A link whose frames travel through the rings of `file`, this being end `side`.
-    fn with_rings(
+    pub(crate) fn with_rings(
         fd: OwnedFd,
         rings: Option<(Arc<RingFile>, u8)>,
         name: &'static str,
@@ -189,10 +191,6 @@ impl Link {
             Link::with_rings(left, Some((Arc::clone(&file), 0)), name)?,
             Link::with_rings(right, Some((file, 1)), name)?,
         ))
-    }
-
-    pub(crate) fn fd(&self) -> &OwnedFd {
-        &self.fd
     }
 
     fn lock_writer(&self) -> std::sync::MutexGuard<'_, WriteSide> {
@@ -595,6 +593,57 @@ impl Link {
         }
     }
 
+    /// Receives one frame if a whole one is there now; never waits (except for the
+    /// descriptors of a frame already read, which are on their way). A closed peer is
+    /// `Disconnected` once everything it sent has been received.
+    pub(crate) fn try_recv_frame(&self) -> Result<Option<Frame>> {
+        let mut reader = self.lock_reader();
+        let Some(rings) = &self.rings else {
+            return match reader.frames.read_frame(self.fd.as_fd())? {
+                ReadOutcome::Frame(frame) => Ok(Some(frame)),
+                ReadOutcome::WouldBlock => Ok(None),
+                ReadOutcome::Closed => Err(Error::disconnected(self.name)),
+            };
+        };
+        match reader.frames.read_frame_ring(&rings.inbound)? {
+            ReadOutcome::Frame(mut frame) => {
+                self.take_fds(&mut reader, &mut frame)?;
+                Ok(Some(frame))
+            }
+            ReadOutcome::Closed => Err(Error::disconnected(self.name)),
+            ReadOutcome::WouldBlock if !reader.peer_closed => Ok(None),
+            // Everything written before the close is in the ring: nothing more can come.
+            ReadOutcome::WouldBlock if reader.frames.between_frames() => {
+                Err(Error::disconnected(self.name))
+            }
+            ReadOutcome::WouldBlock => Err(Error::Corrupted {
+                message: "the sending process closed the connection in the middle of a message \
+                          (it probably died while sending)"
+                    .into(),
+            }),
+        }
+    }
+
+    /// True when a receive would not wait: ring data, or the peer is known to be gone.
+    fn ready_now(&self) -> bool {
+        if self.peer_gone.load(Ordering::Relaxed) {
+            return true;
+        }
+        match &self.rings {
+            Some(rings) => !matches!(rings.inbound.available(), Ok(0)),
+            None => false,
+        }
+    }
+
+    /// Reads the socket's wake-up bytes and descriptors, and notices a closed peer.
+    fn drain_socket_now(&self) -> Result<()> {
+        if self.rings.is_none() {
+            return Ok(());
+        }
+        let mut reader = self.lock_reader();
+        self.drain_socket(&mut reader)
+    }
+
     pub(crate) fn recv_value<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
         let frame = self.recv_or_timeout(timeout, &mut None)?;
         if frame.kind != BodyKind::Value {
@@ -717,6 +766,138 @@ fn bytes_body(frame: Frame) -> Result<Vec<u8>> {
 
 fn is_peer_gone(error: &std::io::Error) -> bool {
     matches!(error.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting on many links at once (the pool's dispatcher, `launch` joining its ranks).
+
+/// Lets other threads of this process wake a thread waiting in [`wait_for_any`]: an atomic
+/// while it busy-polls, a byte on a socket only when it sleeps in `poll`.
+#[derive(Debug)]
+pub(crate) struct Doorbell {
+    rung: AtomicUsize,
+    sleeping: AtomicBool,
+    sender: UnixStream,
+    receiver: UnixStream,
+}
+
+impl Doorbell {
+    pub(crate) fn new() -> Result<Doorbell> {
+        let (sender, receiver) =
+            UnixStream::pair().map_err(|error| Error::io("creating a wake-up socket", error))?;
+        for end in [&sender, &receiver] {
+            end.set_nonblocking(true)
+                .map_err(|error| Error::io("creating a wake-up socket", error))?;
+        }
+        Ok(Doorbell {
+            rung: AtomicUsize::new(0),
+            sleeping: AtomicBool::new(false),
+            sender,
+            receiver,
+        })
+    }
+
+    /// Wakes the waiter; call it after making the new work visible (e.g. after a channel send).
+    pub(crate) fn ring(&self) {
+        self.rung.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the waiter's store of `sleeping` and its look at `rung`: either it sees
+        // the ring or we see that it sleeps.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            // A full socket already holds a wake-up.
+            let _ = (&self.sender).write(&[1]);
+        }
+    }
+
+    /// Forgets the rings so far: the waiter is about to look at all the work there is.
+    pub(crate) fn answer(&self) {
+        self.rung.store(0, Ordering::SeqCst);
+    }
+
+    fn rung(&self) -> bool {
+        self.rung.load(Ordering::SeqCst) != 0
+    }
+
+    fn drain(&self) {
+        let mut bytes = [0u8; 64];
+        while matches!((&self.receiver).read(&mut bytes), Ok(n) if n > 0) {}
+    }
+}
+
+/// Waits until one of `links` has something to receive (or lost its peer), `doorbell` rings,
+/// or `deadline` passes. May return early; the caller then tries every link without waiting.
+///
+/// Like a single receive, it busy-polls the rings first ([`SPIN`]) and only then sleeps in
+/// `poll` on all the sockets at once (each ring told that its reader sleeps).
+pub(crate) fn wait_for_any(
+    links: &[&Link],
+    doorbell: Option<&Doorbell>,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let anything =
+        || links.iter().any(|link| link.ready_now()) || doorbell.is_some_and(Doorbell::rung);
+    let mut spin = Spin::new(deadline);
+    loop {
+        if anything() {
+            return Ok(());
+        }
+        if !spin.turn() {
+            break;
+        }
+    }
+    let rings: Vec<&Ring> =
+        links.iter().filter_map(|link| link.rings.as_ref().map(|rings| &rings.inbound)).collect();
+    for ring in &rings {
+        // Its result is checked below with every other source.
+        let _ = ring.reader_sleeps();
+    }
+    if let Some(doorbell) = doorbell {
+        doorbell.sleeping.store(true, Ordering::SeqCst);
+    }
+    fence(Ordering::SeqCst);
+    let timeout = match deadline {
+        _ if anything() => Some(Duration::ZERO),
+        None => None,
+        Some(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
+    };
+    let readable = sys::Ready { readable: true, hangup: true, ..Default::default() };
+    let mut interest: Vec<_> = links.iter().map(|link| (link.fd.as_fd(), readable)).collect();
+    if let Some(doorbell) = doorbell {
+        interest.push((doorbell.receiver.as_fd(), readable));
+    }
+    let polled = sys::poll(&interest, timeout);
+    if let Some(doorbell) = doorbell {
+        doorbell.sleeping.store(false, Ordering::SeqCst);
+    }
+    for ring in &rings {
+        ring.reader_wakes();
+    }
+    let ready = polled.map_err(|error| Error::io("waiting for messages", error))?;
+    for (link, ready) in links.iter().zip(&ready) {
+        if ready.readable || ready.hangup {
+            link.drain_socket_now()?;
+        }
+    }
+    if let Some(doorbell) = doorbell
+        && ready.last().is_some_and(|ready| ready.readable)
+    {
+        doorbell.drain();
+    }
+    Ok(())
+}
+
+/// Notices closed peers among `links` without waiting (their sockets hang up).
+pub(crate) fn check_hangups(links: &[&Link]) -> Result<()> {
+    let readable = sys::Ready { readable: true, hangup: true, ..Default::default() };
+    let interest: Vec<_> = links.iter().map(|link| (link.fd.as_fd(), readable)).collect();
+    let ready = sys::poll(&interest, Some(Duration::ZERO))
+        .map_err(|error| Error::io("checking connections", error))?;
+    for (link, ready) in links.iter().zip(&ready) {
+        if ready.readable || ready.hangup {
+            link.drain_socket_now()?;
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,35 +5,36 @@
 //! goes to whichever worker finishes first. So the split of work over workers is dynamic and
 //! uneven, which [`Pool::map_traced`] records.
 //!
-//! One dispatcher thread per pool owns the workers' connections and runs a non-blocking event
-//! loop over them: it never waits on one worker while another has results for it, so large
-//! arguments and results cannot deadlock. When a worker dies, the call that lost tasks with it
+//! One dispatcher thread per pool owns the workers' connections and runs an event loop over
+//! them: it never waits on one worker while another has results for it, so large arguments
+//! and results cannot deadlock. Chunks and results travel through shared memory; the
+//! dispatcher and an idle worker busy-poll for 50 µs before they sleep, so with chunksize 1 a
+//! worker finds its next item without a wake-up of another CPU. When a worker dies, the call that lost tasks with it
 //! gets [`Error::WorkerDied`] (within milliseconds; Python's `Pool` hangs forever), the other
 //! workers are shut down, and the pool answers every later call with [`Error::PoolBroken`].
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     fmt,
-    io::{Read, Write},
     marker::PhantomData,
-    os::{
-        fd::{AsFd, OwnedFd},
-        unix::net::UnixStream,
-    },
+    os::fd::OwnedFd,
     sync::{Arc, Mutex, mpsc},
     thread::JoinHandle,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     Error, Message, Result,
+    channel::{self, Doorbell, Link},
     process::{self, WorkerProcess},
-    split, sys,
-    wire::{self, FrameReader, Outbox, ReadOutcome},
+    split, sys, wire,
     worker::{self, RunHeader, ToWorker},
 };
+
+/// How often a busy dispatcher (one that never sleeps in `poll`) looks for dead workers.
+const HANGUP_CHECK_EVERY: Duration = Duration::from_millis(10);
 
 /// How many chunks a worker holds at once: one it runs and one waiting, so it never idles
 /// while the parent sends the next.
@@ -61,7 +62,7 @@ pub struct Pool {
     n_workers: usize,
     pids: Vec<u32>,
     commands: mpsc::Sender<Command>,
-    wake: UnixStream,
+    doorbell: Arc<Doorbell>,
     broken: Arc<Mutex<Option<String>>>,
     next_job: std::sync::atomic::AtomicU64,
     dispatcher: Option<JoinHandle<()>>,
@@ -162,25 +163,15 @@ impl Pool {
         }
         let pids = workers.iter().map(WorkerProcess::pid).collect();
         let (commands, command_receiver) = mpsc::channel();
-        let (wake, wake_receiver) = UnixStream::pair()
-            .map_err(|error| Error::io("creating the pool's wake-up socket", error))?;
-        for end in [&wake, &wake_receiver] {
-            end.set_nonblocking(true)
-                .map_err(|error| Error::io("creating the pool's wake-up socket", error))?;
-        }
+        let doorbell = Arc::new(Doorbell::new()?);
         let broken = Arc::new(Mutex::new(None));
         let dispatcher = Dispatcher {
             slots: workers
                 .into_iter()
-                .map(|process| Slot {
-                    process,
-                    reader: FrameReader::default(),
-                    outbox: Outbox::default(),
-                    in_flight: VecDeque::new(),
-                })
+                .map(|process| Slot { process, in_flight: VecDeque::new() })
                 .collect(),
             commands: command_receiver,
-            wake: wake_receiver,
+            doorbell: Arc::clone(&doorbell),
             queue: VecDeque::new(),
             jobs: HashMap::new(),
             broken: Arc::clone(&broken),
@@ -193,7 +184,7 @@ impl Pool {
             n_workers,
             pids,
             commands,
-            wake,
+            doorbell,
             broken,
             next_job: std::sync::atomic::AtomicU64::new(0),
             dispatcher: Some(dispatcher),
@@ -513,8 +504,7 @@ impl Pool {
         if self.commands.send(command).is_err() {
             return Err(self.broken_error());
         }
-        // A full wake-up socket already guarantees a wake-up.
-        let _ = (&self.wake).write(&[1]);
+        self.doorbell.ring();
         Ok(())
     }
 
@@ -530,7 +520,7 @@ impl Drop for Pool {
     fn drop(&mut self) {
         let (closed, _) = mpsc::channel();
         drop(std::mem::replace(&mut self.commands, closed));
-        let _ = (&self.wake).write(&[1]);
+        self.doorbell.ring();
         if let Some(dispatcher) = self.dispatcher.take() {
             let _ = dispatcher.join();
         }
@@ -995,15 +985,13 @@ struct InFlight {
 
 struct Slot {
     process: WorkerProcess,
-    reader: FrameReader,
-    outbox: Outbox,
     in_flight: VecDeque<InFlight>,
 }
 
 struct Dispatcher {
     slots: Vec<Slot>,
     commands: mpsc::Receiver<Command>,
-    wake: UnixStream,
+    doorbell: Arc<Doorbell>,
     /// Chunks waiting for a worker, oldest first.
     queue: VecDeque<(u64, ChunkOut)>,
     jobs: HashMap<u64, Job>,
@@ -1012,15 +1000,37 @@ struct Dispatcher {
 
 impl Dispatcher {
     fn run(mut self) {
+        let mut last_hangup_check = Instant::now();
         loop {
+            self.doorbell.answer();
             if !self.take_commands() {
                 break;
             }
-            if let Err(error) = self.assign_and_flush() {
+            if let Err(error) = self.assign() {
                 self.break_pool(error);
                 return;
             }
-            if let Err(error) = self.wait_and_read() {
+            let received = match self.receive() {
+                Ok(received) => received,
+                Err(error) => {
+                    self.break_pool(error);
+                    return;
+                }
+            };
+            // While results keep coming the loop never sleeps in `poll`, which is where dead
+            // workers show: look for them now and then.
+            let now = Instant::now();
+            let waited = if received {
+                if now.duration_since(last_hangup_check) < HANGUP_CHECK_EVERY {
+                    continue;
+                }
+                last_hangup_check = now;
+                channel::check_hangups(&self.links())
+            } else {
+                last_hangup_check = now;
+                channel::wait_for_any(&self.links(), Some(&self.doorbell), None)
+            };
+            if let Err(error) = waited {
                 self.break_pool(error);
                 return;
             }
@@ -1028,26 +1038,22 @@ impl Dispatcher {
         self.stop_all();
     }
 
+    fn links(&self) -> Vec<&Link> {
+        self.slots.iter().map(|slot| &*slot.process.control).collect()
+    }
+
     /// Asks every worker to stop, then reaps them all; a worker that does not stop within the
     /// grace period (a task still running) is killed.
     fn stop_all(&mut self) {
-        let deadline = std::time::Instant::now() + process::STOP_GRACE;
+        let deadline = Instant::now() + process::STOP_GRACE;
         for slot in &mut self.slots {
-            let fd = slot.process.control.fd().as_fd();
-            // A Shutdown may only follow whole frames; a worker still being sent work is killed.
-            let sent = slot.outbox.flush_some(fd).unwrap_or(false)
-                && process::control_frame(&ToWorker::Shutdown, Vec::new(), Vec::new())
-                    .map(|frame| {
-                        slot.outbox.push(frame);
-                        slot.outbox.flush_some(fd).unwrap_or(false)
-                    })
-                    .unwrap_or(false);
-            if !sent {
+            // Queued behind any work still on its way, as every message on a link is.
+            if slot.process.send_control(&ToWorker::Shutdown, Vec::new(), Vec::new()).is_err() {
                 slot.process.kill_and_reap();
             }
         }
         for slot in &mut self.slots {
-            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let remaining = deadline.saturating_duration_since(Instant::now());
             slot.process.reap_within(remaining);
         }
     }
@@ -1072,10 +1078,11 @@ impl Dispatcher {
         }
     }
 
-    fn assign_and_flush(&mut self) -> Result<()> {
-        for slot in &mut self.slots {
-            while slot.in_flight.len() < CHUNKS_IN_FLIGHT {
-                let Some((job_id, chunk)) = self.queue.pop_front() else { break };
+    /// Gives queued chunks to workers with room for them.
+    fn assign(&mut self) -> Result<()> {
+        for index in 0..self.slots.len() {
+            while self.slots[index].in_flight.len() < CHUNKS_IN_FLIGHT {
+                let Some((job_id, chunk)) = self.queue.pop_front() else { return Ok(()) };
                 let Some(job) = self.jobs.get(&job_id) else { continue };
                 let header = RunHeader {
                     job: job_id,
@@ -1083,70 +1090,46 @@ impl Dispatcher {
                     trampoline: job.trampoline,
                     trace: job.trace,
                 };
-                slot.outbox.push(process::control_frame(
-                    &ToWorker::Run(header),
-                    chunk.body,
-                    chunk.fds,
-                )?);
+                let slot = &mut self.slots[index];
                 slot.in_flight.push_back(InFlight {
                     job: job_id,
                     chunk: chunk.id,
                     first_index: chunk.first_index,
                     n_items: chunk.n_items,
                 });
-            }
-        }
-        for index in 0..self.slots.len() {
-            let slot = &mut self.slots[index];
-            if let Err(error) = slot.outbox.flush_some(slot.process.control.fd().as_fd()) {
-                if matches!(
-                    error.kind(),
-                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
-                ) {
-                    return Err(self.worker_died(index));
+                match slot.process.send_control(&ToWorker::Run(header), chunk.body, chunk.fds) {
+                    Ok(()) => {}
+                    Err(Error::Disconnected { .. }) => return Err(self.worker_died(index)),
+                    Err(error) => return Err(error),
                 }
-                return Err(Error::io("sending work to a worker", error));
             }
         }
         Ok(())
     }
 
-    fn wait_and_read(&mut self) -> Result<()> {
-        let mut interest =
-            vec![(self.wake.as_fd(), sys::Ready { readable: true, ..Default::default() })];
-        for slot in &self.slots {
-            let wants_out = !slot.outbox.is_empty();
-            interest.push((
-                slot.process.control.fd().as_fd(),
-                sys::Ready { readable: true, writable: wants_out, hangup: false },
-            ));
-        }
-        let ready =
-            sys::poll(&interest, None).map_err(|error| Error::io("waiting for workers", error))?;
-        if ready[0].readable {
-            let mut drain = [0u8; 256];
-            while matches!((&self.wake).read(&mut drain), Ok(n) if n > 0) {}
-        }
+    /// Takes every result that has arrived; true if there was any.
+    fn receive(&mut self) -> Result<bool> {
+        let mut received = false;
         for index in 0..self.slots.len() {
-            if ready[index + 1].readable {
-                self.read_worker(index)?;
-            }
+            received |= self.read_worker(index)?;
         }
-        Ok(())
+        Ok(received)
     }
 
-    fn read_worker(&mut self, index: usize) -> Result<()> {
+    /// Takes the results worker `index` has sent; true if there was any.
+    fn read_worker(&mut self, index: usize) -> Result<bool> {
+        let mut received = false;
         loop {
             let slot = &mut self.slots[index];
-            let outcome = slot.reader.read_frame(slot.process.control.fd().as_fd());
-            let frame = match outcome {
-                Ok(ReadOutcome::Frame(frame)) => frame,
-                Ok(ReadOutcome::WouldBlock) => return Ok(()),
-                Ok(ReadOutcome::Closed) | Err(Error::Corrupted { .. }) => {
+            let frame = match slot.process.control.try_recv_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(received),
+                Err(Error::Disconnected { .. } | Error::Corrupted { .. }) => {
                     return Err(self.worker_died(index));
                 }
                 Err(error) => return Err(error),
             };
+            received = true;
             let done = process::parse_done(&frame)?;
             let Some(in_flight) = slot.in_flight.pop_front() else {
                 return Err(Error::Corrupted {

@@ -7,7 +7,11 @@
 use std::{
     fmt,
     marker::PhantomData,
-    os::{fd::AsRawFd, unix::process::CommandExt, unix::process::ExitStatusExt},
+    os::{
+        fd::{AsFd, AsRawFd},
+        unix::process::CommandExt,
+        unix::process::ExitStatusExt,
+    },
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
@@ -18,6 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     Error, ExitReason, Message, Result,
     channel::Link,
+    ring::RingFile,
     sys,
     wire::{self, BodyKind, Frame, OutFrame},
     worker::{self, DoneHeader, Failure, FromWorker, RunHeader, ToWorker},
@@ -77,6 +82,8 @@ impl WorkerProcess {
         }
         let (parent_end, child_end) = sys::socket_pair(sys::SocketKind::Stream)
             .map_err(|error| Error::io("creating a worker's control connection", error))?;
+        let rings = RingFile::create()
+            .map_err(|error| Error::io("creating a worker's control connection (memfd)", error))?;
         let mut command = Command::new(executable());
         command
             .args(WORKER_ARGS)
@@ -99,7 +106,15 @@ impl WorkerProcess {
         // Our copy must go, so that the child's death reads as end-of-stream at once.
         drop(child_end);
         let pid = child.id();
-        let control = Link::new(parent_end, "worker connection")?;
+        // The control messages travel through shared memory too: the worker's first read is
+        // this byte with the rings' memfd. An empty socket always takes one byte.
+        sys::send_vectored(
+            parent_end.as_fd(),
+            &[std::io::IoSlice::new(worker::RINGS_BYTE)],
+            &[rings.fd().as_raw_fd()],
+        )
+        .map_err(|error| Error::io("handing a worker its control connection", error))?;
+        let control = Link::with_rings(parent_end, Some((rings, 0)), "worker connection")?;
         Ok(WorkerProcess { child, control, pid, exit: None })
     }
 
@@ -407,10 +422,9 @@ impl<R: DeserializeOwned> Process<R> {
 }
 
 impl<R> Process<R> {
-    /// The control connection: readable once the result (or the process's death) is there.
-    pub(crate) fn control_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        self.worker.control.fd().as_fd()
+    /// The control connection, on which the result (or the process's death) arrives.
+    pub(crate) fn control(&self) -> &Link {
+        &self.worker.control
     }
 
     /// The operating system's id of the process (Python's `p.pid`).

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     Connection, Error, Message, Process, Result,
-    channel::{Link, bytes_to_vec},
+    channel::{self, Link, bytes_to_vec},
     sys,
 };
 
@@ -439,23 +439,10 @@ fn wait_for_all<R: DeserializeOwned>(mut ranks: Vec<Process<R>>) -> Result<Vec<R
     let mut pending: Vec<usize> = (0..ranks.len()).collect();
     let mut stop_deadline = None;
     while !pending.is_empty() {
-        let timeout = stop_deadline.map(|deadline: std::time::Instant| {
-            deadline.saturating_duration_since(std::time::Instant::now())
-        });
-        let interest: Vec<_> = pending
-            .iter()
-            .map(|&rank| {
-                (ranks[rank].control_fd(), sys::Ready { readable: true, ..Default::default() })
-            })
-            .collect();
-        let ready =
-            sys::poll(&interest, timeout).map_err(|error| Error::io("waiting for ranks", error))?;
+        let links: Vec<_> = pending.iter().map(|&rank| ranks[rank].control()).collect();
+        channel::wait_for_any(&links, None, stop_deadline)?;
         let mut still_pending = Vec::new();
-        for (position, &rank) in pending.iter().enumerate() {
-            if !ready[position].readable {
-                still_pending.push(rank);
-                continue;
-            }
+        for &rank in &pending {
             match ranks[rank].join_timeout(Duration::ZERO) {
                 Ok(result) => results[rank] = Some(result),
                 Err(error) if error.is_timeout() => still_pending.push(rank),

@@ -159,7 +159,7 @@ mod tests {
         assert_eq!(parts, [&[1][..], &[2], &[], &[]]);
 
         let nothing: [u8; 0] = [];
-        assert_eq!(array_split(&nothing, 2).unwrap(), [&[][..], &[]]);
+        assert_eq!(array_split(&nothing, 2).unwrap(), [&[0u8; 0][..], &[]]);
     }
 
     #[test]

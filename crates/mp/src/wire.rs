@@ -359,16 +359,6 @@ pub(crate) fn write_with_patience<'a>(
     }
 }
 
-/// Writes `frame` completely, waiting as long as it takes (used where the peer always reads).
-pub(crate) fn write_blocking(fd: BorrowedFd<'_>, mut frame: OutFrame<'_>) -> io::Result<()> {
-    loop {
-        if frame.write_some(fd)? {
-            return Ok(());
-        }
-        sys::poll(&[(fd, sys::Ready { writable: true, ..Default::default() })], None)?;
-    }
-}
-
 /// What one read attempt gave.
 #[derive(Debug)]
 pub(crate) enum ReadOutcome {
@@ -652,6 +642,14 @@ impl AsFd for PassedFd {
 mod tests {
     use super::*;
     use crate::sys::{SocketKind, socket_pair};
+
+    /// Writes `frame` completely, waiting as long as the socket needs.
+    fn write_blocking(fd: BorrowedFd<'_>, mut frame: OutFrame<'_>) -> io::Result<()> {
+        while !frame.write_some(fd)? {
+            sys::poll(&[(fd, sys::Ready { writable: true, ..Default::default() })], None)?;
+        }
+        Ok(())
+    }
 
     fn round_trip(body_len: usize) {
         let (left, right) = socket_pair(SocketKind::Stream).unwrap();

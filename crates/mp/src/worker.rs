@@ -9,13 +9,17 @@ use std::{
     cell::RefCell,
     os::fd::{AsFd, OwnedFd},
     panic::{self, AssertUnwindSafe},
+    sync::Arc,
     time::Duration,
 };
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    Error, Result, channel, sys,
+    Error, Result,
+    channel::{self, Link},
+    ring::RingFile,
+    sys,
     wire::{self, BodyKind, OutFrame},
 };
 
@@ -25,6 +29,9 @@ pub(crate) const WORKER_FD_VAR: &str = "MP_WORKER_FD";
 pub(crate) const WORKER_FD: i32 = 3;
 /// Bumped whenever the parent-worker messages change.
 const PROTOCOL: u32 = 1;
+/// The first byte a worker reads on its control socket; it carries the memfd of the control
+/// connection's rings.
+pub(crate) const RINGS_BYTE: &[u8] = b"R";
 
 /// Parent to worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -214,24 +221,28 @@ fn serve(control: OwnedFd) -> ! {
         LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
     }));
     watch_parent(&control);
+    let Some(rings) = receive_rings(&control) else {
+        sys::exit_immediately(3);
+    };
+    let Ok(parent) = Link::with_rings(control, Some((rings, 1)), "the parent") else {
+        sys::exit_immediately(3);
+    };
 
     let hello = FromWorker::Hello {
         pid: std::process::id(),
         protocol: PROTOCOL,
         anchor_check: sys::code_offset(init as fn() as usize),
     };
-    if send_to_parent(&control, &hello, Vec::new(), Vec::new()).is_err() {
+    if send_to_parent(&parent, &hello, Vec::new(), Vec::new()).is_err() {
         sys::exit_immediately(3);
     }
-    let mut reader = wire::FrameReader::default();
     let mut any_failed = false;
     loop {
-        let frame =
-            match wire::read_frame_blocking(control.as_fd(), &mut reader, None, "the parent") {
-                Ok(Some(frame)) => frame,
-                // The parent is gone or the connection is damaged: nobody is waiting for results.
-                _ => sys::exit_immediately(4),
-            };
+        let frame = match parent.recv_frame(None) {
+            Ok(Some(frame)) => frame,
+            // The parent is gone or the connection is damaged: nobody is waiting for results.
+            _ => sys::exit_immediately(4),
+        };
         let Ok(message) = postcard::from_bytes::<ToWorker>(&frame.meta) else {
             sys::exit_immediately(5);
         };
@@ -254,7 +265,7 @@ fn serve(control: OwnedFd) -> ! {
             failure: output.failure,
             timings: output.timings,
         });
-        if send_to_parent(&control, &done, output.body, output.fds).is_err() {
+        if send_to_parent(&parent, &done, output.body, output.fds).is_err() {
             sys::exit_immediately(4);
         }
     }
@@ -262,16 +273,35 @@ fn serve(control: OwnedFd) -> ! {
     std::process::exit(if any_failed { 1 } else { 0 })
 }
 
+/// Reads the memfd the parent sent first (see [`RINGS_BYTE`]); None if it never comes.
+fn receive_rings(control: &OwnedFd) -> Option<Arc<RingFile>> {
+    let interest = sys::Ready { readable: true, hangup: true, ..Default::default() };
+    let mut byte = Vec::with_capacity(1);
+    let mut fds = Vec::new();
+    while byte.is_empty() {
+        sys::poll(&[(control.as_fd(), interest)], None).ok()?;
+        match sys::recv_into_spare(control.as_fd(), &mut byte, 1, &mut fds) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    if byte != RINGS_BYTE || fds.len() != 1 {
+        return None;
+    }
+    RingFile::adopt(fds.pop()?).ok()
+}
+
 fn send_to_parent(
-    control: &OwnedFd,
+    parent: &Arc<Link>,
     message: &FromWorker,
     body: Vec<u8>,
     fds: Vec<OwnedFd>,
 ) -> Result<()> {
     let meta = postcard::to_stdvec(message).map_err(Error::serialization)?;
-    let frame = OutFrame::new(BodyKind::Value, meta, body.into(), fds)?;
-    wire::write_blocking(control.as_fd(), frame)
-        .map_err(|error| Error::io("reporting to the parent", error))
+    parent.send_frame(OutFrame::new(BodyKind::Value, meta, body.into(), fds)?)
 }
 
 /// Ends this worker as soon as the parent's end of the control connection closes, even in the
