@@ -154,8 +154,7 @@ impl Pool {
             )));
         }
         // Launch all before waiting for any: their start-ups overlap.
-        let launched: Vec<WorkerProcess> =
-            (0..n_workers).map(|_| WorkerProcess::launch()).collect::<Result<_>>()?;
+        let launched = launch_workers(n_workers)?;
         let mut workers = Vec::with_capacity(n_workers);
         for mut worker in launched {
             worker.await_hello()?;
@@ -725,6 +724,24 @@ where
     fn next(&mut self) -> Option<Result<R>> {
         self.stream.next()
     }
+}
+
+/// Launches `n_workers` workers from two threads: each launch waits in the kernel until the
+/// new process has been through `exec`, and two of those waits overlap on two CPUs.
+fn launch_workers(n_workers: usize) -> Result<Vec<WorkerProcess>> {
+    let launch = |count: usize| (0..count).map(|_| WorkerProcess::launch()).collect::<Vec<_>>();
+    if n_workers < 2 {
+        return launch(n_workers).into_iter().collect();
+    }
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(|| launch(n_workers / 2));
+        let mine = launch(n_workers - n_workers / 2);
+        let theirs = helper.join().map_err(|_| Error::StartupFailed {
+            message: "the thread launching worker processes panicked".into(),
+        })?;
+        // Any error drops the workers already launched, which kills and reaps them.
+        theirs.into_iter().chain(mine).collect()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -133,12 +133,12 @@ impl Ring {
     }
 
     /// Copies `bytes` into the ring at position `at`, wrapping round the end.
-    fn copy_in(&self, at: u64, bytes: &[u8]) {
+    fn copy_in(&self, at: u64, bytes: &[u8], streaming: bool) {
         let start = (at % CAPACITY as u64) as usize;
         let first = bytes.len().min(CAPACITY - start);
         let data = self.base + HEADER_BYTES;
-        self.file.map.copy_in(data + start, &bytes[..first]);
-        self.file.map.copy_in(data, &bytes[first..]);
+        self.file.map.copy_in(data + start, &bytes[..first], streaming);
+        self.file.map.copy_in(data, &bytes[first..], streaming);
     }
 
     // ---- The writer's side. The caller holds the write lock.
@@ -162,11 +162,11 @@ impl Ring {
 
     /// Copies `bytes` (at most [`Ring::free`] of them) in after the published ones and
     /// publishes them. Returns true when a reader is asleep and must be woken.
-    pub(crate) fn push(&self, bytes: &[&[u8]]) -> bool {
+    pub(crate) fn push(&self, bytes: &[&[u8]], streaming: bool) -> bool {
         let start = self.word64(WRITE_POS).load(Ordering::Relaxed);
         let mut at = start;
         for part in bytes {
-            self.copy_in(at, part);
+            self.copy_in(at, part, streaming);
             at += part.len() as u64;
         }
         self.word64(WRITE_POS).store(at, Ordering::Release);
@@ -235,8 +235,14 @@ impl Ring {
     }
 
     /// Moves up to `max` unread bytes (bounded by `out`'s spare capacity) to the end of `out`
-    /// and frees them. `WouldBlock` when there are none.
-    pub(crate) fn pop_into(&self, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    /// and frees them. `WouldBlock` when there are none. `streaming` bypasses the caches for
+    /// `out` (large bodies).
+    pub(crate) fn pop_into(
+        &self,
+        out: &mut Vec<u8>,
+        max: usize,
+        streaming: bool,
+    ) -> io::Result<usize> {
         let unread = self.available()?;
         let n = unread.min(max).min(out.capacity() - out.len());
         if n == 0 {
@@ -246,8 +252,8 @@ impl Ring {
         let start = (read % CAPACITY as u64) as usize;
         let first = n.min(CAPACITY - start);
         let data = self.base + HEADER_BYTES;
-        self.file.map.copy_out(data + start, first, out);
-        self.file.map.copy_out(data, n - first, out);
+        self.file.map.copy_out(data + start, first, out, streaming);
+        self.file.map.copy_out(data, n - first, out, streaming);
         // A compare-exchange, not a store: if it fails, another process reads this ring too,
         // and both of us have seen torn messages.
         if self

@@ -29,6 +29,9 @@ const MAX_META_LEN: u32 = 16 << 20;
 const MAX_BODY_LEN: u64 = 1 << 40;
 /// Fresh receive buffers at least this large ask for huge pages.
 pub(crate) const HUGE_PAGES_FROM: usize = 4 << 20;
+/// Frames whose body is at least this large are copied into a ring and out of it with stores
+/// that bypass the caches (`sys::copy_streaming`): they do not fit in them anyway.
+const STREAMING_FROM: usize = 4 << 20;
 /// Bytes read per `recv` call for large bodies.
 const READ_STEP: usize = 4 << 20;
 
@@ -242,7 +245,7 @@ impl<'a> OutFrame<'a> {
                 budget -= take;
             }
             let n: usize = parts.iter().map(|part| part.len()).sum();
-            if ring.push(&parts) {
+            if ring.push(&parts, self.body.len() >= STREAMING_FROM) {
                 send_wake(fd)?;
             }
             self.written += n;
@@ -393,7 +396,9 @@ struct HeaderParts {
 /// Appends at most `max` bytes to the spare capacity of a buffer (and any descriptors that came
 /// with them to a list): `Ok(0)` at end of stream, `WouldBlock` when nothing is there yet,
 /// `InvalidData` for a damaged source.
-type ReadSource<'a> = dyn FnMut(&mut Vec<u8>, usize, &mut Vec<OwnedFd>) -> io::Result<usize> + 'a;
+/// The `bool` says the bytes belong to a large body (see [`STREAMING_FROM`]).
+type ReadSource<'a> =
+    dyn FnMut(&mut Vec<u8>, usize, bool, &mut Vec<OwnedFd>) -> io::Result<usize> + 'a;
 
 /// Assembles frames from a non-blocking socket (or a ring), keeping partial frames between
 /// calls.
@@ -410,7 +415,7 @@ impl FrameReader {
     /// Reads until a whole frame is in, or the socket has nothing more for now.
     pub(crate) fn read_frame(&mut self, fd: BorrowedFd<'_>) -> Result<ReadOutcome> {
         self.read_frame_with(
-            &mut |buf, max, fds| sys::recv_into_spare(fd, buf, max, fds),
+            &mut |buf, max, _, fds| sys::recv_into_spare(fd, buf, max, fds),
             READ_STEP,
             false,
         )
@@ -418,7 +423,11 @@ impl FrameReader {
 
     /// Reads a frame from `ring`; its descriptors come separately (`Frame::announced_fds`).
     pub(crate) fn read_frame_ring(&mut self, ring: &Ring) -> Result<ReadOutcome> {
-        self.read_frame_with(&mut |buf, max, _| ring.pop_into(buf, max), crate::ring::STEP, true)
+        self.read_frame_with(
+            &mut |buf, max, streaming, _| ring.pop_into(buf, max, streaming),
+            crate::ring::STEP,
+            true,
+        )
     }
 
     /// True when no part of a frame has been read.
@@ -458,7 +467,9 @@ impl FrameReader {
                     }
                 }
                 let step = (want - self.buf.len()).min(read_step);
-                match read(&mut self.buf, step, &mut self.fds) {
+                let streaming =
+                    matches!(self.state, ReadState::Body { .. }) && want >= STREAMING_FROM;
+                match read(&mut self.buf, step, streaming, &mut self.fds) {
                     Ok(0) => {
                         let between_frames =
                             matches!(self.state, ReadState::Header) && self.buf.is_empty();

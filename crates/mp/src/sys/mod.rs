@@ -345,23 +345,30 @@ impl SharedMapping {
 }
 
 impl SharedMapping {
-    /// Copies `bytes` into the mapping at byte `offset`.
+    /// Copies `bytes` into the mapping at byte `offset`; with `streaming`, the stores bypass
+    /// the caches (see [`copy_streaming`]).
     ///
     /// Used for the rings of pipes (see `ring.rs`): the region written is one the other
     /// process does not read until it is published through an atomic position.
-    pub(crate) fn copy_in(&self, offset: usize, bytes: &[u8]) {
+    pub(crate) fn copy_in(&self, offset: usize, bytes: &[u8], streaming: bool) {
         assert!(offset <= self.len && bytes.len() <= self.len - offset, "checked by the caller");
         // SAFETY: the destination lies inside the mapping (asserted) and cannot overlap the
         // caller's slice, which is process-private memory. No Rust reference to the mapped bytes
         // exists; they are plain bytes, so any value a misbehaving peer writes meanwhile is valid.
         unsafe {
-            ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(offset), bytes.len());
+            let destination = self.ptr.as_ptr().add(offset);
+            if streaming {
+                copy_streaming(bytes.as_ptr(), destination, bytes.len());
+            } else {
+                ptr::copy_nonoverlapping(bytes.as_ptr(), destination, bytes.len());
+            }
         }
     }
 
     /// Appends `len` bytes of the mapping, from byte `offset`, to `out`, which must have that
-    /// much spare capacity.
-    pub(crate) fn copy_out(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
+    /// much spare capacity. With `streaming`, the stores bypass the caches (see
+    /// [`copy_streaming`]).
+    pub(crate) fn copy_out(&self, offset: usize, len: usize, out: &mut Vec<u8>, streaming: bool) {
         assert!(offset <= self.len && len <= self.len - offset, "checked by the caller");
         assert!(out.capacity() - out.len() >= len, "checked by the caller");
         // SAFETY: the source lies inside the mapping and the destination inside `out`'s spare
@@ -369,14 +376,65 @@ impl SharedMapping {
         // pointers, never referenced: a peer that writes them concurrently (it must not) can
         // only make us copy other byte values, all valid `u8`s, which the caller validates.
         unsafe {
-            ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                out.as_mut_ptr().add(out.len()),
-                len,
-            );
+            let source = self.ptr.as_ptr().add(offset);
+            let destination = out.as_mut_ptr().add(out.len());
+            if streaming {
+                copy_streaming(source, destination, len);
+            } else {
+                ptr::copy_nonoverlapping(source, destination, len);
+            }
             out.set_len(out.len() + len);
         }
     }
+}
+
+/// Copies `len` bytes with non-temporal stores: the destination goes to memory without first
+/// being read into the caches (a normal store reads each cache line before writing it).
+/// Measured here: filling a 64 MiB buffer from a ring runs at 16.7 instead of 7.5 GB/s, and a
+/// pipe carrying 64 MiB messages, streaming into its ring and out of it, at 6.7 instead of
+/// 4.1 GB/s (the data crosses between the CPUs through memory, not cache to cache). For large
+/// message bodies only: the data is not in the caches afterwards.
+///
+/// # Safety
+/// `source` must be valid for reading and `destination` for writing `len` bytes, and the two
+/// ranges must not overlap.
+#[cfg(target_arch = "x86_64")]
+unsafe fn copy_streaming(source: *const u8, destination: *mut u8, len: usize) {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+    const LANE: usize = 16;
+    const BLOCK: usize = 4 * LANE;
+    // SAFETY: every access stays inside the two ranges (the caller's contract): the head up to
+    // the first 16-byte boundary of the destination and the tail are plain copies, the middle
+    // is whole blocks. SSE2 is part of every x86_64 CPU.
+    unsafe {
+        let head = (destination as usize).wrapping_neg() % LANE;
+        let head = head.min(len);
+        ptr::copy_nonoverlapping(source, destination, head);
+        let mut done = head;
+        while len - done >= BLOCK {
+            let from = source.add(done).cast::<__m128i>();
+            let to = destination.add(done).cast::<__m128i>();
+            let lanes = [
+                _mm_loadu_si128(from),
+                _mm_loadu_si128(from.add(1)),
+                _mm_loadu_si128(from.add(2)),
+                _mm_loadu_si128(from.add(3)),
+            ];
+            for (index, lane) in lanes.into_iter().enumerate() {
+                _mm_stream_si128(to.add(index), lane);
+            }
+            done += BLOCK;
+        }
+        ptr::copy_nonoverlapping(source.add(done), destination.add(done), len - done);
+        // Streaming stores are weakly ordered: make them visible before the caller publishes.
+        _mm_sfence();
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn copy_streaming(source: *const u8, destination: *mut u8, len: usize) {
+    // SAFETY: the caller's contract is `copy_nonoverlapping`'s.
+    unsafe { ptr::copy_nonoverlapping(source, destination, len) }
 }
 
 /// Asks for huge pages behind the spare capacity of `buffer` (the 2 MiB-aligned part of it):
@@ -474,3 +532,33 @@ pub(crate) unsafe fn function_at<T: Copy>(offset: i64) -> T {
 
 #[inline(never)]
 fn anchor() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_copies_every_byte_whatever_the_alignment_and_length() {
+        let source: Vec<u8> = (0..4096u32).map(|index| (index % 251) as u8).collect();
+        for source_offset in 0..17 {
+            for destination_offset in 0..17 {
+                for len in (0..300).chain([1000, 2049, 4096 - 17]) {
+                    let mut destination = vec![0xAAu8; 4096 + 64];
+                    // SAFETY: both ranges lie inside their vectors and the vectors are distinct.
+                    unsafe {
+                        copy_streaming(
+                            source.as_ptr().add(source_offset),
+                            destination.as_mut_ptr().add(destination_offset),
+                            len,
+                        );
+                    }
+                    let copied = &destination[destination_offset..destination_offset + len];
+                    assert_eq!(copied, &source[source_offset..source_offset + len]);
+                    assert!(destination[..destination_offset].iter().all(|&byte| byte == 0xAA));
+                    let after = &destination[destination_offset + len..];
+                    assert!(after.iter().all(|&byte| byte == 0xAA), "wrote past the end");
+                }
+            }
+        }
+    }
+}
