@@ -89,7 +89,13 @@ impl RingFile {
     /// The ring that end `side` writes, or reads when `outbound` is false.
     pub(crate) fn ring(self: &Arc<Self>, side: u8, outbound: bool) -> Ring {
         let index = usize::from((side == 1) != outbound);
-        Ring { file: Arc::clone(self), base: index * SIDE_BYTES, seen_read: AtomicU64::new(0) }
+        Ring {
+            file: Arc::clone(self),
+            base: index * SIDE_BYTES,
+            seen_read: AtomicU64::new(0),
+            unpublished: AtomicU64::new(0),
+            pid: std::process::id(),
+        }
     }
 }
 
@@ -102,6 +108,12 @@ pub(crate) struct Ring {
     /// so it under-estimates the free space, and re-reading the reader's cache line only when
     /// it seems full spares a transfer between CPUs per message.
     seen_read: AtomicU64,
+    /// Bytes the reader has copied out but not yet freed (private to this process): freeing
+    /// costs an atomic read-modify-write and a fence, so it happens once per frame (see
+    /// [`Ring::publish_read`]) rather than for each part of it.
+    unpublished: AtomicU64,
+    /// This process (asking the kernel is a system call; a ring is built where it is used).
+    pid: u32,
 }
 
 fn corrupted(what: &str) -> io::Error {
@@ -222,11 +234,16 @@ impl Ring {
 
     // ---- The reader's side.
 
+    /// Where this reader is: the published position plus what it copied out since.
+    fn read_cursor(&self) -> u64 {
+        self.word64(READ_POS).load(Ordering::Relaxed) + self.unpublished.load(Ordering::Relaxed)
+    }
+
     /// Unread bytes in the ring.
     pub(crate) fn available(&self) -> io::Result<usize> {
         self.check_poison()?;
         let written = self.word64(WRITE_POS).load(Ordering::Acquire);
-        let read = self.word64(READ_POS).load(Ordering::Relaxed);
+        let read = self.read_cursor();
         let unread = written.wrapping_sub(read);
         if unread > CAPACITY as u64 {
             return Err(corrupted("the writer of a pipe reported an impossible position"));
@@ -234,9 +251,10 @@ impl Ring {
         Ok(unread as usize)
     }
 
-    /// Moves up to `max` unread bytes (bounded by `out`'s spare capacity) to the end of `out`
-    /// and frees them. `WouldBlock` when there are none. `streaming` bypasses the caches for
-    /// `out` (large bodies).
+    /// Moves up to `max` unread bytes (bounded by `out`'s spare capacity) to the end of `out`.
+    /// `WouldBlock` when there are none. `streaming` bypasses the caches for `out` (large
+    /// bodies). The bytes are freed by [`Ring::publish_read`], which the caller must call
+    /// before it returns to its own caller; large reads free their space every [`STEP`] bytes.
     pub(crate) fn pop_into(
         &self,
         out: &mut Vec<u8>,
@@ -248,17 +266,29 @@ impl Ring {
         if n == 0 {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let read = self.word64(READ_POS).load(Ordering::Relaxed);
-        let start = (read % CAPACITY as u64) as usize;
+        let start = (self.read_cursor() % CAPACITY as u64) as usize;
         let first = n.min(CAPACITY - start);
         let data = self.base + HEADER_BYTES;
         self.file.map.copy_out(data + start, first, out, streaming);
         self.file.map.copy_out(data, n - first, out, streaming);
+        if self.unpublished.fetch_add(n as u64, Ordering::Relaxed) + n as u64 >= STEP as u64 {
+            self.publish_read()?;
+        }
+        Ok(n)
+    }
+
+    /// Frees the bytes copied out so far, and wakes a writer waiting for the space.
+    pub(crate) fn publish_read(&self) -> io::Result<()> {
+        let unpublished = self.unpublished.swap(0, Ordering::Relaxed);
+        if unpublished == 0 {
+            return Ok(());
+        }
+        let read = self.word64(READ_POS).load(Ordering::Relaxed);
         // A compare-exchange, not a store: if it fails, another process reads this ring too,
         // and both of us have seen torn messages.
         if self
             .word64(READ_POS)
-            .compare_exchange(read, read + n as u64, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(read, read + unpublished, Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
             self.poison();
@@ -271,7 +301,7 @@ impl Ring {
             self.word32(SPACE_EVENT).fetch_add(1, Ordering::Release);
             sys::futex_wake(self.word32(SPACE_EVENT));
         }
-        Ok(n)
+        Ok(())
     }
 
     /// Announces that the reader is about to sleep; returns the unread bytes seen afterwards
@@ -288,9 +318,8 @@ impl Ring {
 
     /// Marks this process as inside a receive call on this ring, until the guard is dropped.
     pub(crate) fn receiving(&self) -> Receiving<'_> {
-        let pid = std::process::id();
-        self.word32(RECEIVING).store(pid, Ordering::Release);
-        Receiving { ring: self, pid }
+        self.word32(RECEIVING).store(self.pid, Ordering::Release);
+        Receiving { ring: self, pid: self.pid }
     }
 
     /// True when a live process is inside a receive call on this ring: it keeps reading, so a

@@ -423,11 +423,14 @@ impl FrameReader {
 
     /// Reads a frame from `ring`; its descriptors come separately (`Frame::announced_fds`).
     pub(crate) fn read_frame_ring(&mut self, ring: &Ring) -> Result<ReadOutcome> {
-        self.read_frame_with(
+        let outcome = self.read_frame_with(
             &mut |buf, max, streaming, _| ring.pop_into(buf, max, streaming),
             crate::ring::STEP,
             true,
-        )
+        );
+        // Once per frame (or per pause in one): what was read is freed for the writer.
+        ring.publish_read().map_err(|error| Error::Corrupted { message: error.to_string() })?;
+        outcome
     }
 
     /// True when no part of a frame has been read.
