@@ -327,7 +327,7 @@ impl<R: Message> Process<R> {
     }
 }
 
-impl<R: DeserializeOwned> Process<R> {
+impl<R: DeserializeOwned + 'static> Process<R> {
     /// Waits for the process to finish and returns `f(arg)`.
     ///
     /// Errors: [`Error::TaskPanicked`] if `f` panicked, [`Error::WorkerDied`] if the process was
