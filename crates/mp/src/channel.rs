@@ -400,8 +400,18 @@ impl Link {
         Ok(true)
     }
 
-    pub(crate) fn send_value<T: Serialize + ?Sized>(self: &Arc<Self>, value: &T) -> Result<()> {
-        let (body, fds) = wire::encode(value)?;
+    pub(crate) fn send_value<T: Serialize + ?Sized + 'static>(
+        self: &Arc<Self>,
+        value: &T,
+    ) -> Result<()> {
+        self.send_encoded(wire::encode(value)?)
+    }
+
+    /// Sends a value from [`wire::encode`] or [`wire::encode_postcard`].
+    pub(crate) fn send_encoded(
+        self: &Arc<Self>,
+        (body, fds): (Vec<u8>, Vec<OwnedFd>),
+    ) -> Result<()> {
         self.send_frame(OutFrame::new(BodyKind::Value, Vec::new(), Cow::Owned(body), fds)?)
     }
 
@@ -644,7 +654,16 @@ impl Link {
         self.drain_socket(&mut reader)
     }
 
-    pub(crate) fn recv_value<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
+    pub(crate) fn recv_value<T: DeserializeOwned + 'static>(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<T> {
+        let frame = self.recv_value_frame(timeout)?;
+        wire::decode(&frame.body, frame.fds)
+    }
+
+    /// The next frame holding a typed value, for [`wire::decode`] or [`wire::decode_postcard`].
+    pub(crate) fn recv_value_frame(&self, timeout: Option<Duration>) -> Result<Frame> {
         let frame = self.recv_or_timeout(timeout, &mut None)?;
         if frame.kind != BodyKind::Value {
             return Err(Error::serialization(
@@ -652,7 +671,7 @@ impl Link {
                  receive it with recv_bytes or recv_vec",
             ));
         }
-        wire::decode(&frame.body, frame.fds)
+        Ok(frame)
     }
 
     pub(crate) fn recv_bytes(&self, timeout: Option<Duration>) -> Result<Vec<u8>> {
@@ -1152,7 +1171,7 @@ endpoint_common!(Connection, "pipe");
 endpoint_common!(Sender, "pipe");
 endpoint_common!(Receiver, "pipe");
 
-impl<T: Serialize> Connection<T> {
+impl<T: Serialize + 'static> Connection<T> {
     /// Sends a message (Python's `conn.send(obj)`). See the module docs for when it returns.
     ///
     /// ```
@@ -1167,7 +1186,7 @@ impl<T: Serialize> Connection<T> {
     }
 }
 
-impl<T: DeserializeOwned> Connection<T> {
+impl<T: DeserializeOwned + 'static> Connection<T> {
     /// Waits for the next message (Python's `conn.recv()`); `Error::Disconnected` once the
     /// other end is closed and everything it sent has been received.
     ///
@@ -1339,7 +1358,7 @@ pub(crate) fn bytes_to_vec<E: bytemuck::Pod>(bytes: Vec<u8>) -> Result<Vec<E>> {
     Ok(bytemuck::pod_collect_to_vec(&bytes))
 }
 
-impl<T: Serialize> Sender<T> {
+impl<T: Serialize + 'static> Sender<T> {
     /// Sends a message. See the module docs for when it returns.
     ///
     /// ```
@@ -1389,7 +1408,7 @@ impl<T> Clone for Sender<T> {
     }
 }
 
-impl<T: DeserializeOwned> Receiver<T> {
+impl<T: DeserializeOwned + 'static> Receiver<T> {
     /// Waits for the next message; `Error::Disconnected` once every sender is gone.
     ///
     /// ```

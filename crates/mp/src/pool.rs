@@ -605,7 +605,7 @@ impl<R> fmt::Debug for AsyncResult<'_, R> {
     }
 }
 
-impl<R: DeserializeOwned> AsyncResult<'_, R> {
+impl<R: DeserializeOwned + 'static> AsyncResult<'_, R> {
     /// Waits for the result (Python's `get()`); a panic in the task comes back as
     /// [`Error::TaskPanicked`].
     ///
@@ -679,7 +679,7 @@ impl<R: DeserializeOwned> AsyncResult<'_, R> {
     }
 }
 
-fn single_result<R: DeserializeOwned>(event: Event) -> Result<R> {
+fn single_result<R: DeserializeOwned + 'static>(event: Event) -> Result<R> {
     match event {
         Event::Done { body, fds, .. } => wire::decode::<Vec<R>>(&body, fds)?
             .into_iter()
@@ -715,8 +715,8 @@ impl<A, R, I> fmt::Debug for Imap<'_, A, R, I> {
 
 impl<A, R, I> Iterator for Imap<'_, A, R, I>
 where
-    A: Serialize,
-    R: DeserializeOwned,
+    A: Serialize + 'static,
+    R: DeserializeOwned + 'static,
     I: Iterator<Item = A>,
 {
     type Item = Result<R>;
@@ -785,8 +785,8 @@ struct Stream<'pool, A, R, I> {
 
 impl<'pool, A, R, I> Stream<'pool, A, R, I>
 where
-    A: Serialize,
-    R: DeserializeOwned,
+    A: Serialize + 'static,
+    R: DeserializeOwned + 'static,
     I: Iterator<Item = A>,
 {
     fn start<F>(pool: &'pool Pool, input: I, chunksize: usize, config: StreamConfig) -> Result<Self>
@@ -919,7 +919,7 @@ where
     }
 }
 
-fn encode_chunk<A: Serialize>(id: u64, items: &[A]) -> Result<ChunkOut> {
+fn encode_chunk<A: Serialize + 'static>(id: u64, items: &[A]) -> Result<ChunkOut> {
     let (body, fds) = wire::encode(items)?;
     Ok(ChunkOut { id, first_index: 0, n_items: items.len(), body, fds })
 }

@@ -107,13 +107,24 @@ impl WorkerProcess {
         drop(child_end);
         let pid = child.id();
         // The control messages travel through shared memory too: the worker's first read is
-        // this byte with the rings' memfd. An empty socket always takes one byte.
-        sys::send_vectored(
+        // this byte with the rings' memfd. An empty socket always takes one byte; a worker
+        // that is already gone (no `mp::init()`) is reported by `await_hello`.
+        let handed = sys::send_vectored(
             parent_end.as_fd(),
             &[std::io::IoSlice::new(worker::RINGS_BYTE)],
             &[rings.fd().as_raw_fd()],
-        )
-        .map_err(|error| Error::io("handing a worker its control connection", error))?;
+        );
+        match handed {
+            Err(error)
+                if !matches!(
+                    error.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                return Err(Error::io("handing a worker its control connection", error));
+            }
+            _ => {}
+        }
         let control = Link::with_rings(parent_end, Some((rings, 0)), "worker connection")?;
         Ok(WorkerProcess { child, control, pid, exit: None })
     }
@@ -342,7 +353,7 @@ impl<R: Message> Process<R> {
     }
 }
 
-impl<R: DeserializeOwned> Process<R> {
+impl<R: DeserializeOwned + 'static> Process<R> {
     /// Waits for the process to finish and returns `f(arg)`.
     ///
     /// Errors: [`Error::TaskPanicked`] if `f` panicked, [`Error::WorkerDied`] if the process was

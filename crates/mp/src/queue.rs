@@ -180,7 +180,7 @@ impl<T> Queue<T> {
     }
 }
 
-impl<T: Serialize> Queue<T> {
+impl<T: Serialize + 'static> Queue<T> {
     /// Adds an item (Python's `q.put(item)`). Returns without waiting for the consumer.
     ///
     /// Any process holding a copy of the queue can put, pool workers included.
@@ -203,7 +203,7 @@ impl<T: Serialize> Queue<T> {
     }
 }
 
-impl<T: DeserializeOwned> Queue<T> {
+impl<T: DeserializeOwned + 'static> Queue<T> {
     /// Takes the next item, waiting for one (Python's `q.get()`). Owner only: elsewhere it is
     /// an error.
     ///
@@ -240,7 +240,7 @@ impl<T: DeserializeOwned> Queue<T> {
     }
 }
 
-fn decode_item<T: DeserializeOwned>(frame: Frame) -> Result<T> {
+fn decode_item<T: DeserializeOwned + 'static>(frame: Frame) -> Result<T> {
     if frame.kind != BodyKind::Value {
         return Err(Error::serialization("a queue item arrived in a form mp does not expect"));
     }

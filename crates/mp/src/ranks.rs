@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::{
     Connection, Error, Message, Process, Result,
     channel::{self, Link, bytes_to_vec},
-    sys,
+    sys, wire,
 };
 
 /// The most ranks one launch may start.
@@ -295,12 +295,15 @@ impl Communicator for Comm {
         self.size
     }
 
+    // The trait does not ask for `'static` (a wrapper may send a borrowing `&(step, value)`), so
+    // no bulk fast path here: plain postcard, whose bytes the fast path reads alike.
     fn send<T: Serialize>(&self, dest: usize, value: &T) -> Result<()> {
-        self.link(dest)?.send_value(value)
+        self.link(dest)?.send_encoded(wire::encode_postcard(value)?)
     }
 
     fn recv<T: DeserializeOwned>(&self, source: usize) -> Result<T> {
-        self.link(source)?.recv_value(None)
+        let frame = self.link(source)?.recv_value_frame(None)?;
+        wire::decode_postcard(&frame.body, frame.fds)
     }
 
     fn send_bytes(&self, dest: usize, bytes: &[u8]) -> Result<()> {
@@ -433,7 +436,7 @@ where
 }
 
 /// Joins every rank as it finishes; on the first failure, stops the rest.
-fn wait_for_all<R: DeserializeOwned>(mut ranks: Vec<Process<R>>) -> Result<Vec<R>> {
+fn wait_for_all<R: DeserializeOwned + 'static>(mut ranks: Vec<Process<R>>) -> Result<Vec<R>> {
     let mut results: Vec<Option<R>> = (0..ranks.len()).map(|_| None).collect();
     let mut failures: Vec<(usize, Error)> = Vec::new();
     let mut pending: Vec<usize> = (0..ranks.len()).collect();

@@ -587,7 +587,20 @@ thread_local! {
 }
 
 /// Encodes `value` with postcard, collecting the descriptors of any handles inside it.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+///
+/// Vectors of floats and bytes take the [`bulk`] fast path: the same bytes, copied whole.
+pub(crate) fn encode<T: Serialize + ?Sized + 'static>(
+    value: &T,
+) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    if let Some(bytes) = bulk::encode(value) {
+        bulk::count_use();
+        return Ok((bytes, Vec::new()));
+    }
+    encode_postcard(value)
+}
+
+/// As [`encode`] but always through serde, for types that may borrow (not `'static`).
+pub(crate) fn encode_postcard<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
     let previous = OUTGOING_FDS.with(|slot| slot.borrow_mut().replace(Vec::new()));
     let encoded = postcard::to_stdvec(value);
     let fds = OUTGOING_FDS
@@ -598,17 +611,234 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<O
 }
 
 /// Decodes a postcard message, handing out the descriptors that came with it.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
+///
+/// Vectors of floats and bytes take the [`bulk`] fast path, with postcard's errors.
+pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
+    if let Some(decoded) = bulk::decode(bytes) {
+        bulk::count_use();
+        return decoded.map_err(decode_error);
+    }
+    decode_postcard(bytes, fds)
+}
+
+/// As [`decode`] but always through serde, for types that may borrow (not `'static`).
+pub(crate) fn decode_postcard<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
     let previous =
         INCOMING_FDS.with(|slot| slot.borrow_mut().replace(fds.into_iter().map(Some).collect()));
     let decoded = postcard::from_bytes(bytes);
     INCOMING_FDS.with(|slot| *slot.borrow_mut() = previous);
-    decoded.map_err(|error| {
-        Error::serialization(format!(
-            "{error} (the sender and receiver must agree on the message type, \
-             and postcard cannot encode serde's `flatten` or `untagged`)"
-        ))
-    })
+    decoded.map_err(decode_error)
+}
+
+fn decode_error(error: postcard::Error) -> Error {
+    Error::serialization(format!(
+        "{error} (the sender and receiver must agree on the message type, \
+         and postcard cannot encode serde's `flatten` or `untagged`)"
+    ))
+}
+
+/// Bulk data as bytes: `Vec<E>`, `[E]`, `Vec<Vec<E>>` and `[Vec<E>]` for `E` in `f64`, `f32`,
+/// `u8` and `i8`, encoded and decoded with one copy instead of serde's element-by-element
+/// loop.
+///
+/// Postcard writes a sequence as the varint of its length followed by its elements, and these
+/// elements as their little-endian bytes, so on a little-endian machine a vector's postcard
+/// encoding is its length and then its memory. This module produces and accepts exactly those
+/// bytes (and postcard's errors), so either side of a connection may use either path.
+mod bulk {
+    use std::any::{Any, TypeId};
+
+    use postcard::Error;
+
+    use super::HUGE_PAGES_FROM;
+    use crate::sys;
+
+    /// The element types copied as bytes: plain numbers whose postcard encoding is their
+    /// little-endian bytes.
+    trait Element: bytemuck::Pod {}
+    impl Element for f64 {}
+    impl Element for f32 {}
+    impl Element for u8 {}
+    impl Element for i8 {}
+
+    /// The postcard encoding of `value`, or `None` when `T` is not a covered type.
+    pub(super) fn encode<T: ?Sized + 'static>(value: &T) -> Option<Vec<u8>> {
+        if cfg!(target_endian = "big") {
+            return None;
+        }
+        encode_as::<T, f64>(value)
+            .or_else(|| encode_as::<T, f32>(value))
+            .or_else(|| encode_as::<T, u8>(value))
+            .or_else(|| encode_as::<T, i8>(value))
+    }
+
+    /// `bytes` decoded as postcard would, or `None` when `T` is not a covered type.
+    pub(super) fn decode<T: 'static>(bytes: &[u8]) -> Option<Result<T, Error>> {
+        if cfg!(target_endian = "big") {
+            return None;
+        }
+        decode_as::<T, f64>(bytes)
+            .or_else(|| decode_as::<T, f32>(bytes))
+            .or_else(|| decode_as::<T, u8>(bytes))
+            .or_else(|| decode_as::<T, i8>(bytes))
+    }
+
+    fn encode_as<T: ?Sized + 'static, E: Element>(value: &T) -> Option<Vec<u8>> {
+        if let Some(items) = same_ref::<T, Vec<E>>(value) {
+            Some(encode_flat(items))
+        } else if let Some(items) = same_ref::<T, [E]>(value) {
+            Some(encode_flat(items))
+        } else if let Some(vectors) = same_ref::<T, Vec<Vec<E>>>(value) {
+            Some(encode_nested(vectors))
+        } else {
+            same_ref::<T, [Vec<E>]>(value).map(encode_nested)
+        }
+    }
+
+    fn decode_as<T: 'static, E: Element>(mut bytes: &[u8]) -> Option<Result<T, Error>> {
+        if is::<T, Vec<E>>() {
+            same_value(take_flat::<E>(&mut bytes))
+        } else if is::<T, Vec<Vec<E>>>() {
+            same_value(take_nested::<E>(&mut bytes))
+        } else {
+            None
+        }
+    }
+
+    fn encode_flat<E: Element>(items: &[E]) -> Vec<u8> {
+        let mut out = fresh_buffer(flat_len(items));
+        push_flat(&mut out, items);
+        out
+    }
+
+    fn encode_nested<E: Element>(vectors: &[Vec<E>]) -> Vec<u8> {
+        let len = varint_len(vectors.len()) + vectors.iter().map(|v| flat_len(v)).sum::<usize>();
+        let mut out = fresh_buffer(len);
+        push_varint(&mut out, vectors.len());
+        for items in vectors {
+            push_flat(&mut out, items);
+        }
+        debug_assert_eq!(out.len(), len);
+        out
+    }
+
+    /// An empty buffer with room for exactly `len` bytes, so that it never grows.
+    fn fresh_buffer(len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len);
+        if len >= HUGE_PAGES_FROM {
+            sys::advise_huge_pages(&mut out);
+        }
+        out
+    }
+
+    fn flat_len<E: Element>(items: &[E]) -> usize {
+        varint_len(items.len()) + size_of_val(items)
+    }
+
+    fn push_flat<E: Element>(out: &mut Vec<u8>, items: &[E]) {
+        push_varint(out, items.len());
+        out.extend_from_slice(bytemuck::cast_slice(items));
+    }
+
+    fn varint_len(n: usize) -> usize {
+        (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+    }
+
+    fn push_varint(out: &mut Vec<u8>, mut n: usize) {
+        while n >= 0x80 {
+            out.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    /// Takes a varint `usize` off the front of `input` exactly as postcard does: at most as
+    /// many bytes as a `usize` needs, and a last one with no bits beyond the `usize`.
+    fn take_varint(input: &mut &[u8]) -> Result<usize, Error> {
+        const MAX_BYTES: u32 = usize::BITS.div_ceil(7);
+        const MAX_LAST_BYTE: u8 = (1 << (usize::BITS % 7)) - 1;
+        let mut n = 0;
+        for i in 0..MAX_BYTES {
+            let (&byte, rest) = input.split_first().ok_or(Error::DeserializeUnexpectedEnd)?;
+            *input = rest;
+            n |= usize::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                if i == MAX_BYTES - 1 && byte > MAX_LAST_BYTE {
+                    return Err(Error::DeserializeBadVarint);
+                }
+                return Ok(n);
+            }
+        }
+        Err(Error::DeserializeBadVarint)
+    }
+
+    fn take_flat<E: Element>(input: &mut &[u8]) -> Result<Vec<E>, Error> {
+        let len = take_varint(input)?;
+        // Postcard would run out of input reading the elements; so do we, before allocating.
+        let n_bytes = len
+            .checked_mul(size_of::<E>())
+            .filter(|&n_bytes| n_bytes <= input.len())
+            .ok_or(Error::DeserializeUnexpectedEnd)?;
+        let (bytes, rest) = input.split_at(n_bytes);
+        *input = rest;
+        let mut items = Vec::<E>::with_capacity(len);
+        if n_bytes >= HUGE_PAGES_FROM {
+            sys::advise_huge_pages(&mut items);
+        }
+        // SAFETY: `items` has room for `len` elements, which are the `n_bytes` bytes copied
+        // from `bytes` (a separate allocation); any bytes are a valid `E` (`Pod`), so all `len`
+        // elements are initialized.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), items.as_mut_ptr().cast(), n_bytes);
+            items.set_len(len);
+        }
+        Ok(items)
+    }
+
+    fn take_nested<E: Element>(input: &mut &[u8]) -> Result<Vec<Vec<E>>, Error> {
+        let len = take_varint(input)?;
+        // Each vector takes at least one byte (its length), so a hostile count reserves at most
+        // one slot per input byte; a valid one, exactly its count.
+        let mut vectors = Vec::with_capacity(len.min(input.len()));
+        for _ in 0..len {
+            vectors.push(take_flat(input)?);
+        }
+        Ok(vectors)
+    }
+
+    fn is<T: ?Sized + 'static, U: ?Sized + 'static>() -> bool {
+        TypeId::of::<T>() == TypeId::of::<U>()
+    }
+
+    /// `value` as a `&U`, when `T` is `U`.
+    fn same_ref<T: ?Sized + 'static, U: ?Sized + 'static>(value: &T) -> Option<&U> {
+        if !is::<T, U>() {
+            return None;
+        }
+        // SAFETY: `T` and `U` are one type (their `TypeId`s are equal), so `&T` and `&U` are one
+        // type too, and this copies a reference into a variable of its own type. (`Any` would
+        // do it without `unsafe`, but cannot take an unsized `T` such as `[f64]`.)
+        #[allow(unsafe_code)]
+        Some(unsafe { std::mem::transmute_copy::<&T, &U>(&value) })
+    }
+
+    /// `value` as a `U`, when it is one.
+    fn same_value<T: 'static, U: 'static>(value: T) -> Option<U> {
+        let mut value = Some(value);
+        (&mut value as &mut dyn Any).downcast_mut::<Option<U>>()?.take()
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        pub(super) static USES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Counts fast-path encodings and decodings on this thread, for the tests.
+    pub(super) fn count_use() {
+        #[cfg(test)]
+        USES.with(|uses| uses.set(uses.get() + 1));
+    }
 }
 
 /// A descriptor inside a serialized value. Only `mp`'s own channels can carry it.
@@ -692,6 +922,203 @@ mod tests {
         for body_len in [0, 1, 23, 24, 25, 4095, 4096, 212_993, 3 << 20] {
             round_trip(body_len);
         }
+    }
+
+    // The bulk fast path. Each check compares with postcard's own bytes, so a fast path that
+    // wrote anything else (big-endian floats, a wrong length) fails here.
+
+    /// Element values with every byte varying (for floats: NaNs, infinities, subnormals).
+    fn sample<E: bytemuck::Pod>(len: usize, seed: u64) -> Vec<E> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut bytes = vec![0u8; len * size_of::<E>()];
+        for byte in &mut bytes {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = (state >> 24) as u8;
+        }
+        bytemuck::pod_collect_to_vec(&bytes)
+    }
+
+    /// Checks that `value` takes the fast path both ways and gives postcard's bytes, and that
+    /// each path decodes the other's bytes to the same bits (postcard re-encodes them).
+    fn agrees_with_postcard<T>(value: &T)
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let postcard_bytes = postcard::to_stdvec(value).unwrap();
+        let fast_bytes = bulk::encode(value).expect("the fast path covers this type");
+        assert!(fast_bytes == postcard_bytes, "{} bytes differ from postcard's", fast_bytes.len());
+        assert_eq!(fast_bytes.capacity(), fast_bytes.len(), "one exact allocation");
+
+        let fast_decoded: T = bulk::decode(&postcard_bytes).expect("covered").unwrap();
+        assert!(postcard::to_stdvec(&fast_decoded).unwrap() == postcard_bytes, "fast decode");
+        let postcard_decoded: T = postcard::from_bytes(&fast_bytes).unwrap();
+        assert!(postcard::to_stdvec(&postcard_decoded).unwrap() == postcard_bytes);
+    }
+
+    /// `Vec<E>`, `[E]`, `Vec<Vec<E>>` and `[Vec<E>]` at the varint boundaries and beyond
+    /// `HUGE_PAGES_FROM`.
+    fn bulk_matches_postcard<E>()
+    where
+        E: bytemuck::Pod + Serialize + DeserializeOwned + 'static,
+    {
+        let huge = HUGE_PAGES_FROM / size_of::<E>() + 3;
+        let lengths = [0, 1, 127, 128, 16384, huge];
+        for (seed, &len) in lengths.iter().enumerate() {
+            let items = sample::<E>(len, seed as u64);
+            agrees_with_postcard(&items);
+            assert!(
+                bulk::encode(items.as_slice()).unwrap() == postcard::to_stdvec(&items).unwrap()
+            );
+
+            // As many vectors as `len`, of mixed lengths; and one holding a long vector.
+            let many: Vec<Vec<E>> =
+                (0..len.min(16384)).map(|i| sample(i % 200, (seed + i) as u64)).collect();
+            let one_long = vec![items, Vec::new(), sample(5, 7)];
+            for vectors in [many, one_long] {
+                agrees_with_postcard(&vectors);
+                let slice = vectors.as_slice();
+                assert!(bulk::encode(slice).unwrap() == postcard::to_stdvec(slice).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn bulk_f64_is_postcard_byte_for_byte() {
+        bulk_matches_postcard::<f64>();
+    }
+
+    #[test]
+    fn bulk_f32_is_postcard_byte_for_byte() {
+        bulk_matches_postcard::<f32>();
+    }
+
+    #[test]
+    fn bulk_u8_is_postcard_byte_for_byte() {
+        bulk_matches_postcard::<u8>();
+    }
+
+    #[test]
+    fn bulk_i8_is_postcard_byte_for_byte() {
+        bulk_matches_postcard::<i8>();
+    }
+
+    #[test]
+    fn bulk_keeps_float_bits() {
+        let payload_nan = f64::from_bits(0x7ff4_dead_beef_0001);
+        let negative_nan = f64::from_bits(0xfff8_0000_0000_0042);
+        let floats = vec![-0.0, payload_nan, negative_nan, f64::INFINITY, f64::MIN_POSITIVE / 2.0];
+        let (bytes, fds) = encode(&floats).unwrap();
+        assert!(fds.is_empty());
+        let back: Vec<f64> = decode(&bytes, Vec::new()).unwrap();
+        let bits = |values: &[f64]| values.iter().map(|value| value.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back), bits(&floats));
+        let nested: Vec<Vec<f32>> =
+            decode(&encode(&[vec![-0.0f32, f32::NAN]][..]).unwrap().0, Vec::new()).unwrap();
+        assert_eq!(nested[0][0].to_bits(), (-0.0f32).to_bits());
+        assert_eq!(nested[0][1].to_bits(), f32::NAN.to_bits());
+    }
+
+    #[test]
+    fn wire_takes_the_bulk_path_for_covered_types_only() {
+        let uses = || bulk::USES.with(std::cell::Cell::get);
+        let before = uses();
+        let (bytes, _) = encode(&vec![1.5f64, 2.5]).unwrap();
+        let _: Vec<f64> = decode(&bytes, Vec::new()).unwrap();
+        let (bytes, _) = encode(&[vec![1u8], vec![2, 3]][..]).unwrap();
+        let _: Vec<Vec<u8>> = decode(&bytes, Vec::new()).unwrap();
+        assert_eq!(uses(), before + 4);
+        let (bytes, _) = encode(&vec![1u32, 2]).unwrap();
+        let _: Vec<u32> = decode(&bytes, Vec::new()).unwrap();
+        assert_eq!(uses(), before + 4);
+    }
+
+    /// `bytes` decoded as `T` by both paths: the same value or the same postcard error.
+    fn decodes_like_postcard<T>(bytes: &[u8]) -> std::result::Result<T, postcard::Error>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let fast = bulk::decode::<T>(bytes).expect("covered");
+        let slow = postcard::from_bytes::<T>(bytes);
+        match (&fast, &slow) {
+            (Ok(fast), Ok(slow)) => {
+                assert_eq!(postcard::to_stdvec(fast).unwrap(), postcard::to_stdvec(slow).unwrap())
+            }
+            (Err(fast), Err(slow)) => assert_eq!(fast, slow),
+            _ => panic!(
+                "the fast path gave {:?}, postcard {:?} (None: a value)",
+                fast.as_ref().err(),
+                slow.as_ref().err()
+            ),
+        }
+        fast
+    }
+
+    #[test]
+    fn truncated_bulk_input_is_postcards_error() {
+        let flat = postcard::to_stdvec(&sample::<f64>(200, 1)).unwrap();
+        let nested =
+            postcard::to_stdvec(&vec![sample::<f32>(3, 2), vec![], sample(130, 3)]).unwrap();
+        for cut in 0..flat.len() {
+            let error = decodes_like_postcard::<Vec<f64>>(&flat[..cut]).unwrap_err();
+            assert_eq!(error, postcard::Error::DeserializeUnexpectedEnd, "cut at {cut}");
+        }
+        for cut in 0..nested.len() {
+            decodes_like_postcard::<Vec<Vec<f32>>>(&nested[..cut]).unwrap_err();
+        }
+        // What the user reads: the same message as for any other type.
+        let fast = decode::<Vec<f64>>(&flat[..5], Vec::new()).unwrap_err().to_string();
+        let slow = decode::<(u8, Vec<f64>)>(&[0, 9], Vec::new()).unwrap_err().to_string();
+        assert_eq!(fast, slow);
+        assert!(fast.contains("Hit the end of buffer"), "{fast}");
+        // Trailing bytes are ignored, as postcard ignores them.
+        let mut longer = flat.clone();
+        longer.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(decodes_like_postcard::<Vec<f64>>(&longer).unwrap().len(), 200);
+    }
+
+    #[test]
+    fn hostile_bulk_lengths_are_errors_not_allocations() {
+        let varint = |n: u64| postcard::to_stdvec(&n).unwrap();
+        // Trusted, these lengths would ask for up to 2^64 bytes: the test would abort, not fail.
+        for len in [u64::MAX, u64::MAX / 8 + 1, 1 << 40, 1 << 20] {
+            let mut bytes = varint(len);
+            bytes.extend_from_slice(&[0u8; 64]);
+            decodes_like_postcard::<Vec<f64>>(&bytes).unwrap_err();
+            decodes_like_postcard::<Vec<u8>>(&bytes).unwrap_err();
+            decodes_like_postcard::<Vec<Vec<i8>>>(&bytes).unwrap_err();
+            decodes_like_postcard::<Vec<Vec<f64>>>(&bytes).unwrap_err();
+        }
+        // Varints: a tenth byte with more than u64's last bit, eleven bytes, and an overlong
+        // but valid zero (postcard accepts it; so must we).
+        let mut too_big = vec![0xff; 9];
+        too_big.push(0x02);
+        let error = decodes_like_postcard::<Vec<u8>>(&too_big).unwrap_err();
+        assert_eq!(error, postcard::Error::DeserializeBadVarint);
+        let error = decodes_like_postcard::<Vec<Vec<u8>>>(&[0xff; 11]).unwrap_err();
+        assert_eq!(error, postcard::Error::DeserializeBadVarint);
+        assert!(decodes_like_postcard::<Vec<f32>>(&[0x80, 0x00]).unwrap().is_empty());
+        // A bad varint inside a long announced list: postcard's error, not "unexpected end".
+        let error = decodes_like_postcard::<Vec<Vec<f64>>>(&[
+            0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ])
+        .unwrap_err();
+        assert_eq!(error, postcard::Error::DeserializeBadVarint);
+    }
+
+    #[test]
+    fn other_types_take_postcard() {
+        assert!(bulk::encode(&vec![1u32, 2]).is_none());
+        assert!(bulk::encode(&(1u8, vec![1.0f64])).is_none());
+        assert!(bulk::encode(&vec![vec![vec![1.0f64]]]).is_none());
+        assert!(bulk::encode("text").is_none());
+        assert!(bulk::decode::<Vec<u32>>(&[0]).is_none());
+        assert!(bulk::decode::<(u8, Vec<f64>)>(&[0, 0]).is_none());
+        let value = (7u8, vec![1.0f64, -0.0], vec![3u32; 300]);
+        let (bytes, _) = encode(&value).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&value).unwrap());
+        assert_eq!(decode::<(u8, Vec<f64>, Vec<u32>)>(&bytes, Vec::new()).unwrap(), value);
     }
 
     #[test]

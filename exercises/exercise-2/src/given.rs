@@ -75,8 +75,8 @@ pub fn sum_list(list: Vec<u64>) -> u64 {
 /// ```
 pub fn get_while_alive<T, R>(queue: &mp::Queue<T>, process: &mut mp::Process<R>) -> mp::Result<T>
 where
-    T: serde::de::DeserializeOwned,
-    R: serde::de::DeserializeOwned,
+    T: serde::de::DeserializeOwned + 'static,
+    R: serde::de::DeserializeOwned + 'static,
 {
     use std::time::Duration;
     loop {

@@ -440,12 +440,13 @@ unsafe fn copy_streaming(source: *const u8, destination: *mut u8, len: usize) {
 /// Asks for huge pages behind the spare capacity of `buffer` (the 2 MiB-aligned part of it):
 /// filling many megabytes of fresh memory then takes one page fault per 2 MiB instead of one
 /// per 4 KiB, which on a virtual machine is most of the cost of receiving into a new buffer.
-/// Only advice: the kernel may ignore it, and nothing else changes.
-pub(crate) fn advise_huge_pages(buffer: &mut Vec<u8>) {
+/// Only advice: the kernel may ignore it, and nothing else changes. Any element type will do:
+/// a received `Vec<f64>` is as fresh as a receive buffer.
+pub(crate) fn advise_huge_pages<E>(buffer: &mut Vec<E>) {
     const HUGE: usize = 2 << 20;
     let spare = buffer.spare_capacity_mut();
     let start = (spare.as_ptr() as usize).next_multiple_of(HUGE);
-    let end = (spare.as_ptr() as usize + spare.len()) & !(HUGE - 1);
+    let end = (spare.as_ptr() as usize + mem::size_of_val(spare)) & !(HUGE - 1);
     if end > start {
         // SAFETY: the range lies inside memory this process owns (the Vec's allocation);
         // MADV_HUGEPAGE changes no contents and no access rights, only how faults are served.
