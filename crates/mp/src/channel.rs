@@ -1355,7 +1355,7 @@ pub(crate) fn bytes_to_vec<E: bytemuck::Pod>(bytes: Vec<u8>) -> Result<Vec<E>> {
             size
         )));
     }
-    Ok(bytemuck::pod_collect_to_vec(&bytes))
+    Ok(sys::vec_from_bytes(&bytes))
 }
 
 impl<T: Serialize + 'static> Sender<T> {

@@ -781,19 +781,7 @@ mod bulk {
             .ok_or(Error::DeserializeUnexpectedEnd)?;
         let (bytes, rest) = input.split_at(n_bytes);
         *input = rest;
-        let mut items = Vec::<E>::with_capacity(len);
-        if n_bytes >= HUGE_PAGES_FROM {
-            sys::advise_huge_pages(&mut items);
-        }
-        // SAFETY: `items` has room for `len` elements, which are the `n_bytes` bytes copied
-        // from `bytes` (a separate allocation); any bytes are a valid `E` (`Pod`), so all `len`
-        // elements are initialized.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), items.as_mut_ptr().cast(), n_bytes);
-            items.set_len(len);
-        }
-        Ok(items)
+        Ok(sys::vec_from_bytes(bytes))
     }
 
     fn take_nested<E: Element>(input: &mut &[u8]) -> Result<Vec<Vec<E>>, Error> {

@@ -437,6 +437,33 @@ unsafe fn copy_streaming(source: *const u8, destination: *mut u8, len: usize) {
     unsafe { ptr::copy_nonoverlapping(source, destination, len) }
 }
 
+/// A fresh vector holding the elements whose bytes are `bytes` (a whole number of them): one
+/// allocation, huge pages when it is large, and streaming stores from 4 MiB on, where the
+/// copy would otherwise read every destination line into the caches first.
+pub(crate) fn vec_from_bytes<E: bytemuck::Pod>(bytes: &[u8]) -> Vec<E> {
+    const LARGE: usize = 4 << 20;
+    let size = std::mem::size_of::<E>().max(1);
+    assert!(bytes.len().is_multiple_of(size), "checked by the caller");
+    let len = bytes.len() / size;
+    let mut items = Vec::<E>::with_capacity(len);
+    if bytes.len() >= LARGE {
+        advise_huge_pages(&mut items);
+    }
+    // SAFETY: `items` has room for `len` elements, which are exactly the bytes of `bytes` (a
+    // separate allocation, so no overlap); any bytes are a valid `E` (`Pod`), so all `len`
+    // elements are initialized.
+    unsafe {
+        let destination = items.as_mut_ptr().cast::<u8>();
+        if bytes.len() >= LARGE {
+            copy_streaming(bytes.as_ptr(), destination, bytes.len());
+        } else {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), destination, bytes.len());
+        }
+        items.set_len(len);
+    }
+    items
+}
+
 /// Asks for huge pages behind the spare capacity of `buffer` (the 2 MiB-aligned part of it):
 /// filling many megabytes of fresh memory then takes one page fault per 2 MiB instead of one
 /// per 4 KiB, which on a virtual machine is most of the cost of receiving into a new buffer.
