@@ -246,7 +246,7 @@ impl Link {
             writer.broken = true;
             return Err(Error::disconnected(self.name));
         }
-        match self.take_write_lock(rings, Some(Instant::now() + SEND_PATIENCE)) {
+        match self.take_write_lock(rings, Some(SEND_PATIENCE)) {
             Ok(true) => {}
             Ok(false) => {
                 // Another holder of this sending end is busy: a flusher sends it later.
@@ -257,7 +257,8 @@ impl Link {
             }
             Err(error) => return Err(self.ring_error(error)),
         }
-        let mut last_progress = Instant::now();
+        // Read the clock only once the ring is full: a small message never needs it.
+        let mut last_progress: Option<Instant> = None;
         loop {
             let outcome = frame.write_ring(&rings.outbound, self.fd.as_fd());
             match outcome {
@@ -265,7 +266,7 @@ impl Link {
                     rings.outbound.unlock(rings.token);
                     return Ok(());
                 }
-                Ok(RingWrite::Progress) => last_progress = Instant::now(),
+                Ok(RingWrite::Progress) => last_progress = Some(Instant::now()),
                 Ok(RingWrite::Full | RingWrite::SocketFull) => {}
                 Err(error) => {
                     writer.broken = true;
@@ -276,7 +277,7 @@ impl Link {
                     return Err(self.ring_error(error));
                 }
             }
-            let until = last_progress + SEND_PATIENCE;
+            let until = *last_progress.get_or_insert_with(Instant::now) + SEND_PATIENCE;
             let waited = match outcome {
                 Ok(RingWrite::SocketFull) => self.wait_socket_writable(until),
                 _ => self.wait_for_space(rings, until),
@@ -285,7 +286,9 @@ impl Link {
                 Ok(true) => {}
                 // A reader inside `recv` keeps making room (however slowly it is scheduled):
                 // waiting for it cannot deadlock, and spares a copy of the rest of the message.
-                Ok(false) if rings.outbound.reader_is_receiving() => last_progress = Instant::now(),
+                Ok(false) if rings.outbound.reader_is_receiving() => {
+                    last_progress = Some(Instant::now());
+                }
                 Ok(false) => {
                     // The reader has not made room for a while (it may be sending to us):
                     // a flusher thread finishes the message, holding the write lock till then.
@@ -344,14 +347,21 @@ impl Link {
 
     /// Takes the ring's write lock, waiting while another process sharing this sending end
     /// writes a message; a holder that died makes the pipe unusable (an error, not a hang).
-    /// True once taken; false if `until` passed first.
-    fn take_write_lock(&self, rings: &RingEnds, until: Option<Instant>) -> std::io::Result<bool> {
+    /// True once taken; false if `patience` passed first.
+    fn take_write_lock(
+        &self,
+        rings: &RingEnds,
+        patience: Option<Duration>,
+    ) -> std::io::Result<bool> {
         let mut pause = Duration::from_micros(20);
+        let mut until = None;
         loop {
             let Some(owner) = rings.outbound.try_lock(rings.token)? else {
                 return Ok(true);
             };
-            if until.is_some_and(|until| Instant::now() >= until) {
+            let now = Instant::now();
+            let until = *until.get_or_insert_with(|| patience.map(|patience| now + patience));
+            if until.is_some_and(|until| now >= until) {
                 return Ok(false);
             }
             let owner_pid = (owner >> 32) as u32;

@@ -156,8 +156,8 @@ fn worker_settings(_: ()) -> (Option<String>, Option<String>) {
 fn workers_get_huge_page_malloc_and_one_rayon_thread_unless_told_otherwise() {
     let (tunables, rayon_threads) = Process::spawn(worker_settings, ()).unwrap().join().unwrap();
     // What the test's own environment says wins; otherwise mp's defaults apply.
-    let expected_tunables = std::env::var("GLIBC_TUNABLES")
-        .unwrap_or_else(|_| "glibc.malloc.hugetlb=1".to_string());
+    let expected_tunables =
+        std::env::var("GLIBC_TUNABLES").unwrap_or_else(|_| "glibc.malloc.hugetlb=1".to_string());
     assert_eq!(tunables.as_deref(), Some(expected_tunables.as_str()));
     let expected_threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "1".into());
     assert_eq!(rayon_threads.as_deref(), Some(expected_threads.as_str()));

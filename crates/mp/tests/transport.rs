@@ -254,3 +254,37 @@ fn pipes_leave_nothing_in_dev_shm() {
     child.join().unwrap();
     assert_eq!(count(), before, "after the pipe");
 }
+
+/// The bytes of small message `index`: 0 to 16 bytes (frames that fit the inline copy beside
+/// the ring's write position, and some that do not), all depending on `index`.
+fn small_message(index: u64) -> Vec<u8> {
+    let len = (index % 20) as usize;
+    (0..len).map(|position| (index as usize).wrapping_mul(31).wrapping_add(position) as u8).collect()
+}
+
+fn send_small_messages((sender, count): (Sender<()>, u64)) {
+    for index in 0..count {
+        sender.send_bytes(&small_message(index)).unwrap();
+    }
+}
+
+#[test]
+fn a_stream_of_small_messages_is_never_torn_when_the_writer_outruns_the_reader() {
+    let _guard = watchdog(
+        "a_stream_of_small_messages_is_never_torn_when_the_writer_outruns_the_reader",
+        LIMIT,
+    );
+    let count = 200_000;
+    let (sender, receiver) = mp::pipe_simplex::<()>().unwrap();
+    let mut writer = Process::spawn(send_small_messages, (sender, count)).unwrap();
+    let mut buffer = Vec::new();
+    for index in 0..count {
+        receiver.recv_bytes_into(&mut buffer).unwrap();
+        assert_eq!(buffer, small_message(index), "message {index}");
+        if index % 1000 == 0 {
+            // Let the writer run ahead, so that it rewrites the inline copy while we read.
+            std::thread::yield_now();
+        }
+    }
+    writer.join().unwrap();
+}
