@@ -259,7 +259,9 @@ fn pipes_leave_nothing_in_dev_shm() {
 /// the ring's write position, and some that do not), all depending on `index`.
 fn small_message(index: u64) -> Vec<u8> {
     let len = (index % 20) as usize;
-    (0..len).map(|position| (index as usize).wrapping_mul(31).wrapping_add(position) as u8).collect()
+    (0..len)
+        .map(|position| (index as usize).wrapping_mul(31).wrapping_add(position) as u8)
+        .collect()
 }
 
 fn send_small_messages((sender, count): (Sender<()>, u64)) {
