@@ -1,6 +1,8 @@
 //! A pool of worker processes: Python's `multiprocessing.Pool`.
 //!
-//! Workers are started once and live as long as the [`Pool`]. Work goes to them in chunks of
+//! Workers are started once and live as long as the [`Pool`]. [`Pool::new`] returns as soon
+//! as the first worker reports for duty; the others are started by a launcher thread and get
+//! work as they report (each start costs about a millisecond of a CPU). Work goes to them in chunks of
 //! consecutive items; each worker holds at most [`CHUNKS_IN_FLIGHT`] chunks, and the next chunk
 //! goes to whichever worker finishes first. So the split of work over workers is dynamic and
 //! uneven, which [`Pool::map_traced`] records.
@@ -18,7 +20,7 @@ use std::{
     fmt,
     marker::PhantomData,
     os::fd::OwnedFd,
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Mutex, OnceLock, mpsc},
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -60,7 +62,7 @@ const MAX_WORKERS: usize = 1024;
 /// ```
 pub struct Pool {
     n_workers: usize,
-    pids: Vec<u32>,
+    pids: Arc<OnceLock<Vec<u32>>>,
     commands: mpsc::Sender<Command>,
     doorbell: Arc<Doorbell>,
     broken: Arc<Mutex<Option<String>>>,
@@ -137,6 +139,11 @@ pub fn cpu_count() -> usize {
 impl Pool {
     /// Starts `n_workers` worker processes. Zero is an error.
     ///
+    /// Returns once the first worker is ready, with the others starting in the background;
+    /// a worker that cannot start (the program does not call [`mp::init()`](crate::init), or
+    /// it takes longer than `MP_STARTUP_TIMEOUT_MS`, 30 s by default) is an
+    /// [`Error::StartupFailed`], from `new` or from the call that was running at the time.
+    ///
     /// ```
     /// # mp::init();
     /// let error = mp::Pool::new(0).unwrap_err();
@@ -153,22 +160,29 @@ impl Pool {
                 cpu_count()
             )));
         }
-        // Launch all before waiting for any: their start-ups overlap.
-        let launched = launch_workers(n_workers)?;
-        let mut workers = Vec::with_capacity(n_workers);
-        for mut worker in launched {
-            worker.await_hello()?;
-            workers.push(worker);
-        }
-        let pids = workers.iter().map(WorkerProcess::pid).collect();
+        // The pool is ready once its first worker reports for duty (which also proves that
+        // the program calls `mp::init()`). Starting a process costs about a millisecond of a
+        // CPU here, so the others are started meanwhile by a launcher thread, and the
+        // dispatcher gives them work as they report in turn.
+        let mut first = WorkerProcess::launch()?;
+        first.await_hello()?;
+        let pids = Arc::new(OnceLock::new());
         let (commands, command_receiver) = mpsc::channel();
         let doorbell = Arc::new(Doorbell::new()?);
+        let first_pid = first.pid();
+        let launcher = Launcher {
+            n_workers,
+            pids: Arc::clone(&pids),
+            commands: commands.clone(),
+            doorbell: Arc::clone(&doorbell),
+        };
+        std::thread::Builder::new()
+            .name("mp-launcher".into())
+            .spawn(move || launcher.run(first_pid))
+            .map_err(|error| Error::io("starting the pool's launcher thread", error))?;
         let broken = Arc::new(Mutex::new(None));
         let dispatcher = Dispatcher {
-            slots: workers
-                .into_iter()
-                .map(|process| Slot { process, in_flight: VecDeque::new() })
-                .collect(),
+            slots: vec![Slot { process: first, in_flight: VecDeque::new(), ready: true }],
             commands: command_receiver,
             doorbell: Arc::clone(&doorbell),
             queue: VecDeque::new(),
@@ -230,7 +244,8 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub fn pids(&self) -> &[u32] {
-        &self.pids
+        // Set by the launcher once every worker is started (a few milliseconds after `new`).
+        self.pids.wait()
     }
 
     /// `f(item)` for every item, in order, computed by the workers (Python's `pool.map`).
@@ -726,22 +741,37 @@ where
     }
 }
 
-/// Launches `n_workers` workers from two threads: each launch waits in the kernel until the
-/// new process has been through `exec`, and two of those waits overlap on two CPUs.
-fn launch_workers(n_workers: usize) -> Result<Vec<WorkerProcess>> {
-    let launch = |count: usize| (0..count).map(|_| WorkerProcess::launch()).collect::<Vec<_>>();
-    if n_workers < 2 {
-        return launch(n_workers).into_iter().collect();
+/// Starts a pool's workers after the first, in order, and hands each to the dispatcher.
+struct Launcher {
+    n_workers: usize,
+    pids: Arc<OnceLock<Vec<u32>>>,
+    commands: mpsc::Sender<Command>,
+    doorbell: Arc<Doorbell>,
+}
+
+impl Launcher {
+    fn run(self, first_pid: u32) {
+        let mut pids = vec![first_pid];
+        for _ in 1..self.n_workers {
+            let command = match WorkerProcess::launch() {
+                Ok(worker) => {
+                    pids.push(worker.pid());
+                    Command::Joined(worker)
+                }
+                Err(error) => Command::LaunchFailed(error),
+            };
+            let failed = matches!(command, Command::LaunchFailed(_));
+            // A dispatcher that is gone drops the worker in the message: it is killed.
+            let delivered = self.commands.send(command).is_ok();
+            self.doorbell.ring();
+            if failed || !delivered {
+                break;
+            }
+        }
+        let _ = self.pids.set(pids);
+        // Dropping our sender lets the dispatcher see that the pool is closed once the
+        // caller's is gone too: it never stops while a worker may still be on its way.
     }
-    std::thread::scope(|scope| {
-        let helper = scope.spawn(|| launch(n_workers / 2));
-        let mine = launch(n_workers - n_workers / 2);
-        let theirs = helper.join().map_err(|_| Error::StartupFailed {
-            message: "the thread launching worker processes panicked".into(),
-        })?;
-        // Any error drops the workers already launched, which kills and reaps them.
-        theirs.into_iter().chain(mine).collect()
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -962,9 +992,22 @@ impl Drop for JobHandle<'_> {
 // The dispatcher thread.
 
 enum Command {
-    Open { job: u64, trampoline: i64, trace: bool, events: mpsc::Sender<Event> },
-    Chunks { job: u64, chunks: Vec<ChunkOut> },
-    Close { job: u64 },
+    /// A worker the launcher started (not yet ready).
+    Joined(WorkerProcess),
+    LaunchFailed(Error),
+    Open {
+        job: u64,
+        trampoline: i64,
+        trace: bool,
+        events: mpsc::Sender<Event>,
+    },
+    Chunks {
+        job: u64,
+        chunks: Vec<ChunkOut>,
+    },
+    Close {
+        job: u64,
+    },
 }
 
 struct ChunkOut {
@@ -1003,6 +1046,8 @@ struct InFlight {
 struct Slot {
     process: WorkerProcess,
     in_flight: VecDeque<InFlight>,
+    /// The worker has said hello: it gets work from now on.
+    ready: bool,
 }
 
 struct Dispatcher {
@@ -1020,8 +1065,13 @@ impl Dispatcher {
         let mut last_hangup_check = Instant::now();
         loop {
             self.doorbell.answer();
-            if !self.take_commands() {
-                break;
+            match self.take_commands() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(error) => {
+                    self.break_pool(error);
+                    return;
+                }
             }
             if let Err(error) = self.assign() {
                 self.break_pool(error);
@@ -1045,14 +1095,34 @@ impl Dispatcher {
                 channel::check_hangups(&self.links())
             } else {
                 last_hangup_check = now;
-                channel::wait_for_any(&self.links(), Some(&self.doorbell), None)
+                let deadline = self.startup_deadline();
+                channel::wait_for_any(&self.links(), Some(&self.doorbell), deadline)
             };
-            if let Err(error) = waited {
+            if let Err(error) = waited.and_then(|()| self.check_startup_deadlines()) {
                 self.break_pool(error);
                 return;
             }
         }
         self.stop_all();
+    }
+
+    /// When the first worker still starting up runs out of time, if any is.
+    fn startup_deadline(&self) -> Option<Instant> {
+        let limit = process::startup_deadline();
+        let starting = self.slots.iter().filter(|slot| !slot.ready);
+        starting.map(|slot| slot.process.launched_at() + limit).min()
+    }
+
+    /// Kills a worker that has not reported for duty in time: a startup failure.
+    fn check_startup_deadlines(&mut self) -> Result<()> {
+        let limit = process::startup_deadline();
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            if !slot.ready && now >= slot.process.launched_at() + limit {
+                return Err(slot.process.startup_timed_out(limit));
+            }
+        }
+        Ok(())
     }
 
     fn links(&self) -> Vec<&Link> {
@@ -1076,9 +1146,13 @@ impl Dispatcher {
     }
 
     /// Applies queued commands; false once the pool is dropped.
-    fn take_commands(&mut self) -> bool {
+    fn take_commands(&mut self) -> Result<bool> {
         loop {
             match self.commands.try_recv() {
+                Ok(Command::Joined(process)) => {
+                    self.slots.push(Slot { process, in_flight: VecDeque::new(), ready: false });
+                }
+                Ok(Command::LaunchFailed(error)) => return Err(error),
                 Ok(Command::Open { job, trampoline, trace, events }) => {
                     self.jobs.insert(job, Job { trampoline, trace, events });
                 }
@@ -1089,8 +1163,8 @@ impl Dispatcher {
                     self.jobs.remove(&job);
                     self.queue.retain(|(queued_job, _)| *queued_job != job);
                 }
-                Err(mpsc::TryRecvError::Empty) => return true,
-                Err(mpsc::TryRecvError::Disconnected) => return false,
+                Err(mpsc::TryRecvError::Empty) => return Ok(true),
+                Err(mpsc::TryRecvError::Disconnected) => return Ok(false),
             }
         }
     }
@@ -1098,7 +1172,7 @@ impl Dispatcher {
     /// Gives queued chunks to workers with room for them.
     fn assign(&mut self) -> Result<()> {
         for index in 0..self.slots.len() {
-            while self.slots[index].in_flight.len() < CHUNKS_IN_FLIGHT {
+            while self.slots[index].ready && self.slots[index].in_flight.len() < CHUNKS_IN_FLIGHT {
                 let Some((job_id, chunk)) = self.queue.pop_front() else { return Ok(()) };
                 let Some(job) = self.jobs.get(&job_id) else { continue };
                 let header = RunHeader {
@@ -1141,12 +1215,20 @@ impl Dispatcher {
             let frame = match slot.process.control.try_recv_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Ok(received),
+                Err(Error::Disconnected { .. } | Error::Corrupted { .. }) if !slot.ready => {
+                    return Err(slot.process.died_before_ready());
+                }
                 Err(Error::Disconnected { .. } | Error::Corrupted { .. }) => {
                     return Err(self.worker_died(index));
                 }
                 Err(error) => return Err(error),
             };
             received = true;
+            if !slot.ready {
+                slot.process.check_hello(&frame)?;
+                slot.ready = true;
+                continue;
+            }
             let done = process::parse_done(&frame)?;
             let Some(in_flight) = slot.in_flight.pop_front() else {
                 return Err(Error::Corrupted {

@@ -32,7 +32,7 @@ use crate::{
 /// environment variable `MP_STARTUP_TIMEOUT_MS` says otherwise.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 
-fn startup_deadline() -> Duration {
+pub(crate) fn startup_deadline() -> Duration {
     std::env::var("MP_STARTUP_TIMEOUT_MS")
         .ok()
         .and_then(|millis| millis.parse().ok())
@@ -54,6 +54,7 @@ pub(crate) struct WorkerProcess {
     pub(crate) control: Arc<Link>,
     pid: u32,
     exit: Option<ExitReason>,
+    launched_at: Instant,
 }
 
 impl fmt::Debug for WorkerProcess {
@@ -84,6 +85,7 @@ impl WorkerProcess {
             .map_err(|error| Error::io("creating a worker's control connection", error))?;
         let rings = RingFile::create()
             .map_err(|error| Error::io("creating a worker's control connection (memfd)", error))?;
+        let launched_at = Instant::now();
         let mut command = Command::new(executable());
         command
             .args(WORKER_ARGS)
@@ -132,38 +134,27 @@ impl WorkerProcess {
             _ => {}
         }
         let control = Link::with_rings(parent_end, Some((rings, 0)), "worker connection")?;
-        Ok(WorkerProcess { child, control, pid, exit: None })
+        Ok(WorkerProcess { child, control, pid, exit: None, launched_at })
     }
 
     /// Waits until the worker reports for duty: its death or a deadline ends the wait, so a
     /// worker that dies early can never hang its parent.
     pub(crate) fn await_hello(&mut self) -> Result<()> {
         let deadline = startup_deadline();
-        let frame = match self.control.recv_frame(Some(deadline)) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => {
-                self.kill_and_reap();
-                return Err(Error::StartupFailed {
-                    message: format!(
-                        "worker process {} did not report for duty within {deadline:?}; it was killed. Is the \
-                         machine overloaded (raise MP_STARTUP_TIMEOUT_MS), or does main do slow \
-                         work before mp::init()?",
-                        self.pid
-                    ),
-                });
-            }
-            Err(_) => {
-                let reason = self.reap_within(STOP_GRACE);
-                return Err(Error::StartupFailed {
-                    message: format!(
-                        "worker process {} {reason} before it was ready. The usual cause: the program \
-                         does not call `mp::init();` as the first line of main (in an integration \
-                         test file: `mp::test_support!();`), so the worker ran the program instead",
-                        self.pid
-                    ),
-                });
-            }
-        };
+        match self.control.recv_frame(Some(deadline)) {
+            Ok(Some(frame)) => self.check_hello(&frame),
+            Ok(None) => Err(self.startup_timed_out(deadline)),
+            Err(_) => Err(self.died_before_ready()),
+        }
+    }
+
+    /// When this worker was launched: its start-up deadline counts from here.
+    pub(crate) fn launched_at(&self) -> Instant {
+        self.launched_at
+    }
+
+    /// Checks the worker's first frame, its hello; a mismatch kills it.
+    pub(crate) fn check_hello(&mut self, frame: &Frame) -> Result<()> {
         match postcard::from_bytes::<FromWorker>(&frame.meta) {
             Ok(FromWorker::Hello { protocol: 1, anchor_check, .. })
                 if anchor_check == sys::code_offset(worker::init as fn() as usize) =>
@@ -177,6 +168,32 @@ impl WorkerProcess {
                         .into(),
                 })
             }
+        }
+    }
+
+    /// Kills a worker that did not report for duty within `deadline`, and says so.
+    pub(crate) fn startup_timed_out(&mut self, deadline: Duration) -> Error {
+        self.kill_and_reap();
+        Error::StartupFailed {
+            message: format!(
+                "worker process {} did not report for duty within {deadline:?}; it was killed. Is the \
+                 machine overloaded (raise MP_STARTUP_TIMEOUT_MS), or does main do slow \
+                 work before mp::init()?",
+                self.pid
+            ),
+        }
+    }
+
+    /// Reaps a worker whose connection closed before its hello, and says why that happens.
+    pub(crate) fn died_before_ready(&mut self) -> Error {
+        let reason = self.reap_within(STOP_GRACE);
+        Error::StartupFailed {
+            message: format!(
+                "worker process {} {reason} before it was ready. The usual cause: the program \
+                 does not call `mp::init();` as the first line of main (in an integration \
+                 test file: `mp::test_support!();`), so the worker ran the program instead",
+                self.pid
+            ),
         }
     }
 
