@@ -20,7 +20,7 @@ use std::{
     fmt,
     marker::PhantomData,
     os::fd::OwnedFd,
-    sync::{Arc, Mutex, OnceLock, mpsc},
+    sync::{Arc, Mutex, OnceLock, atomic::AtomicBool, mpsc},
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -63,6 +63,8 @@ const MAX_WORKERS: usize = 1024;
 pub struct Pool {
     n_workers: usize,
     pids: Arc<OnceLock<Vec<u32>>>,
+    /// Set when the pool is dropped: the launcher starts no more workers.
+    closing: Arc<AtomicBool>,
     commands: mpsc::Sender<Command>,
     doorbell: Arc<Doorbell>,
     broken: Arc<Mutex<Option<String>>>,
@@ -170,9 +172,11 @@ impl Pool {
         let (commands, command_receiver) = mpsc::channel();
         let doorbell = Arc::new(Doorbell::new()?);
         let first_pid = first.pid();
+        let closing = Arc::new(AtomicBool::new(false));
         let launcher = Launcher {
             n_workers,
             pids: Arc::clone(&pids),
+            closing: Arc::clone(&closing),
             commands: commands.clone(),
             doorbell: Arc::clone(&doorbell),
         };
@@ -196,6 +200,7 @@ impl Pool {
         Ok(Pool {
             n_workers,
             pids,
+            closing,
             commands,
             doorbell,
             broken,
@@ -532,6 +537,7 @@ impl Drop for Pool {
     /// Stops the workers (waiting up to two seconds for running tasks, then killing) and reaps
     /// them: no process outlives its pool.
     fn drop(&mut self) {
+        self.closing.store(true, std::sync::atomic::Ordering::Relaxed);
         let (closed, _) = mpsc::channel();
         drop(std::mem::replace(&mut self.commands, closed));
         self.doorbell.ring();
@@ -745,6 +751,7 @@ where
 struct Launcher {
     n_workers: usize,
     pids: Arc<OnceLock<Vec<u32>>>,
+    closing: Arc<AtomicBool>,
     commands: mpsc::Sender<Command>,
     doorbell: Arc<Doorbell>,
 }
@@ -753,6 +760,9 @@ impl Launcher {
     fn run(self, first_pid: u32) {
         let mut pids = vec![first_pid];
         for _ in 1..self.n_workers {
+            if self.closing.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
             let command = match WorkerProcess::launch() {
                 Ok(worker) => {
                     pids.push(worker.pid());
@@ -770,7 +780,11 @@ impl Launcher {
         }
         let _ = self.pids.set(pids);
         // Dropping our sender lets the dispatcher see that the pool is closed once the
-        // caller's is gone too: it never stops while a worker may still be on its way.
+        // caller's is gone too (it never stops while a worker may still be on its way); it
+        // must be woken to see it, as for any command.
+        let Launcher { commands, doorbell, .. } = self;
+        drop(commands);
+        doorbell.ring();
     }
 }
 
@@ -1134,6 +1148,11 @@ impl Dispatcher {
     fn stop_all(&mut self) {
         let deadline = Instant::now() + process::STOP_GRACE;
         for slot in &mut self.slots {
+            // A worker still starting up has no work: no need to wait for it.
+            if !slot.ready {
+                slot.process.kill_and_reap();
+                continue;
+            }
             // Queued behind any work still on its way, as every message on a link is.
             if slot.process.send_control(&ToWorker::Shutdown, Vec::new(), Vec::new()).is_err() {
                 slot.process.kill_and_reap();

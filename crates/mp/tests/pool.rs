@@ -182,3 +182,19 @@ fn dropping_the_pool_reaps_every_worker() {
         assert!(common::is_gone_and_reaped(pid), "worker {pid} outlived its pool");
     }
 }
+
+#[test]
+fn a_pool_dropped_while_its_workers_start_stops_at_once() {
+    // Dropped at once, most pools still have workers being launched in the background; the
+    // drop must neither hang nor leave them running (the watchdog and the reaping check).
+    let _guard = watchdog("a_pool_dropped_while_its_workers_start_stops_at_once", LIMIT);
+    for _ in 0..20 {
+        drop(Pool::new(4).unwrap());
+    }
+    let pool = Pool::new(4).unwrap();
+    let pids = pool.pids().to_vec();
+    drop(pool);
+    for pid in pids {
+        assert!(common::is_gone_and_reaped(pid), "worker {pid} outlived its pool");
+    }
+}
