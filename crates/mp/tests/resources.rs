@@ -24,6 +24,8 @@ fn descriptors_stay_flat_and_no_zombies_remain() {
     let _guard = watchdog("descriptors_stay_flat_and_no_zombies_remain", Duration::from_secs(120));
     let pool = Pool::new(2).unwrap();
     assert_eq!(pool.map(square, 0..10u64).unwrap().len(), 10);
+    // Every worker launched (the launcher thread has opened all their connections).
+    assert_eq!(pool.pids().len(), 2);
     let before = open_fds();
     for round in 0..1000u64 {
         assert_eq!(pool.map(square, round..round + 8).unwrap()[0], round * round);
