@@ -41,14 +41,8 @@
 use std::{
     error::Error as StdError,
     fmt,
-    io::Write as _,
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
 };
 
 /// What an exercise's `run` returns: any error converts with `?`.
@@ -395,49 +389,14 @@ pub fn progress(len: u64, message: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Ends the whole test binary with a message if the returned guard is still alive after
-/// `limit`: a test that hangs (a `recv` nobody sends to, a `join` on a process that never
-/// ends) fails in seconds instead of stalling the grader.
+/// Ends a test binary that hangs, with a message: mp's [`mp::testing::watchdog`].
 ///
 /// ```
 /// let guard = course::watchdog(std::time::Duration::from_secs(60));
 /// // ... the test ...
 /// drop(guard);
 /// ```
-pub fn watchdog(limit: Duration) -> Watchdog {
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&done);
-    let test = std::thread::current().name().unwrap_or("a test").to_string();
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if flag.load(Ordering::Relaxed) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "WATCHDOG: `{test}` is still running after {} s, so it was stopped. Something \
-             waits forever: a recv that nobody sends to, or a process that never returns?",
-            limit.as_secs()
-        );
-        std::process::exit(97);
-    });
-    Watchdog { done }
-}
-
-/// The guard returned by [`watchdog`]; dropping it disarms the watchdog.
-#[derive(Debug)]
-pub struct Watchdog {
-    done: Arc<AtomicBool>,
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-    }
-}
+pub use mp::testing::{Watchdog, watchdog};
 
 #[cfg(test)]
 mod tests {
@@ -462,8 +421,11 @@ mod tests {
         assert_eq!(message, "not yet implemented: sum the items");
         assert_eq!(location.as_deref(), Some("exercises/exercise-4/src/lib.rs:10:5"));
         assert!(
-            unwritten_in_worker(&mp::Error::Timeout { what: "x".into(), waited: Duration::ZERO })
-                .is_none()
+            unwritten_in_worker(&mp::Error::Timeout {
+                what: "x".into(),
+                waited: std::time::Duration::ZERO
+            })
+            .is_none()
         );
     }
 

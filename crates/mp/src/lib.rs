@@ -65,7 +65,8 @@
 //! Code before it runs again in every worker. A program that forgot it gets
 //! [`Error::StartupFailed`] saying so, never a fork bomb or a hang.
 //!
-//! * **Integration tests**: put `mp::test_support!();` at the top of the test file.
+//! * **Integration tests**: put `mp::test_support!();` at the top of the test file, and arm
+//!   a [`testing::watchdog`] in every test that starts processes.
 //! * **Doctests**: start the example with a hidden `# mp::init();`.
 //! * **Criterion benches** (`harness = false`): call `mp::init()` first in your own `main`,
 //!   before criterion parses the arguments.
@@ -96,6 +97,7 @@ mod worker;
 
 pub mod plot;
 pub mod split;
+pub mod testing;
 pub mod threads;
 pub mod timing;
 pub mod units;

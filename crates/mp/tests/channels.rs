@@ -27,7 +27,7 @@ fn echo_until_zero(connection: Connection<u64>) -> u64 {
 
 #[test]
 fn ping_pong_with_a_child_process() {
-    let _guard = watchdog("ping_pong_with_a_child_process", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (here, there) = mp::pipe::<u64>().unwrap();
     let mut child = Process::spawn(echo_until_zero, there).unwrap();
     for value in 1..=100 {
@@ -55,7 +55,7 @@ fn forward_around_the_ring(
 
 #[test]
 fn a_token_travels_around_a_ring_of_processes_wired_by_hand() {
-    let _guard = watchdog("a_token_travels_around_a_ring_of_processes_wired_by_hand", LIMIT);
+    let _guard = watchdog(LIMIT);
     let n_ranks = 5u64;
     // Pipe i goes from rank i to rank i + 1: n pipes for n ranks.
     let mut senders = Vec::new();
@@ -86,7 +86,7 @@ fn send_then_receive((connection, n_bytes): (Connection<()>, usize)) -> usize {
 
 #[test]
 fn both_sides_sending_large_messages_first_do_not_deadlock() {
-    let _guard = watchdog("both_sides_sending_large_messages_first_do_not_deadlock", LIMIT);
+    let _guard = watchdog(LIMIT);
     let n_bytes = 16 << 20;
     let (here, there) = mp::pipe::<()>().unwrap();
     let mut child = Process::spawn(send_then_receive, (there, n_bytes)).unwrap();
@@ -99,7 +99,7 @@ fn both_sides_sending_large_messages_first_do_not_deadlock() {
 
 #[test]
 fn many_messages_with_nobody_reading_do_not_block_the_sender() {
-    let _guard = watchdog("many_messages_with_nobody_reading_do_not_block_the_sender", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (sender, receiver) = mp::pipe_simplex::<u64>().unwrap();
     for value in 0..100_000u64 {
         sender.send(&value).unwrap();
@@ -119,7 +119,7 @@ fn many_messages_with_nobody_reading_do_not_block_the_sender() {
 
 #[test]
 fn bytes_and_slices_arrive_exactly_and_kinds_are_not_confused() {
-    let _guard = watchdog("bytes_and_slices_arrive_exactly_and_kinds_are_not_confused", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (a, b) = mp::pipe::<String>().unwrap();
     for n_bytes in [0usize, 1, 4095, 4096, 212_993, 1 << 22] {
         let bytes: Vec<u8> = (0..n_bytes).map(|index| (index * 31 % 256) as u8).collect();
@@ -153,7 +153,7 @@ fn sum_to_root(comm: Comm, values_per_rank: usize) -> Option<Vec<u64>> {
 
 #[test]
 fn launch_gives_ranks_in_order_and_gathers_to_root() {
-    let _guard = watchdog("launch_gives_ranks_in_order_and_gathers_to_root", LIMIT);
+    let _guard = watchdog(LIMIT);
     let results = mp::launch(4, sum_to_root, 3).unwrap();
     assert_eq!(results.len(), 4);
     let expected: Vec<u64> =
@@ -170,7 +170,7 @@ fn neighbours(comm: Comm, _: ()) -> (Vec<usize>, bool) {
 
 #[test]
 fn a_ring_topology_connects_only_neighbours() {
-    let _guard = watchdog("a_ring_topology_connects_only_neighbours", LIMIT);
+    let _guard = watchdog(LIMIT);
     assert_eq!(Topology::Ring.n_connections(5), 5);
     assert_eq!(Topology::AllToAll.n_connections(5), 10);
     assert_eq!(Topology::Star { root: 0 }.n_connections(5), 4);
@@ -193,7 +193,7 @@ fn rank_two_fails(comm: Comm, _: ()) -> u8 {
 
 #[test]
 fn one_failing_rank_stops_the_group_with_a_clear_error() {
-    let _guard = watchdog("one_failing_rank_stops_the_group_with_a_clear_error", LIMIT);
+    let _guard = watchdog(LIMIT);
     let error = mp::launch(4, rank_two_fails, ()).unwrap_err();
     match &error {
         Error::RankFailed { rank: 2, error } => {
@@ -217,7 +217,7 @@ fn add_to_shared((array, rank, n_ranks): (SharedArray<u64>, usize, usize)) -> u6
 
 #[test]
 fn processes_write_shared_memory_in_place() {
-    let _guard = watchdog("processes_write_shared_memory_in_place", LIMIT);
+    let _guard = watchdog(LIMIT);
     let shm_before = std::fs::read_dir("/dev/shm").map(|entries| entries.count()).unwrap_or(0);
     let array = SharedArray::<u64>::new(1000).unwrap();
     let mut processes: Vec<_> = (0..3)
@@ -242,7 +242,7 @@ fn hold_and_die(array: SharedArray<f64>) -> u8 {
 
 #[test]
 fn shared_memory_survives_a_crashed_user_and_leaves_nothing_behind() {
-    let _guard = watchdog("shared_memory_survives_a_crashed_user_and_leaves_nothing_behind", LIMIT);
+    let _guard = watchdog(LIMIT);
     let array = SharedArray::<f64>::from_slice(&[1.0, 2.0]).unwrap();
     let mut process = Process::spawn(hold_and_die, array.clone()).unwrap();
     assert!(process.join().is_err());
@@ -267,10 +267,7 @@ fn send_large_messages((shared_end, writer): (Sender<()>, u8)) -> u8 {
 
 #[test]
 fn processes_sharing_one_sending_end_end_in_data_or_a_clear_error_never_a_hang() {
-    let _guard = watchdog(
-        "processes_sharing_one_sending_end_end_in_data_or_a_clear_error_never_a_hang",
-        LIMIT,
-    );
+    let _guard = watchdog(LIMIT);
     let (shared_end, receiver) = mp::pipe_simplex::<()>().unwrap();
     let mut writers: Vec<_> = (1..=3u8)
         .map(|writer| Process::spawn(send_large_messages, (shared_end.clone(), writer)).unwrap())

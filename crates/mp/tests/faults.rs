@@ -33,8 +33,7 @@ fn exit_on_three(x: u32) -> u32 {
 
 #[test]
 fn a_killed_worker_fails_the_map_and_breaks_the_pool_instead_of_hanging() {
-    let _guard =
-        watchdog("a_killed_worker_fails_the_map_and_breaks_the_pool_instead_of_hanging", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     let pids = pool.pids().to_vec();
     let victim = pids[0];
@@ -68,7 +67,7 @@ fn a_killed_worker_fails_the_map_and_breaks_the_pool_instead_of_hanging() {
 
 #[test]
 fn abort_and_exit_inside_a_task_are_reported_with_the_lost_task() {
-    let _guard = watchdog("abort_and_exit_inside_a_task_are_reported_with_the_lost_task", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     match pool.map_chunked(abort_on_three, 0..8u32, 1) {
         Err(Error::WorkerDied { reason: ExitReason::Signal(6), lost_tasks, .. }) => {
@@ -114,7 +113,7 @@ fn parent_with_pool((report, group): (Sender<Vec<u32>>, Group)) {
 
 #[test]
 fn workers_die_with_a_parent_killed_by_sigkill() {
-    let _guard = watchdog("workers_die_with_a_parent_killed_by_sigkill", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (report, reports) = mp::pipe_simplex::<Vec<u32>>().unwrap();
     let mut parent = Process::spawn(parent_with_pool, (report, Group::Inherited)).unwrap();
     let mut workers = reports.recv().unwrap();
@@ -130,7 +129,7 @@ fn workers_die_with_a_parent_killed_by_sigkill() {
 
 #[test]
 fn ctrl_c_stops_the_parent_and_its_workers() {
-    let _guard = watchdog("ctrl_c_stops_the_parent_and_its_workers", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (report, reports) = mp::pipe_simplex::<Vec<u32>>().unwrap();
     let mut leader = Process::spawn(parent_with_pool, (report, Group::OwnGroup)).unwrap();
     let pids = reports.recv().unwrap();

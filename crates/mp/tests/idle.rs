@@ -39,7 +39,7 @@ fn pool_stat_paths(pool: &Pool) -> Vec<String> {
 
 #[test]
 fn busy_polling_stops_when_a_pool_is_idle() {
-    let _guard = watchdog("busy_polling_stops_when_a_pool_is_idle", Duration::from_secs(120));
+    let _guard = watchdog(Duration::from_secs(120));
     let pool = Pool::new(2).unwrap();
     assert_eq!(pool.map_chunked(square, 0..2000u64, 1).unwrap().len(), 2000);
     let paths = pool_stat_paths(&pool);

@@ -29,7 +29,7 @@ fn nap(millis: u64) -> u64 {
 
 #[test]
 fn map_equals_serial_map_in_order_for_any_size() {
-    let _guard = watchdog("map_equals_serial_map_in_order_for_any_size", LIMIT);
+    let _guard = watchdog(LIMIT);
     for n_workers in 1..=3 {
         let pool = Pool::new(n_workers).unwrap();
         for n_items in [0u64, 1, 2, 20, 1000] {
@@ -47,7 +47,7 @@ fn map_equals_serial_map_in_order_for_any_size() {
 
 #[test]
 fn bad_sizes_are_errors_not_panics() {
-    let _guard = watchdog("bad_sizes_are_errors_not_panics", LIMIT);
+    let _guard = watchdog(LIMIT);
     assert!(matches!(Pool::new(0), Err(Error::InvalidArgument { .. })));
     assert!(matches!(Pool::new(100_000), Err(Error::InvalidArgument { .. })));
     let pool = Pool::new(1).unwrap();
@@ -58,7 +58,7 @@ fn bad_sizes_are_errors_not_panics() {
 
 #[test]
 fn traced_map_records_every_item_once_with_its_worker() {
-    let _guard = watchdog("traced_map_records_every_item_once_with_its_worker", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     let traced = pool.map_traced(square, 0..40u64, Some(1)).unwrap();
     assert_eq!(traced.results, (0..40).map(square).collect::<Vec<_>>());
@@ -73,7 +73,7 @@ fn traced_map_records_every_item_once_with_its_worker() {
 
 #[test]
 fn default_chunks_keep_consecutive_items_on_one_worker() {
-    let _guard = watchdog("default_chunks_keep_consecutive_items_on_one_worker", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     // Python's rule: ceil(20 / (4 * 2)) = 3 items per chunk.
     assert_eq!(mp::split::default_chunksize(20, 2).unwrap(), 3);
@@ -93,7 +93,7 @@ fn weighted(a: f64, b: f64, weight: f64) -> f64 {
 
 #[test]
 fn starmap_unpacks_tuples() {
-    let _guard = watchdog("starmap_unpacks_tuples", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     assert_eq!(pool.starmap(power, vec![(2, 10), (3, 3), (10, 0)]).unwrap(), [1024, 27, 1]);
     assert_eq!(pool.starmap(weighted, vec![(1.0, 3.0, 0.5)]).unwrap(), [2.0]);
@@ -101,7 +101,7 @@ fn starmap_unpacks_tuples() {
 
 #[test]
 fn imap_streams_lazily_in_order_and_unordered_returns_everything() {
-    let _guard = watchdog("imap_streams_lazily_in_order_and_unordered_returns_everything", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     // An endless input: only a lazy imap can return from this.
     let first: Vec<u64> =
@@ -117,7 +117,7 @@ fn imap_streams_lazily_in_order_and_unordered_returns_everything() {
 
 #[test]
 fn apply_async_times_out_then_delivers() {
-    let _guard = watchdog("apply_async_times_out_then_delivers", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     let mut pending = pool.apply_async(nap, 300).unwrap();
     let quick = pool.apply_async(square, 5).unwrap();
@@ -129,7 +129,7 @@ fn apply_async_times_out_then_delivers() {
 
 #[test]
 fn a_panicking_task_is_an_error_with_index_message_and_location() {
-    let _guard = watchdog("a_panicking_task_is_an_error_with_index_message_and_location", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     match pool.map_chunked(fails_on_seven, 0..20u32, 4) {
         Err(Error::TaskPanicked { message, location, task_index, pid }) => {
@@ -153,7 +153,7 @@ fn produce((queue, producer): (Queue<(u32, u32)>, u32)) -> u32 {
 
 #[test]
 fn pool_workers_can_put_into_a_queue() {
-    let _guard = watchdog("pool_workers_can_put_into_a_queue", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(2).unwrap();
     let queue = Queue::new().unwrap();
     let tasks: Vec<_> = (0..4).map(|producer| (queue.clone(), producer)).collect();
@@ -171,7 +171,7 @@ fn pool_workers_can_put_into_a_queue() {
 
 #[test]
 fn dropping_the_pool_reaps_every_worker() {
-    let _guard = watchdog("dropping_the_pool_reaps_every_worker", LIMIT);
+    let _guard = watchdog(LIMIT);
     let pool = Pool::new(3).unwrap();
     let pids = pool.pids().to_vec();
     assert!(pids.iter().all(|&pid| common::is_running(pid)));
@@ -187,7 +187,7 @@ fn dropping_the_pool_reaps_every_worker() {
 fn a_pool_dropped_while_its_workers_start_stops_at_once() {
     // Dropped at once, most pools still have workers being launched in the background; the
     // drop must neither hang nor leave them running (the watchdog and the reaping check).
-    let _guard = watchdog("a_pool_dropped_while_its_workers_start_stops_at_once", LIMIT);
+    let _guard = watchdog(LIMIT);
     for _ in 0..20 {
         drop(Pool::new(4).unwrap());
     }

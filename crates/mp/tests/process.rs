@@ -39,7 +39,7 @@ fn map_in_a_nested_pool(n: u64) -> Vec<u64> {
 
 #[test]
 fn join_returns_the_result_from_another_process() {
-    let _guard = watchdog("join_returns_the_result_from_another_process", LIMIT);
+    let _guard = watchdog(LIMIT);
     let mut process = Process::spawn(describe, vec![1, 2, 3]).unwrap();
     let child_pid = process.pid();
     let (sum, len, seen_by) = process.join().unwrap();
@@ -57,7 +57,7 @@ fn join_returns_the_result_from_another_process() {
 
 #[test]
 fn a_panic_is_reported_with_its_message_and_location() {
-    let _guard = watchdog("a_panic_is_reported_with_its_message_and_location", LIMIT);
+    let _guard = watchdog(LIMIT);
     let mut process = Process::spawn(panics, "index out of range".to_string()).unwrap();
     match process.join() {
         Err(Error::TaskPanicked { message, location, task_index: None, pid }) => {
@@ -73,7 +73,7 @@ fn a_panic_is_reported_with_its_message_and_location() {
 
 #[test]
 fn exit_and_abort_are_reported_as_a_died_process() {
-    let _guard = watchdog("exit_and_abort_are_reported_as_a_died_process", LIMIT);
+    let _guard = watchdog(LIMIT);
     let mut exits = Process::spawn(exits_with, 7).unwrap();
     match exits.join() {
         Err(Error::WorkerDied { worker: None, reason: ExitReason::Code(7), .. }) => {}
@@ -88,7 +88,7 @@ fn exit_and_abort_are_reported_as_a_died_process() {
 
 #[test]
 fn join_timeout_leaves_it_running_and_kill_ends_it() {
-    let _guard = watchdog("join_timeout_leaves_it_running_and_kill_ends_it", LIMIT);
+    let _guard = watchdog(LIMIT);
     let mut process = Process::spawn(sleeps, 60_000).unwrap();
     assert!(process.join_timeout(Duration::from_millis(50)).unwrap_err().is_timeout());
     assert!(process.is_alive());
@@ -103,7 +103,7 @@ fn join_timeout_leaves_it_running_and_kill_ends_it() {
 
 #[test]
 fn dropping_an_unjoined_process_kills_and_reaps_it() {
-    let _guard = watchdog("dropping_an_unjoined_process_kills_and_reaps_it", LIMIT);
+    let _guard = watchdog(LIMIT);
     let process = Process::spawn(sleeps, 60_000).unwrap();
     let pid = process.pid();
     assert!(common::is_running(pid));
@@ -113,14 +113,14 @@ fn dropping_an_unjoined_process_kills_and_reaps_it() {
 
 #[test]
 fn a_process_can_run_its_own_pool() {
-    let _guard = watchdog("a_process_can_run_its_own_pool", LIMIT);
+    let _guard = watchdog(LIMIT);
     let mut process = Process::spawn(map_in_a_nested_pool, 5).unwrap();
     assert_eq!(process.join().unwrap(), [1, 2, 3, 4, 5]);
 }
 
 #[test]
 fn many_processes_leave_no_zombies() {
-    let _guard = watchdog("many_processes_leave_no_zombies", LIMIT);
+    let _guard = watchdog(LIMIT);
     let mut pids = Vec::new();
     for round in 0..20i64 {
         let mut process = Process::spawn(describe, vec![round]).unwrap();
@@ -132,7 +132,7 @@ fn many_processes_leave_no_zombies() {
 
 #[test]
 fn terminate_and_kill_end_it_and_join_says_which_signal() {
-    let _guard = watchdog("terminate_and_kill_end_it_and_join_says_which_signal", LIMIT);
+    let _guard = watchdog(LIMIT);
     type Stop = fn(&mut Process<u64>) -> mp::Result<()>;
     let stops: [(Stop, i32); 2] =
         [(Process::terminate, libc::SIGTERM), (Process::kill, libc::SIGKILL)];

@@ -21,7 +21,7 @@ fn echo_once(connection: mp::Connection<u64>) {
 
 #[test]
 fn descriptors_stay_flat_and_no_zombies_remain() {
-    let _guard = watchdog("descriptors_stay_flat_and_no_zombies_remain", Duration::from_secs(120));
+    let _guard = watchdog(Duration::from_secs(120));
     let pool = Pool::new(2).unwrap();
     assert_eq!(pool.map(square, 0..10u64).unwrap().len(), 10);
     // Every worker launched (the launcher thread has opened all their connections).

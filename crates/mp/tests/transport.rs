@@ -59,7 +59,7 @@ fn echo_bytes(connection: Connection<()>) -> usize {
 
 #[test]
 fn every_size_arrives_whole_and_in_order_through_a_process() {
-    let _guard = watchdog("every_size_arrives_whole_and_in_order_through_a_process", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (here, there) = mp::pipe::<()>().unwrap();
     let mut child = Process::spawn(echo_bytes, there).unwrap();
     let mut reply = Vec::new();
@@ -78,7 +78,7 @@ fn every_size_arrives_whole_and_in_order_through_a_process() {
 
 #[test]
 fn many_messages_queued_at_once_arrive_in_order_between_threads() {
-    let _guard = watchdog("many_messages_queued_at_once_arrive_in_order_between_threads", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (tx, rx) = mp::pipe_simplex::<()>().unwrap();
     // Sent before anyone reads: more than a ring holds, so the rest waits for a flusher.
     let all: Vec<usize> = sizes().into_iter().chain(sizes()).collect();
@@ -116,7 +116,7 @@ fn exchange_every_size(comm: Comm, _: ()) -> usize {
 
 #[test]
 fn ranks_exchange_every_size_both_sending_first() {
-    let _guard = watchdog("ranks_exchange_every_size_both_sending_first", LIMIT);
+    let _guard = watchdog(LIMIT);
     let results = mp::launch(2, exchange_every_size, ()).unwrap();
     assert_eq!(results, [sizes().len(), sizes().len()]);
 }
@@ -139,7 +139,7 @@ fn mixed_receiver(connection: Connection<(u64, Option<Sender<u64>>)>) -> u64 {
 
 #[test]
 fn typed_messages_bytes_and_handles_keep_their_order() {
-    let _guard = watchdog("typed_messages_bytes_and_handles_keep_their_order", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (here, there) = mp::pipe::<(u64, Option<Sender<u64>>)>().unwrap();
     let mut child = Process::spawn(mixed_receiver, there).unwrap();
     let mut replies = Vec::new();
@@ -169,7 +169,7 @@ fn receive_rest(receiver: Receiver<u64>) -> Vec<u64> {
 
 #[test]
 fn an_end_used_here_keeps_its_unread_messages_when_it_travels() {
-    let _guard = watchdog("an_end_used_here_keeps_its_unread_messages_when_it_travels", LIMIT);
+    let _guard = watchdog(LIMIT);
     let (tx, rx) = mp::pipe_simplex::<u64>().unwrap();
     tx.send(&1).unwrap();
     tx.send(&2).unwrap();
@@ -201,7 +201,7 @@ fn kill_soon(pid: u32) -> std::thread::JoinHandle<()> {
 
 #[test]
 fn a_sender_killed_mid_transfer_is_an_error_for_the_receiver() {
-    let _guard = watchdog("a_sender_killed_mid_transfer_is_an_error_for_the_receiver", LIMIT);
+    let _guard = watchdog(LIMIT);
     for len in [7, RING + 1, 64 << 20] {
         let (tx, rx) = mp::pipe_simplex::<()>().unwrap();
         let mut child = Process::spawn(send_forever, (tx, len)).unwrap();
@@ -226,7 +226,7 @@ fn a_sender_killed_mid_transfer_is_an_error_for_the_receiver() {
 
 #[test]
 fn a_receiver_killed_mid_transfer_is_an_error_for_the_sender() {
-    let _guard = watchdog("a_receiver_killed_mid_transfer_is_an_error_for_the_sender", LIMIT);
+    let _guard = watchdog(LIMIT);
     for len in [7, RING + 1, 64 << 20] {
         let (tx, rx) = mp::pipe_simplex::<()>().unwrap();
         let mut child = Process::spawn(receive_forever, rx).unwrap();
@@ -242,7 +242,7 @@ fn a_receiver_killed_mid_transfer_is_an_error_for_the_sender() {
 
 #[test]
 fn pipes_leave_nothing_in_dev_shm() {
-    let _guard = watchdog("pipes_leave_nothing_in_dev_shm", LIMIT);
+    let _guard = watchdog(LIMIT);
     let count = || std::fs::read_dir("/dev/shm").map(|entries| entries.count()).unwrap_or(0);
     let before = count();
     let (here, there) = mp::pipe::<()>().unwrap();
@@ -272,10 +272,7 @@ fn send_small_messages((sender, count): (Sender<()>, u64)) {
 
 #[test]
 fn a_stream_of_small_messages_is_never_torn_when_the_writer_outruns_the_reader() {
-    let _guard = watchdog(
-        "a_stream_of_small_messages_is_never_torn_when_the_writer_outruns_the_reader",
-        LIMIT,
-    );
+    let _guard = watchdog(LIMIT);
     let count = 200_000;
     let (sender, receiver) = mp::pipe_simplex::<()>().unwrap();
     let mut writer = Process::spawn(send_small_messages, (sender, count)).unwrap();

@@ -1,48 +1,10 @@
-//! Helpers shared by the integration tests: a watchdog so a hang fails fast, and /proc checks.
+//! Helpers shared by the integration tests: mp's watchdog, so a hang fails fast, and /proc
+//! checks.
 #![allow(dead_code)]
 
-use std::{
-    io::Write as _,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-/// Ends the whole test binary with a message if the guard is still alive after `limit`:
-/// a regression that hangs fails in seconds instead of stalling CI.
-pub struct Watchdog {
-    done: Arc<AtomicBool>,
-}
-
-pub fn watchdog(test: &'static str, limit: Duration) -> Watchdog {
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&done);
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if flag.load(Ordering::Relaxed) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Straight to stderr: `eprintln!` in a thread spawned by a test is captured by the
-        // harness, and the capture is lost when the process exits.
-        let _ = writeln!(
-            std::io::stderr(),
-            "WATCHDOG: test `{test}` still running after {limit:?}: it hangs"
-        );
-        std::process::exit(97);
-    });
-    Watchdog { done }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-    }
-}
+pub use mp::testing::watchdog;
 
 /// The state letter and parent pid of a process, from /proc (None if there is no such process).
 pub fn proc_state(pid: u32) -> Option<(char, u32)> {
