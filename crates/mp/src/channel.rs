@@ -120,6 +120,17 @@ struct RingEnds {
     token: u64,
 }
 
+impl RingEnds {
+    /// Gives up sending: poisons the outbound ring if a message was left half written (the
+    /// reader could never find the next frame), and frees the write lock.
+    fn abandon_message(&self, mid_message: bool) {
+        if mid_message {
+            self.outbound.poison();
+        }
+        self.outbound.unlock(self.token);
+    }
+}
+
 #[derive(Default)]
 struct ReadSide {
     frames: FrameReader,
@@ -274,10 +285,7 @@ impl Link {
                 Ok(RingWrite::Full | RingWrite::SocketFull) => {}
                 Err(error) => {
                     writer.broken = true;
-                    if !frame.untouched() {
-                        rings.outbound.poison();
-                    }
-                    rings.outbound.unlock(rings.token);
+                    rings.abandon_message(!frame.untouched());
                     return Err(self.ring_error(error));
                 }
             }
@@ -303,10 +311,7 @@ impl Link {
                 }
                 Err(error) => {
                     writer.broken = true;
-                    if !frame.untouched() {
-                        rings.outbound.poison();
-                    }
-                    rings.outbound.unlock(rings.token);
+                    rings.abandon_message(!frame.untouched());
                     return Err(self.ring_error(error));
                 }
             }
@@ -911,11 +916,7 @@ pub(crate) fn wait_for_any(
         ring.reader_wakes();
     }
     let ready = polled.map_err(|error| Error::io("waiting for messages", error))?;
-    for (link, ready) in links.iter().zip(&ready) {
-        if ready.readable || ready.hangup {
-            link.drain_socket_now()?;
-        }
-    }
+    drain_ready(links, &ready)?;
     if let Some(doorbell) = doorbell
         && ready.last().is_some_and(|ready| ready.readable)
     {
@@ -930,7 +931,12 @@ pub(crate) fn check_hangups(links: &[&Link]) -> Result<()> {
     let interest: Vec<_> = links.iter().map(|link| (link.fd.as_fd(), readable)).collect();
     let ready = sys::poll(&interest, Some(Duration::ZERO))
         .map_err(|error| Error::io("checking connections", error))?;
-    for (link, ready) in links.iter().zip(&ready) {
+    drain_ready(links, &ready)
+}
+
+/// Reads the sockets that `poll` found readable or hung up (wake-up bytes, descriptors, ends).
+fn drain_ready(links: &[&Link], ready: &[sys::Ready]) -> Result<()> {
+    for (link, ready) in links.iter().zip(ready) {
         if ready.readable || ready.hangup {
             link.drain_socket_now()?;
         }
@@ -987,10 +993,7 @@ fn flush_until_empty(link: &Link) {
                     // The receiver is gone; what it never read cannot be delivered.
                     writer.broken = true;
                     if let Some(rings) = &link.rings {
-                        if writer.outbox.mid_frame() {
-                            rings.outbound.poison();
-                        }
-                        rings.outbound.unlock(rings.token);
+                        rings.abandon_message(writer.outbox.mid_frame());
                     }
                     writer.outbox = Outbox::default();
                     return;
@@ -1006,8 +1009,7 @@ fn flush_until_empty(link: &Link) {
             let mut writer = link.lock_writer();
             writer.broken = true;
             if let Some(rings) = &link.rings {
-                rings.outbound.poison();
-                rings.outbound.unlock(rings.token);
+                rings.abandon_message(true);
             }
             writer.outbox = Outbox::default();
             return;
