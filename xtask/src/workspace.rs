@@ -121,20 +121,23 @@ pub fn run_limited(mut command: Command, limits: Limits) -> Result<Outcome> {
     let stdout = read_capped(child.stdout.take(), limits.output_cap);
     let stderr = read_capped(child.stderr.take(), limits.output_cap);
     let mut timed_out = false;
-    let status = loop {
+    let (status, leftovers) = loop {
         if let Some(status) = child.try_wait()? {
-            break status;
+            // Everything still alive once the command ended is left over, in its group or not.
+            break (status, marked_processes(&marker).len());
         }
         if started.elapsed() > limits.wall_clock {
             timed_out = true;
+            // Counted before anything is killed, so that a process that is dying is never
+            // mistaken for one that lives on: the group is the run itself and goes with the
+            // time-out; what left the group was left over.
+            let escaped =
+                marked_processes(&marker).iter().filter(|process| process.group != group).count();
             kill_group(group);
-            break child.wait()?;
+            break (child.wait()?, escaped);
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    // Whatever the run left running (in its group or having left it) goes now: counted
-    // first (the group's members carry the marker too), then the group, then stragglers.
-    let leftovers = kill_marked(&marker);
     kill_group(group);
     kill_marked(&marker);
     let (stdout, stdout_cut) = stdout.join().unwrap_or_default();
@@ -201,41 +204,54 @@ fn kill_group(group: i32) {
         .status();
 }
 
-/// Kills every process whose environment carries `marker`; returns how many there were.
-fn kill_marked(marker: &str) -> usize {
+/// A live process of one limited run.
+struct Marked {
+    pid: String,
+    group: i32,
+}
+
+/// The processes that carry `marker` in their environment and have not exited (zombies are
+/// dead and only wait to be reaped).
+fn marked_processes(marker: &str) -> Vec<Marked> {
     let needle = format!("{RUN_MARKER}={marker}\0");
-    let mut killed = 0;
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|environ| contains(&environ, needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .filter_map(|pid| {
+            let (state, group) = state_and_group(&pid)?;
+            (state != 'Z').then_some(Marked { pid, group })
+        })
+        .collect()
+}
+
+/// Kills every process whose environment carries `marker`, until none is left.
+fn kill_marked(marker: &str) {
     for _round in 0..5 {
-        let pids: Vec<String> = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/environ"))
-                    .map(|environ| contains(&environ, needle.as_bytes()))
-                    .unwrap_or(false)
-            })
-            .filter(|pid| !is_zombie(pid))
-            .collect();
+        let pids: Vec<String> =
+            marked_processes(marker).into_iter().map(|process| process.pid).collect();
         if pids.is_empty() {
             break;
         }
-        killed = killed.max(pids.len());
         let _ = Command::new("kill").arg("-KILL").args(&pids).stderr(Stdio::null()).status();
         std::thread::sleep(Duration::from_millis(50));
     }
-    killed
 }
 
-fn is_zombie(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rfind(')').and_then(|end| stat[end + 1..].trim_start().chars().next())
-        })
-        .is_some_and(|state| state == 'Z')
+/// A process's state letter and process group, from `/proc/PID/stat` (fields 3 and 5).
+fn state_and_group(pid: &str) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let group = fields.nth(1)?.parse().ok()?;
+    Some((state, group))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
