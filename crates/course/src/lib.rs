@@ -133,13 +133,24 @@ fn report(program: &str, error: &(dyn StdError + 'static)) -> ExitCode {
         explain_unwritten(program, &message, location.as_deref());
         return ExitCode::FAILURE;
     }
-    eprintln!("error: {error}");
+    eprintln!("{}", error_report(error));
+    ExitCode::FAILURE
+}
+
+/// "error: " and the message, then one "caused by" line per cause that the text does not
+/// already include (an `mp::Error` names its cause in its own text).
+fn error_report(error: &(dyn StdError + 'static)) -> String {
+    let mut report = format!("error: {error}");
     let mut source = error.source();
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        if !report.contains(&text) {
+            report.push_str("\n  caused by: ");
+            report.push_str(&text);
+        }
         source = cause.source();
     }
-    ExitCode::FAILURE
+    report
 }
 
 /// A `todo!` that panicked in a worker reaches the parent as an `mp::Error`, maybe wrapped.
@@ -427,6 +438,38 @@ mod tests {
             })
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let panicked = mp::Error::TaskPanicked {
+            message: "boom".into(),
+            location: None,
+            task_index: None,
+            pid: 7,
+        };
+        let wrapped = mp::Error::RankFailed { rank: 1, error: Box::new(panicked) };
+        assert_eq!(
+            error_report(&wrapped),
+            "error: rank 1 failed, so all ranks were stopped: task panicked in worker process 7: boom"
+        );
+        assert_eq!(error_report(&Wrapper(usage("bad"))), "error: wrapper\n  caused by: bad");
+    }
+
+    /// An error whose message leaves its cause out.
+    #[derive(Debug)]
+    struct Wrapper(Box<dyn StdError + Send + Sync>);
+
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("wrapper")
+        }
+    }
+
+    impl StdError for Wrapper {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(self.0.as_ref())
+        }
     }
 
     #[test]

@@ -90,19 +90,65 @@ pub(crate) fn signal_name(signal: i32) -> &'static str {
     }
 }
 
+/// Declares `Error` and writes its structured `{:#?}` form from the same list of variants, so a
+/// new variant needs nothing here: declare it in `declare_error! { .. }` below, struct-like
+/// (`Name { field: Type, .. }`) or without fields, with fields that implement `Debug` (as
+/// `#[derive(Debug)]` would need), and give it its `Display` text. (Tuple variants such as
+/// `Name(Type)` are not accepted: give the field a name.)
+macro_rules! declare_error {
+    (
+        $(#[$meta:meta])*
+        pub enum Error {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident $({
+                    $( $(#[$field_meta:meta])* $field:ident: $type:ty ),* $(,)?
+                })?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum Error {
+            $(
+                $(#[$variant_meta])*
+                $variant $({ $( $(#[$field_meta])* $field: $type ),* })?
+            ),*
+        }
+
+        impl Error {
+            /// What `#[derive(Debug)]` would print: the variant and its fields.
+            fn fmt_structured(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(
+                        Error::$variant $({ $($field),* })? => {
+                            let mut fields = f.debug_struct(stringify!($variant));
+                            $($( fields.field(stringify!($field), $field); )*)?
+                            fields.finish()
+                        }
+                    )*
+                }
+            }
+        }
+    };
+}
+
+declare_error! {
 /// Everything that can go wrong in `mp`.
 ///
 /// Match on the variant to react to one kind of fault; `Display` gives a message meant for a
-/// person, saying what to do next where there is something to do.
+/// person, saying what to do next where there is something to do. `Debug` (`{:?}`, and what
+/// `fn main() -> mp::Result<()>` prints after `Error: `) gives the same text, so a program that
+/// ends with an error reads well; `{:#?}` gives the variant and its fields.
 ///
 /// ```
 /// let error = mp::split::split_ranges(10, 0).unwrap_err();
 /// assert!(matches!(error, mp::Error::InvalidArgument { .. }));
 /// assert!(error.to_string().starts_with("invalid argument:"));
+/// assert_eq!(format!("{error:?}"), error.to_string());
+/// assert!(format!("{error:#?}").starts_with("InvalidArgument {\n    message: \"cannot split"));
 /// let boxed: Box<dyn std::error::Error> = error.into(); // works with `?` in any main
 /// assert!(boxed.source().is_none());
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A call was given an argument it cannot work with (zero workers, a chunk size of 0, ...).
@@ -179,6 +225,7 @@ pub enum Error {
         source: io::Error,
     },
 }
+} // declare_error!
 
 impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Error {
@@ -279,6 +326,30 @@ impl fmt::Display for Error {
     }
 }
 
+/// The readable text, as `Display`; `{:#?}` gives the structured form instead.
+///
+/// Readable because `fn main() -> mp::Result<()>` prints an error that ends the program with
+/// `Debug`, and so do `unwrap` and `expect`. A cause that the text does not already include
+/// (none of today's variants has one) follows on its own line.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return self.fmt_structured(f);
+        }
+        let mut shown = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !shown.contains(&text) {
+                shown.push_str("\ncaused by: ");
+                shown.push_str(&text);
+            }
+            cause = error.source();
+        }
+        f.write_str(&shown)
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -323,5 +394,78 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("worker 1 (pid 42) killed by signal 9 (SIGKILL)"), "{text}");
         assert!(text.contains("0, 1, 2, 3, 4, 5, 6, 7 ... (12 in all)"), "{text}");
+    }
+
+    fn failed_rank() -> Error {
+        Error::RankFailed {
+            rank: 0,
+            error: Box::new(Error::TaskPanicked {
+                message: "the input was \"two\"".to_string(),
+                location: Some("src/main.rs:4:5".to_string()),
+                task_index: None,
+                pid: 42,
+            }),
+        }
+    }
+
+    #[test]
+    fn debug_reads_as_the_display_text() {
+        let error = failed_rank();
+        let text = format!("{error:?}");
+        assert_eq!(text, error.to_string());
+        assert_eq!(
+            text,
+            "rank 0 failed, so all ranks were stopped: task panicked in worker process 42 at \
+             src/main.rs:4:5: the input was \"two\""
+        );
+        // What `fn main() -> mp::Result<()>` and `unwrap` print: no structure, no escapes.
+        let unwrapped = format!("{:?}", Err::<(), _>(error));
+        assert!(!unwrapped.contains("RankFailed {") && !unwrapped.contains("\\\""), "{unwrapped}");
+        let io = Error::io("opening the pipe", io::Error::from_raw_os_error(24));
+        assert_eq!(format!("{io:?}"), io.to_string());
+    }
+
+    #[test]
+    fn alternate_debug_is_the_structured_form() {
+        let text = format!("{:#?}", failed_rank());
+        let expected = r#"RankFailed {
+    rank: 0,
+    error: TaskPanicked {
+        message: "the input was \"two\"",
+        location: Some(
+            "src/main.rs:4:5",
+        ),
+        task_index: None,
+        pid: 42,
+    },
+}"#;
+        assert_eq!(text, expected);
+        let io = Error::io("reading", io::Error::from_raw_os_error(2));
+        let text = format!("{io:#?}");
+        assert!(text.starts_with("Io {\n    context: \"reading\",\n    source: Os {"), "{text}");
+    }
+
+    /// An error type whose text leaves its cause out, as a future variant's might.
+    #[derive(Debug)]
+    struct Outer(io::Error);
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("outer")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn debug_adds_causes_the_text_leaves_out() {
+        let source = io::Error::other(Outer(io::Error::other("innermost")));
+        let error = Error::io("context", source);
+        // The io::Error's text is Outer's ("outer"), which leaves out "innermost".
+        assert_eq!(format!("{error:?}"), "context: outer\ncaused by: innermost");
     }
 }

@@ -53,7 +53,10 @@
 //!
 //! What a pool or process runs is a `fn` item or a closure that captures nothing: a worker is
 //! a separate process and cannot see the parent's variables, so data goes in the argument.
-//! A closure that captures something is rejected when you build the program. Arguments and
+//! A closure that captures something is rejected when you build the program (`cargo build`, not
+//! `cargo check`), and so is a function pointer (`f as fn(u32) -> u32`, or a `fn` taken out of
+//! an array): to run several functions, call `map` or `launch` once per function, or pass a tag
+//! in the argument and `match` on it inside one function. Arguments and
 //! results must be a [`Message`]: implement serde's `Serialize` and `Deserialize` (derive
 //! them). They travel encoded with postcard, which cannot encode serde's `flatten` or `untagged`. Bulk numbers are faster as
 //! bytes: [`Connection::send_slice`], or a [`SharedArray`].

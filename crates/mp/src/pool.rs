@@ -275,6 +275,7 @@ impl Pool {
         A: Message,
         R: Message,
     {
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         let items: Vec<A> = items.into_iter().collect();
         let chunksize = split::default_chunksize(items.len(), self.n_workers)?;
         self.map_chunked(f, items, chunksize)
@@ -303,6 +304,7 @@ impl Pool {
         R: Message,
     {
         let _ = f;
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         let stream =
             Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, StreamConfig::map())?;
         stream.collect()
@@ -333,6 +335,7 @@ impl Pool {
         R: Message,
     {
         let _ = f;
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         let items: Vec<A> = items.into_iter().collect();
         let chunksize = match chunksize {
             Some(chunksize) => chunksize,
@@ -368,7 +371,7 @@ impl Pool {
         R: Message,
     {
         let _ = f;
-        worker::assert_task_is_plain_fn::<F>();
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         self.map(unpack::<F, Args>, items)
     }
 
@@ -399,6 +402,7 @@ impl Pool {
         R: Message,
     {
         let _ = f;
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         self.stream::<A, R, F, I>(
             items,
             chunksize,
@@ -431,6 +435,7 @@ impl Pool {
         R: Message,
     {
         let _ = f;
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         self.stream::<A, R, F, I>(
             items,
             chunksize,
@@ -457,6 +462,7 @@ impl Pool {
         R: Message,
     {
         let _ = f;
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         let job = self.open_job::<F, A, R>(false)?;
         job.submit(vec![encode_chunk(0, std::slice::from_ref(&arg))?])?;
         Ok(AsyncResult { job, outcome: None, _result: PhantomData })
@@ -479,6 +485,7 @@ impl Pool {
         A: Message,
         R: Message,
     {
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         self.apply_async(f, arg)?.get()
     }
 

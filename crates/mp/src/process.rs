@@ -364,6 +364,7 @@ impl<R: Message> Process<R> {
     {
         // `f` has no data: its type alone tells the worker what to run.
         let _ = f;
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         let trampoline = worker::trampoline_offset::<F, A, R>();
         let (body, fds) = wire::encode(std::slice::from_ref(&arg))?;
         drop(arg);

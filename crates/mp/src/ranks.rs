@@ -365,7 +365,7 @@ impl Launch {
         R: Message,
     {
         let _ = f;
-        crate::worker::assert_task_is_plain_fn::<F>();
+        let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         let comms = self.wire()?;
         let mut ranks = Vec::with_capacity(self.n_ranks);
         for comm in comms {
@@ -425,6 +425,7 @@ where
     A: Clone + Message,
     R: Message,
 {
+    let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
     Launch { n_ranks, topology: Topology::AllToAll }.run(f, arg)
 }
 

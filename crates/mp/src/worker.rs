@@ -102,17 +102,68 @@ where
     sys::code_offset(trampoline as usize)
 }
 
-/// Rejects, at compile time, task functions that carry data.
+/// Rejects, when the program is built, task functions that carry data.
 pub(crate) fn assert_task_is_plain_fn<F>() {
-    struct Check<F>(std::marker::PhantomData<F>);
-    impl<F> Check<F> {
-        const IS_PLAIN_FN: () = assert!(
-            std::mem::size_of::<F>() == 0,
-            "mp: a task must be a plain `fn` item or a closure that captures nothing, because a \
-             worker process cannot see the parent's variables. Pass the data in the argument instead."
-        );
-    }
-    let () = Check::<F>::IS_PLAIN_FN;
+    let () = PlainFn::<F>::CHECK;
+}
+
+/// `PlainFn::<F>::CHECK` fails the build unless the task type `F` is zero-sized: a `fn` item
+/// (`double`, named directly) or a closure that captures nothing. A function pointer
+/// (`double as fn(u32) -> u32`, or any value of a `fn(..) -> ..` type, such as one taken out
+/// of an array) or a capturing closure is rejected.
+///
+/// Write `let () = worker::PlainFn::<F>::CHECK;` in the body of each public function that takes
+/// a task, not in a helper it calls: rustc then ends the error with "the above error was
+/// encountered while instantiating `fn mp::launch::<..>`" pointing at the caller's own line
+/// (from a helper, it would point at the helper's call inside `mp`). It is evaluated once per
+/// type, so the other places that name it (the trampolines) add notes, not more errors.
+///
+/// Why not earlier, at `cargo check`: `cargo check` does not monomorphise, so it never evaluates
+/// this constant (`cargo build`, `run` and `test` do), and no trait bound can say "zero-sized":
+/// a `fn` item, a function pointer and a closure with `Copy` captures are all
+/// `Fn + Copy + 'static`, and stable Rust has no negative bounds and no bound on a type's size.
+/// (Function pointers alone could be caught by a second, overlapping impl for `F: PartialEq`,
+/// which they implement and `fn` items and closures do not, but the error would be "type
+/// annotations needed", every entry point would gain a type parameter, and capturing closures
+/// would still pass.)
+///
+/// ```compile_fail,E0080
+/// fn double(x: u32) -> u32 { 2 * x }
+/// let pool = mp::Pool::new(2)?;
+/// let tasks = [double as fn(u32) -> u32];
+/// pool.map(tasks[0], [1, 2, 3])?; // a function pointer: fails to build
+/// # Ok::<(), mp::Error>(())
+/// ```
+///
+/// ```compile_fail,E0080
+/// let offset = 10;
+/// mp::Process::spawn(move |x: u32| x + offset, 1)?; // captures `offset`: fails to build
+/// # Ok::<(), mp::Error>(())
+/// ```
+///
+/// ```no_run
+/// fn double(x: u32) -> u32 { 2 * x }
+/// let pool = mp::Pool::new(2)?;
+/// pool.map(double, [1, 2, 3])?; // the `fn` item itself: builds
+/// pool.map(|x: u32| x + 10, [1, 2, 3])?; // captures nothing: builds
+/// # Ok::<(), mp::Error>(())
+/// ```
+pub(crate) struct PlainFn<F>(std::marker::PhantomData<F>);
+
+impl<F> PlainFn<F> {
+    pub(crate) const CHECK: () = assert!(
+        std::mem::size_of::<F>() == 0,
+        "mp cannot send this task to a worker process: it is not a zero-sized `fn` item.
+Its type is in `PlainFn::<..>` just below: `fn(..) -> ..` is a function pointer, `{{closure@..}}`
+a closure. The call to change is in the note \"the above error was encountered while
+instantiating\" further down.
+- A function pointer (`fn(..) -> ..`, as in `f as fn(Comm, ()) -> u32`, or a `fn` taken out
+  of an array, a `Vec` or a variable) is an address, which means nothing in another process.
+  Name the `fn` item itself: call `launch` (or `map`, `spawn`, ..) once per function, or pass
+  a tag in the argument and `match` on it inside one function.
+- A closure that captures variables holds data that a worker process cannot see: pass the
+  data in the argument instead."
+    );
 }
 
 fn run_chunk<F, A, R>(input: TaskInput) -> TaskOutput

@@ -534,7 +534,7 @@ impl Drop for SharedMapping {
 /// This is how a worker process gets hold of the task function: the parent sends which
 /// monomorphised trampoline to run, and the function type it is generic over has no data.
 pub(crate) fn conjure_zero_sized<F: Copy>() -> F {
-    const { assert!(mem::size_of::<F>() == 0, "mp: task functions must not capture variables") };
+    let () = crate::worker::PlainFn::<F>::CHECK;
     // SAFETY: F is zero-sized (checked at compile time) and Copy, so it has no bytes, no
     // invariants on bytes and no destructor: the one value of the type is the zeroed one.
     unsafe { mem::zeroed() }
