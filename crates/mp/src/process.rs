@@ -31,13 +31,39 @@ use crate::{
 /// How long a new worker may take to report for duty before it counts as failed, unless the
 /// environment variable `MP_STARTUP_TIMEOUT_MS` says otherwise.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+/// The variable that overrides [`STARTUP_DEADLINE`], in milliseconds.
+pub(crate) const STARTUP_TIMEOUT_VAR: &str = "MP_STARTUP_TIMEOUT_MS";
+/// The values it may have: from a millisecond (tests) to an hour (anything longer is a typo).
+const STARTUP_TIMEOUT_MILLIS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
 
-pub(crate) fn startup_deadline() -> Duration {
-    std::env::var("MP_STARTUP_TIMEOUT_MS")
-        .ok()
-        .and_then(|millis| millis.parse().ok())
+/// The start-up deadline: `MP_STARTUP_TIMEOUT_MS` (1 ms to 1 hour) or 30 s when it is unset.
+/// A value that is not a whole number in that range is an `Error::InvalidArgument` naming the
+/// variable: ignoring it would silently run with a deadline the user did not ask for.
+pub(crate) fn checked_startup_deadline() -> Result<Duration> {
+    let Some(value) = std::env::var_os(STARTUP_TIMEOUT_VAR) else {
+        return Ok(STARTUP_DEADLINE);
+    };
+    value
+        .to_str()
+        .and_then(|text| text.parse::<u64>().ok())
+        .filter(|millis| STARTUP_TIMEOUT_MILLIS.contains(millis))
         .map(Duration::from_millis)
-        .unwrap_or(STARTUP_DEADLINE)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{STARTUP_TIMEOUT_VAR}={value:?} is not a start-up deadline mp accepts: give a \
+                 whole number of milliseconds from {} to {} (1 hour), or unset it for the \
+                 default of {} s",
+                STARTUP_TIMEOUT_MILLIS.start(),
+                STARTUP_TIMEOUT_MILLIS.end(),
+                STARTUP_DEADLINE.as_secs()
+            ))
+        })
+}
+
+/// As [`checked_startup_deadline`], for waits that cannot fail on it: every launch checked the
+/// variable first, so the default only stands in for a value changed since then.
+pub(crate) fn startup_deadline() -> Duration {
+    checked_startup_deadline().unwrap_or(STARTUP_DEADLINE)
 }
 /// How long a worker that was asked to stop may take before it is killed.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -81,6 +107,8 @@ impl WorkerProcess {
                     .into(),
             });
         }
+        // Checked before anything starts, so a bad value fails `Pool::new` and `Process::spawn`.
+        checked_startup_deadline()?;
         let (parent_end, child_end) = sys::socket_pair(sys::SocketKind::Stream)
             .map_err(|error| Error::io("creating a worker's control connection", error))?;
         let rings = RingFile::create()
@@ -347,6 +375,11 @@ impl<R> fmt::Debug for Process<R> {
 impl<R: Message> Process<R> {
     /// Starts a new process running `f(arg)` and returns at once (Python's `Process(...)`
     /// followed by `p.start()`).
+    ///
+    /// Errors: [`Error::StartupFailed`] if the process does not report for duty within the
+    /// start-up deadline (`MP_STARTUP_TIMEOUT_MS`, 30 s by default), and
+    /// [`Error::InvalidArgument`] if that variable is not a whole number of milliseconds from 1
+    /// to 3,600,000 (an hour).
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
