@@ -130,13 +130,19 @@ impl WorkerProcess {
             command.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
         }
         let inherited = child_end.as_raw_fd();
-        // SAFETY (of the closure): between fork and exec it only calls dup2/fcntl, which are
-        // async-signal-safe, and allocates nothing.
+        let parent = std::process::id();
+        // SAFETY (of the closure): between fork and exec it only calls dup2, fcntl, prctl and
+        // getppid, which are async-signal-safe, and allocates nothing.
         #[allow(unsafe_code)]
         unsafe {
-            command.pre_exec(move || sys::inherit_as(inherited, worker::WORKER_FD));
+            command.pre_exec(move || {
+                // No orphans, even a stopped worker whose watch thread cannot run, or one that
+                // could not start that thread: the kernel kills it when the parent dies.
+                sys::die_with_parent(parent)?;
+                sys::inherit_as(inherited, worker::WORKER_FD)
+            });
         }
-        let child = command.spawn().map_err(|error| Error::StartupFailed {
+        let child = spawner::spawn(command).map_err(|error| Error::StartupFailed {
             message: format!("the operating system refused to start {:?}: {error}", executable()),
         })?;
         // Our copy must go, so that the child's death reads as end-of-stream at once.
@@ -328,6 +334,57 @@ fn exit_reason(status: std::process::ExitStatus) -> ExitReason {
     }
 }
 
+/// The one thread of a process that forks its workers.
+///
+/// A worker asks the kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`), but the
+/// kernel counts as the parent the *thread* that forked it: a worker forked by a pool's
+/// launcher thread (which ends once every worker is started), or by a short-lived user thread
+/// calling `Process::spawn`, would be killed when that thread ends. So every fork happens on
+/// this thread, which is started at the first launch and lives as long as the process.
+mod spawner {
+    use std::{
+        io,
+        process::{Child, Command},
+        sync::{Mutex, mpsc},
+    };
+
+    type Request = (Command, mpsc::Sender<io::Result<Child>>);
+
+    static SPAWNER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
+
+    /// `command.spawn()`, run on the spawner thread.
+    pub(super) fn spawn(command: Command) -> io::Result<Child> {
+        let (reply, answer) = mpsc::channel();
+        {
+            let mut spawner = SPAWNER.lock().unwrap_or_else(|poison| poison.into_inner());
+            let requests = match spawner.as_ref() {
+                Some(requests) => requests.clone(),
+                None => {
+                    // Not started yet: start it now (a failure is reported, and the next
+                    // launch tries again).
+                    let (requests, incoming) = mpsc::channel::<Request>();
+                    std::thread::Builder::new()
+                        .name("mp-spawner".into())
+                        .stack_size(256 * 1024)
+                        .spawn(move || {
+                            for (mut command, reply) in incoming {
+                                let _ = reply.send(command.spawn());
+                            }
+                        })?;
+                    spawner.insert(requests).clone()
+                }
+            };
+            if requests.send((command, reply)).is_err() {
+                // The thread never ends; should it be gone all the same, say so, and let the
+                // next launch start another.
+                *spawner = None;
+                return Err(io::Error::other("mp's spawner thread is gone"));
+            }
+        }
+        answer.recv().unwrap_or_else(|_| Err(io::Error::other("mp's spawner thread is gone")))
+    }
+}
+
 fn executable() -> std::path::PathBuf {
     // /proc/self/exe opens the very file this process runs, even if a rebuild replaced it.
     let proc_self = std::path::PathBuf::from("/proc/self/exe");
@@ -380,6 +437,8 @@ impl<R: Message> Process<R> {
     /// start-up deadline (`MP_STARTUP_TIMEOUT_MS`, 30 s by default), and
     /// [`Error::InvalidArgument`] if that variable is not a whole number of milliseconds from 1
     /// to 3,600,000 (an hour).
+    ///
+    /// The process dies with this one, even by SIGKILL, whichever thread started it.
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {

@@ -305,21 +305,39 @@ fn send_to_parent(
 }
 
 /// Ends this worker as soon as the parent's end of the control connection closes, even in the
-/// middle of a long task: a parent killed with SIGKILL leaves no orphans behind.
+/// middle of a long task.
+///
+/// The kernel is the first guard against orphans: the parent asked for SIGKILL at its death
+/// (`PR_SET_PDEATHSIG`, before `exec`), which also reaches a stopped worker, whose threads
+/// cannot run. This thread is the second: it also ends a worker whose connection closes while
+/// the parent lives. If it cannot start (a process limit, no descriptor left), the worker goes
+/// on under the kernel's guard alone; it refuses to run unguarded.
 fn watch_parent(control: &OwnedFd) {
-    let Ok(watched) = control.try_clone() else {
-        return;
-    };
-    let _ = std::thread::Builder::new().name("mp-parent-watch".into()).stack_size(64 * 1024).spawn(
-        move || {
-            loop {
-                let interest = sys::Ready { hangup: true, ..Default::default() };
-                match sys::poll(&[(watched.as_fd(), interest)], None) {
-                    Ok(ready) if ready[0].hangup => sys::exit_immediately(6),
-                    Ok(_) => {}
-                    Err(_) => sys::exit_immediately(6),
+    let started = control.try_clone().map_err(|error| error.to_string()).and_then(|watched| {
+        std::thread::Builder::new()
+            .name("mp-parent-watch".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                loop {
+                    let interest = sys::Ready { hangup: true, ..Default::default() };
+                    match sys::poll(&[(watched.as_fd(), interest)], None) {
+                        Ok(ready) if ready[0].hangup => sys::exit_immediately(6),
+                        Ok(_) => {}
+                        Err(_) => sys::exit_immediately(6),
+                    }
                 }
-            }
-        },
-    );
+            })
+            .map(drop)
+            .map_err(|error| error.to_string())
+    });
+    if let Err(error) = started
+        && sys::parent_death_signal() != libc::SIGKILL
+    {
+        eprintln!(
+            "mp worker {}: cannot watch the parent process ({error}), and the kernel was not \
+             asked to end this worker with it; exiting rather than risk an orphan",
+            std::process::id()
+        );
+        sys::exit_immediately(6);
+    }
 }

@@ -12,21 +12,43 @@ use std::{
     time::Duration,
 };
 
-use common::watchdog;
-use mp::Process;
+use common::{eventually, is_running, watchdog};
+use mp::{Process, Sender};
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// What a probe does once `mp::init()` has returned.
 const PROBE: &str = "MP_TEST_PROBE";
+/// How long a worker may outlive its parent before the test fails (the requirement is 2 s;
+/// more, because the machine is shared: a pass means the workers went, not how fast).
+const ORPHAN_LIMIT: Duration = Duration::from_secs(10);
+
 fn main() {
     mp::init();
     if std::env::var(PROBE).as_deref() == Ok("startup-timeout") {
         return startup_timeout_probe();
     }
-    let tests: &[(&str, fn())] = &[(
-        "a_bad_startup_timeout_is_an_error_naming_the_variable",
-        a_bad_startup_timeout_is_an_error_naming_the_variable,
-    )];
+    let tests: &[(&str, fn())] = &[
+        (
+            "a_bad_startup_timeout_is_an_error_naming_the_variable",
+            a_bad_startup_timeout_is_an_error_naming_the_variable,
+        ),
+        (
+            "workers_outlive_the_threads_that_started_them",
+            workers_outlive_the_threads_that_started_them,
+        ),
+        (
+            "stopped_workers_die_with_a_parent_killed_by_sigkill",
+            stopped_workers_die_with_a_parent_killed_by_sigkill,
+        ),
+        (
+            "nested_workers_die_with_their_killed_grandparent",
+            nested_workers_die_with_their_killed_grandparent,
+        ),
+        (
+            "a_worker_without_its_watch_thread_dies_with_its_parent",
+            a_worker_without_its_watch_thread_dies_with_its_parent,
+        ),
+    ];
     // `cargo test --test lifecycle -- NAME` runs the tests whose name contains NAME.
     let filter: Vec<String> =
         std::env::args().skip(1).filter(|arg| !arg.starts_with('-')).collect();
@@ -93,4 +115,166 @@ fn a_bad_startup_timeout_is_an_error_naming_the_variable() {
         let text = run_startup_timeout_probe(value);
         assert_eq!(text, "pool: Ok([2])\nprocess: Ok(2)\n", "MP_STARTUP_TIMEOUT_MS={value}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// No orphans.
+
+fn nap(millis: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(millis));
+    millis
+}
+
+/// The kernel kills a worker when the *thread* that forked it ends (`PR_SET_PDEATHSIG`): mp
+/// must fork from a thread that lives as long as the process.
+fn workers_outlive_the_threads_that_started_them() {
+    let (pool, process) =
+        std::thread::spawn(|| (mp::Pool::new(2).unwrap(), Process::spawn(nap, 300).unwrap()))
+            .join()
+            .unwrap();
+    // The pool's launcher thread is gone too once every worker is started.
+    let pids = pool.pids().to_vec();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(pids.iter().all(|&pid| is_running(pid)), "a worker died with its thread");
+    assert_eq!(pool.map_chunked(nap, vec![1u64; 8], 1).unwrap(), vec![1u64; 8]);
+    let mut process = process;
+    assert_eq!(process.join().unwrap(), 300);
+}
+
+/// A parent with a pool: reports its workers' pids, then sleeps.
+fn parent_with_pool(report: Sender<Vec<u32>>) {
+    let pool = mp::Pool::new(2).unwrap();
+    report.send(&pool.pids().to_vec()).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// SIGKILLs whatever is left of `pids` (a failing test must not leave orphans behind).
+fn kill_leftovers(pids: &[u32]) {
+    for &pid in pids {
+        if is_running(pid) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+}
+
+fn assert_gone_after_parent_died(workers: &[u32], what: &str) {
+    let gone = eventually(ORPHAN_LIMIT, || workers.iter().all(|&pid| !is_running(pid)));
+    let left: Vec<u32> = workers.iter().copied().filter(|&pid| is_running(pid)).collect();
+    kill_leftovers(&left);
+    assert!(gone, "{what}: workers {left:?} outlived their parent by {ORPHAN_LIMIT:?}");
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill").args([name, &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// A stopped worker's threads cannot run, so its watch thread cannot see the parent go: the
+/// kernel must end it.
+fn stopped_workers_die_with_a_parent_killed_by_sigkill() {
+    let (report, reports) = mp::pipe_simplex::<Vec<u32>>().unwrap();
+    let mut parent = Process::spawn(parent_with_pool, report).unwrap();
+    let workers = reports.recv().unwrap();
+    for &pid in &workers {
+        signal(pid, "-STOP");
+    }
+    assert!(eventually(ORPHAN_LIMIT, || workers
+        .iter()
+        .all(|&pid| matches!(common::proc_state(pid), Some(('T', _))))));
+    parent.kill().unwrap();
+    assert_gone_after_parent_died(&workers, "stopped");
+}
+
+/// A worker of a worker of a worker: killing the middle one ends the one below, stopped.
+fn parent_of_parent(report: Sender<Vec<u32>>) {
+    let (inner_report, inner_reports) = mp::pipe_simplex::<Vec<u32>>().unwrap();
+    let inner = Process::spawn(parent_with_pool, inner_report).unwrap();
+    let mut pids = inner_reports.recv().unwrap();
+    pids.push(inner.pid());
+    report.send(&pids).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    drop(inner);
+}
+
+fn nested_workers_die_with_their_killed_grandparent() {
+    let (report, reports) = mp::pipe_simplex::<Vec<u32>>().unwrap();
+    let mut top = Process::spawn(parent_of_parent, report).unwrap();
+    let everyone = reports.recv().unwrap();
+    for &pid in &everyone {
+        signal(pid, "-STOP");
+    }
+    top.kill().unwrap();
+    // The middle process dies with `top`, then its pool's workers with it.
+    assert_gone_after_parent_died(&everyone, "nested and stopped");
+}
+
+// A worker whose watch thread cannot start: "few processes allowed". RLIMIT_NPROC does not
+// bind root, so the parent moves itself into a cgroup that allows exactly one more task.
+
+/// A pids cgroup of our own, removed on drop; None where none can be made (not root).
+struct PidsCgroup(std::path::PathBuf);
+
+impl PidsCgroup {
+    fn create() -> Option<PidsCgroup> {
+        for hierarchy in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"] {
+            let dir =
+                std::path::Path::new(hierarchy).join(format!("mp-test-{}", std::process::id()));
+            if std::fs::create_dir(&dir).is_err() {
+                continue;
+            }
+            if dir.join("pids.max").exists() {
+                return Some(PidsCgroup(dir));
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+        None
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        // Possible once every task in it has gone and been reaped.
+        eventually(Duration::from_secs(10), || std::fs::remove_dir(&self.0).is_ok());
+    }
+}
+
+/// Joins `cgroup`, allows one more task, starts a worker (which then cannot start its watch
+/// thread), reports the worker's pid and its thread names, and sleeps.
+fn limited_parent((report, cgroup): (Sender<(u32, Vec<String>)>, String)) {
+    let cgroup = std::path::Path::new(&cgroup);
+    std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string()).unwrap();
+    // Everything this process needs to start a worker, started before the limit.
+    Process::spawn(double, 1).unwrap().join().unwrap();
+    let current: u32 =
+        std::fs::read_to_string(cgroup.join("pids.current")).unwrap().trim().parse().unwrap();
+    std::fs::write(cgroup.join("pids.max"), (current + 1).to_string()).unwrap();
+    let worker = Process::spawn(nap, 60_000).unwrap();
+    let threads = std::fs::read_dir(format!("/proc/{}/task", worker.pid()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    report.send(&(worker.pid(), threads)).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    drop(worker);
+}
+
+fn a_worker_without_its_watch_thread_dies_with_its_parent() {
+    let Some(cgroup) = PidsCgroup::create() else {
+        println!(
+            "note: no pids cgroup can be made here (not root?): the worker limit is not tested"
+        );
+        return;
+    };
+    let (report, reports) = mp::pipe_simplex::<(u32, Vec<String>)>().unwrap();
+    let mut parent =
+        Process::spawn(limited_parent, (report, cgroup.0.display().to_string())).unwrap();
+    let (worker, threads) = reports.recv().unwrap();
+    assert!(
+        !threads.iter().any(|name| name == "mp-parent-watch"),
+        "the cgroup did not keep the worker from starting its watch thread: {threads:?}"
+    );
+    parent.kill().unwrap();
+    assert_gone_after_parent_died(&[worker], "without a watch thread");
+    drop(cgroup);
 }

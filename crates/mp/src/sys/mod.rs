@@ -248,6 +248,31 @@ pub(crate) fn adopt_inherited_fd(raw: RawFd) -> Option<OwnedFd> {
     Some(fd)
 }
 
+/// Asks the kernel to SIGKILL this process when its parent dies, then checks that the parent
+/// is still `expected_parent` (if it died before the request took effect, nobody would send
+/// the signal). Runs between `fork` and `exec`: system calls only, nothing allocated.
+///
+/// The kernel sends the signal when the *thread* that forked this process exits, not the
+/// whole parent process: see `process.rs`, which forks from a thread that never ends.
+pub(crate) fn die_with_parent(expected_parent: u32) -> io::Result<()> {
+    // SAFETY: prctl and getppid take and return integers; both are async-signal-safe.
+    unsafe {
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
+        if libc::getppid() as u32 != expected_parent {
+            return Err(io::Error::other("the parent process died while starting this worker"));
+        }
+    }
+    Ok(())
+}
+
+/// The signal this process gets when its parent dies (0 for none), as `die_with_parent` set it.
+pub(crate) fn parent_death_signal() -> i32 {
+    let mut signal: libc::c_int = 0;
+    // SAFETY: PR_GET_PDEATHSIG writes one int through the pointer, which points at `signal`.
+    let result = unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut signal as *mut libc::c_int) };
+    if result < 0 { 0 } else { signal }
+}
+
 /// Sends `signal` to process `pid`.
 pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
     // SAFETY: kill takes integer arguments.
