@@ -8,8 +8,10 @@
 mod common;
 
 use std::{
+    io::Read,
+    os::{fd::AsRawFd, unix::process::CommandExt},
     process::{Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use common::{eventually, is_running, watchdog};
@@ -24,10 +26,19 @@ const ORPHAN_LIMIT: Duration = Duration::from_secs(10);
 
 fn main() {
     mp::init();
-    if std::env::var(PROBE).as_deref() == Ok("startup-timeout") {
-        return startup_timeout_probe();
+    match std::env::var(PROBE).as_deref() {
+        Ok("none") => {
+            println!("mp::init() returned");
+            return;
+        }
+        Ok("startup-timeout") => return startup_timeout_probe(),
+        _ => {}
     }
     let tests: &[(&str, fn())] = &[
+        (
+            "a_hand_set_worker_fd_is_refused_with_a_message",
+            a_hand_set_worker_fd_is_refused_with_a_message,
+        ),
         (
             "a_bad_startup_timeout_is_an_error_naming_the_variable",
             a_bad_startup_timeout_is_an_error_naming_the_variable,
@@ -64,6 +75,100 @@ fn main() {
         passed += 1;
     }
     println!("{passed} passed, 0 failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// MP_WORKER_FD set by hand.
+
+/// What descriptor 3 of the probe is.
+enum Three {
+    Closed,
+    DevNull,
+    /// The read end of a pipe whose write end stays open here, silent.
+    Pipe,
+    /// A Unix stream socket whose peer (this process, the probe's parent) stays silent.
+    SilentSocket,
+    /// A Unix datagram socket.
+    Datagram,
+}
+
+/// Runs this binary as a normal program with `MP_WORKER_FD=value` and fd 3 as given; returns
+/// its exit code and standard error. Fails if it runs past `limit`.
+fn run_probe_with_worker_fd(value: &str, three: Three, limit: Duration) -> (Option<i32>, String) {
+    let (pipe_read, _pipe_write) = std::io::pipe().unwrap();
+    let (socket, _silent_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (datagram, _datagram_peer) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let dev_null = std::fs::File::open("/dev/null").unwrap();
+    let source = match three {
+        Three::Closed => None,
+        Three::DevNull => Some(dev_null.as_raw_fd()),
+        Three::Pipe => Some(pipe_read.as_raw_fd()),
+        Three::SilentSocket => Some(socket.as_raw_fd()),
+        Three::Datagram => Some(datagram.as_raw_fd()),
+    };
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .env("MP_WORKER_FD", value)
+        .env(PROBE, "none")
+        .env("MP_STARTUP_TIMEOUT_MS", "1000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[allow(unsafe_code)]
+    // SAFETY: dup2 and close are async-signal-safe and take integers.
+    unsafe {
+        command.pre_exec(move || {
+            match source {
+                Some(fd) => libc::dup2(fd, 3),
+                None => libc::close(3),
+            };
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("MP_WORKER_FD={value:?}: the program still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+fn a_hand_set_worker_fd_is_refused_with_a_message() {
+    let cases = [
+        ("0", Three::Closed),
+        ("1", Three::Closed),
+        ("abc", Three::Closed),
+        ("-1", Three::Closed),
+        ("99999", Three::Closed),
+        ("", Three::Closed),
+        ("3", Three::Closed),
+        ("3", Three::DevNull),
+        ("3", Three::Pipe),
+        ("3", Three::Datagram),
+        // Looks like a worker's connection: refused at the start-up deadline (1 s here).
+        ("3", Three::SilentSocket),
+    ];
+    for (value, three) in cases {
+        let (code, stderr) = run_probe_with_worker_fd(value, three, Duration::from_secs(30));
+        assert_eq!(code, Some(2), "MP_WORKER_FD={value:?}: exit code {code:?}, stderr {stderr:?}");
+        assert_eq!(stderr.lines().count(), 1, "one line, not {stderr:?}");
+        assert!(
+            stderr.contains("MP_WORKER_FD")
+                && stderr.contains("not started by mp as a worker")
+                && stderr.contains("unset it"),
+            "{stderr}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
