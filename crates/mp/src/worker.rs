@@ -332,6 +332,9 @@ fn receive_rings(control: &OwnedFd) -> std::result::Result<Arc<RingFile>, String
             .map_err(|error| format!("waiting on descriptor {WORKER_FD} failed: {error}"))?;
         match sys::recv_into_spare(control.as_fd(), &mut byte, 1, &mut fds) {
             Ok(0) => {
+                // A parent that dies closes its descriptors just before the kernel sends this
+                // worker its SIGKILL: let the signal arrive rather than blame the environment.
+                std::thread::sleep(Duration::from_millis(100));
                 return Err(format!(
                     "descriptor {WORKER_FD} was closed before mp's first message arrived"
                 ));

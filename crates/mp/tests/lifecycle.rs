@@ -90,6 +90,11 @@ enum Three {
     SilentSocket,
     /// A Unix datagram socket.
     Datagram,
+    /// A Unix stream socket whose peer is closed.
+    ClosedSocket,
+    /// A Unix stream socket made by this process, handed to the probe through a shell: it does
+    /// not lead to the probe's parent (the shell).
+    ForeignSocket,
 }
 
 /// Runs this binary as a normal program with `MP_WORKER_FD=value` and fd 3 as given; returns
@@ -98,15 +103,27 @@ fn run_probe_with_worker_fd(value: &str, three: Three, limit: Duration) -> (Opti
     let (pipe_read, _pipe_write) = std::io::pipe().unwrap();
     let (socket, _silent_peer) = std::os::unix::net::UnixStream::pair().unwrap();
     let (datagram, _datagram_peer) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let (closed, closed_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(closed_peer);
     let dev_null = std::fs::File::open("/dev/null").unwrap();
     let source = match three {
         Three::Closed => None,
         Three::DevNull => Some(dev_null.as_raw_fd()),
         Three::Pipe => Some(pipe_read.as_raw_fd()),
-        Three::SilentSocket => Some(socket.as_raw_fd()),
+        Three::SilentSocket | Three::ForeignSocket => Some(socket.as_raw_fd()),
         Three::Datagram => Some(datagram.as_raw_fd()),
+        Three::ClosedSocket => Some(closed.as_raw_fd()),
     };
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match three {
+        // `; exit` keeps the shell from replacing itself with the probe.
+        Three::ForeignSocket => {
+            let mut shell = Command::new("sh");
+            shell.arg("-c").arg("\"$0\"; exit $?").arg(&exe);
+            shell
+        }
+        _ => Command::new(&exe),
+    };
     command
         .env("MP_WORKER_FD", value)
         .env(PROBE, "none")
@@ -155,6 +172,8 @@ fn a_hand_set_worker_fd_is_refused_with_a_message() {
         ("3", Three::DevNull),
         ("3", Three::Pipe),
         ("3", Three::Datagram),
+        ("3", Three::ClosedSocket),
+        ("3", Three::ForeignSocket),
         // Looks like a worker's connection: refused at the start-up deadline (1 s here).
         ("3", Three::SilentSocket),
     ];
