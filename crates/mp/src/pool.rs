@@ -145,6 +145,8 @@ impl Pool {
     /// a worker that cannot start (the program does not call [`mp::init()`](crate::init), or
     /// it takes longer than `MP_STARTUP_TIMEOUT_MS`, 30 s by default) is an
     /// [`Error::StartupFailed`], from `new` or from the call that was running at the time.
+    /// `MP_STARTUP_TIMEOUT_MS` must be a whole number of milliseconds from 1 to 3,600,000 (an
+    /// hour); another value is an [`Error::InvalidArgument`] from `new` that names it.
     ///
     /// ```
     /// # mp::init();

@@ -31,13 +31,39 @@ use crate::{
 /// How long a new worker may take to report for duty before it counts as failed, unless the
 /// environment variable `MP_STARTUP_TIMEOUT_MS` says otherwise.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+/// The variable that overrides [`STARTUP_DEADLINE`], in milliseconds.
+pub(crate) const STARTUP_TIMEOUT_VAR: &str = "MP_STARTUP_TIMEOUT_MS";
+/// The values it may have: from a millisecond (tests) to an hour (anything longer is a typo).
+const STARTUP_TIMEOUT_MILLIS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
 
-pub(crate) fn startup_deadline() -> Duration {
-    std::env::var("MP_STARTUP_TIMEOUT_MS")
-        .ok()
-        .and_then(|millis| millis.parse().ok())
+/// The start-up deadline: `MP_STARTUP_TIMEOUT_MS` (1 ms to 1 hour) or 30 s when it is unset.
+/// A value that is not a whole number in that range is an `Error::InvalidArgument` naming the
+/// variable: ignoring it would silently run with a deadline the user did not ask for.
+pub(crate) fn checked_startup_deadline() -> Result<Duration> {
+    let Some(value) = std::env::var_os(STARTUP_TIMEOUT_VAR) else {
+        return Ok(STARTUP_DEADLINE);
+    };
+    value
+        .to_str()
+        .and_then(|text| text.parse::<u64>().ok())
+        .filter(|millis| STARTUP_TIMEOUT_MILLIS.contains(millis))
         .map(Duration::from_millis)
-        .unwrap_or(STARTUP_DEADLINE)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{STARTUP_TIMEOUT_VAR}={value:?} is not a start-up deadline mp accepts: give a \
+                 whole number of milliseconds from {} to {} (1 hour), or unset it for the \
+                 default of {} s",
+                STARTUP_TIMEOUT_MILLIS.start(),
+                STARTUP_TIMEOUT_MILLIS.end(),
+                STARTUP_DEADLINE.as_secs()
+            ))
+        })
+}
+
+/// As [`checked_startup_deadline`], for waits that cannot fail on it: every launch checked the
+/// variable first, so the default only stands in for a value changed since then.
+pub(crate) fn startup_deadline() -> Duration {
+    checked_startup_deadline().unwrap_or(STARTUP_DEADLINE)
 }
 /// How long a worker that was asked to stop may take before it is killed.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -81,6 +107,8 @@ impl WorkerProcess {
                     .into(),
             });
         }
+        // Checked before anything starts, so a bad value fails `Pool::new` and `Process::spawn`.
+        checked_startup_deadline()?;
         let (parent_end, child_end) = sys::socket_pair(sys::SocketKind::Stream)
             .map_err(|error| Error::io("creating a worker's control connection", error))?;
         let rings = RingFile::create()
@@ -102,13 +130,19 @@ impl WorkerProcess {
             command.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
         }
         let inherited = child_end.as_raw_fd();
-        // SAFETY (of the closure): between fork and exec it only calls dup2/fcntl, which are
-        // async-signal-safe, and allocates nothing.
+        let parent = std::process::id();
+        // SAFETY (of the closure): between fork and exec it only calls dup2, fcntl, prctl and
+        // getppid, which are async-signal-safe, and allocates nothing.
         #[allow(unsafe_code)]
         unsafe {
-            command.pre_exec(move || sys::inherit_as(inherited, worker::WORKER_FD));
+            command.pre_exec(move || {
+                // No orphans, even a stopped worker whose watch thread cannot run, or one that
+                // could not start that thread: the kernel kills it when the parent dies.
+                sys::die_with_parent(parent)?;
+                sys::inherit_as(inherited, worker::WORKER_FD)
+            });
         }
-        let child = command.spawn().map_err(|error| Error::StartupFailed {
+        let child = spawner::spawn(command).map_err(|error| Error::StartupFailed {
             message: format!("the operating system refused to start {:?}: {error}", executable()),
         })?;
         // Our copy must go, so that the child's death reads as end-of-stream at once.
@@ -300,6 +334,57 @@ fn exit_reason(status: std::process::ExitStatus) -> ExitReason {
     }
 }
 
+/// The one thread of a process that forks its workers.
+///
+/// A worker asks the kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`), but the
+/// kernel counts as the parent the *thread* that forked it: a worker forked by a pool's
+/// launcher thread (which ends once every worker is started), or by a short-lived user thread
+/// calling `Process::spawn`, would be killed when that thread ends. So every fork happens on
+/// this thread, which is started at the first launch and lives as long as the process.
+mod spawner {
+    use std::{
+        io,
+        process::{Child, Command},
+        sync::{Mutex, mpsc},
+    };
+
+    type Request = (Command, mpsc::Sender<io::Result<Child>>);
+
+    static SPAWNER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
+
+    /// `command.spawn()`, run on the spawner thread.
+    pub(super) fn spawn(command: Command) -> io::Result<Child> {
+        let (reply, answer) = mpsc::channel();
+        {
+            let mut spawner = SPAWNER.lock().unwrap_or_else(|poison| poison.into_inner());
+            let requests = match spawner.as_ref() {
+                Some(requests) => requests.clone(),
+                None => {
+                    // Not started yet: start it now (a failure is reported, and the next
+                    // launch tries again).
+                    let (requests, incoming) = mpsc::channel::<Request>();
+                    std::thread::Builder::new()
+                        .name("mp-spawner".into())
+                        .stack_size(256 * 1024)
+                        .spawn(move || {
+                            for (mut command, reply) in incoming {
+                                let _ = reply.send(command.spawn());
+                            }
+                        })?;
+                    spawner.insert(requests).clone()
+                }
+            };
+            if requests.send((command, reply)).is_err() {
+                // The thread never ends; should it be gone all the same, say so, and let the
+                // next launch start another.
+                *spawner = None;
+                return Err(io::Error::other("mp's spawner thread is gone"));
+            }
+        }
+        answer.recv().unwrap_or_else(|_| Err(io::Error::other("mp's spawner thread is gone")))
+    }
+}
+
 fn executable() -> std::path::PathBuf {
     // /proc/self/exe opens the very file this process runs, even if a rebuild replaced it.
     let proc_self = std::path::PathBuf::from("/proc/self/exe");
@@ -347,6 +432,13 @@ impl<R> fmt::Debug for Process<R> {
 impl<R: Message> Process<R> {
     /// Starts a new process running `f(arg)` and returns at once (Python's `Process(...)`
     /// followed by `p.start()`).
+    ///
+    /// Errors: [`Error::StartupFailed`] if the process does not report for duty within the
+    /// start-up deadline (`MP_STARTUP_TIMEOUT_MS`, 30 s by default), and
+    /// [`Error::InvalidArgument`] if that variable is not a whole number of milliseconds from 1
+    /// to 3,600,000 (an hour).
+    ///
+    /// The process dies with this one, even by SIGKILL, whichever thread started it.
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {

@@ -35,6 +35,11 @@ use crate::{
 
 /// A many-producer, one-consumer queue of `T` between processes.
 ///
+/// [`Queue::get`] waits like Python's `q.get()`, as long as it takes, even after every other
+/// process holding the queue has died: mp cannot know that no item will come, since the owner
+/// itself (any of its threads, with any handle) can always still put. Bound the wait with
+/// [`Queue::get_timeout`] wherever a producer may die.
+///
 /// ```
 /// # fn main() -> mp::Result<()> {
 /// # mp::init();
@@ -206,6 +211,11 @@ impl<T: Serialize + 'static> Queue<T> {
 impl<T: DeserializeOwned + 'static> Queue<T> {
     /// Takes the next item, waiting for one (Python's `q.get()`). Owner only: elsewhere it is
     /// an error.
+    ///
+    /// It waits as long as it takes: a producer that died is not an error here, and neither is
+    /// the death of every producer, because mp cannot know that no item will come (the owner
+    /// can always still put, from any thread). Where producers may die, use
+    /// [`Queue::get_timeout`].
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {

@@ -227,6 +227,12 @@ fn take_panic_report(payload: &(dyn std::any::Any + Send)) -> (String, Option<St
 /// Call it as the first line of `main`: a worker re-executes the whole program, and anything
 /// before this call runs again in every worker.
 ///
+/// A process is a worker when mp started it with `MP_WORKER_FD` in its environment. That
+/// variable is mp's own: a program started by hand with it set (to anything) is not a worker,
+/// and `init` ends it with exit code 2 and a message saying to unset it, at the latest after
+/// the start-up deadline (`MP_STARTUP_TIMEOUT_MS`, 30 s by default) when the descriptor it
+/// names looks like a connection from the parent but nothing comes.
+///
 /// ```
 /// fn main() {
 ///     mp::init();
@@ -239,15 +245,50 @@ pub fn init() {
     };
     // Remove it at once so that processes this worker starts are not mistaken for workers.
     remove_worker_variables();
-    let Some(control) =
-        value.to_str().and_then(|text| text.parse().ok()).and_then(sys::adopt_inherited_fd)
-    else {
-        eprintln!(
-            "mp: {WORKER_FD_VAR}={value:?} does not name an open connection; this process is not a worker"
-        );
-        std::process::exit(2);
-    };
-    serve(control)
+    match adopt_control(&value) {
+        Ok((control, rings)) => serve(control, rings),
+        Err(why) => {
+            eprintln!(
+                "mp: {WORKER_FD_VAR}={value:?} is set, but this process was not started by mp as \
+                 a worker ({why}). mp sets this variable only in the worker processes it \
+                 starts; do not set it by hand: unset it (`unset {WORKER_FD_VAR}`) and run the \
+                 program again"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Checks that `MP_WORKER_FD` names the control connection of a worker mp started, and
+/// receives the connection's rings. Whatever else the variable names (a file, a pipe, a
+/// terminal, a socket from elsewhere, a descriptor that is not open, garbage) is an error
+/// saying what it is, found at once or, for a silent socket, at the start-up deadline.
+fn adopt_control(value: &std::ffi::OsStr) -> std::result::Result<(OwnedFd, Arc<RingFile>), String> {
+    if value.to_str() != Some(WORKER_FD.to_string().as_str()) {
+        return Err(format!("mp always passes descriptor {WORKER_FD}"));
+    }
+    let control = sys::adopt_inherited_fd(WORKER_FD)
+        .ok_or_else(|| format!("descriptor {WORKER_FD} is not open"))?;
+    match sys::fd_kind(control.as_fd()) {
+        // The parent created the socket pair; a stray socket leads elsewhere.
+        Ok(sys::FdKind::UnixStream { peer_pid }) if peer_pid == sys::parent_pid() => {}
+        Ok(sys::FdKind::UnixStream { .. }) => {
+            return Err(format!(
+                "descriptor {WORKER_FD} is a socket that does not lead to this process's parent"
+            ));
+        }
+        Ok(sys::FdKind::OtherSocket) => {
+            return Err(format!("descriptor {WORKER_FD} is not a Unix stream socket"));
+        }
+        Ok(sys::FdKind::NotASocket) => {
+            return Err(format!(
+                "descriptor {WORKER_FD} is not a socket but a file, pipe or terminal"
+            ));
+        }
+        Err(error) => return Err(format!("descriptor {WORKER_FD} cannot be examined: {error}")),
+    }
+    let rings = receive_rings(&control)?;
+    Ok((control, rings))
 }
 
 /// True when this process was started as a worker but has not reached [`init`]: starting
@@ -266,15 +307,12 @@ fn remove_worker_variables() {
     }
 }
 
-fn serve(control: OwnedFd) -> ! {
+fn serve(control: OwnedFd, rings: Arc<RingFile>) -> ! {
     panic::set_hook(Box::new(|info| {
         let location = info.location().map(|location| location.to_string());
         LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
     }));
     watch_parent(&control);
-    let Some(rings) = receive_rings(&control) else {
-        sys::exit_immediately(3);
-    };
     let Ok(parent) = Link::with_rings(control, Some((rings, 1)), "the parent") else {
         sys::exit_immediately(3);
     };
@@ -324,25 +362,45 @@ fn serve(control: OwnedFd) -> ! {
     std::process::exit(if any_failed { 1 } else { 0 })
 }
 
-/// Reads the memfd the parent sent first (see [`RINGS_BYTE`]); None if it never comes.
-fn receive_rings(control: &OwnedFd) -> Option<Arc<RingFile>> {
+/// Reads the memfd the parent sent first (see [`RINGS_BYTE`]). The parent sends it right
+/// after starting this process, so it is there at once; the start-up deadline bounds the wait
+/// for a socket that is not mp's.
+fn receive_rings(control: &OwnedFd) -> std::result::Result<Arc<RingFile>, String> {
+    let deadline = crate::process::startup_deadline();
+    let give_up = std::time::Instant::now() + deadline;
     let interest = sys::Ready { readable: true, hangup: true, ..Default::default() };
     let mut byte = Vec::with_capacity(1);
     let mut fds = Vec::new();
     while byte.is_empty() {
-        sys::poll(&[(control.as_fd(), interest)], None).ok()?;
+        let remaining = give_up.saturating_duration_since(std::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(format!(
+                "nothing arrived on descriptor {WORKER_FD} within the start-up deadline of \
+                 {deadline:?}"
+            ));
+        }
+        sys::poll(&[(control.as_fd(), interest)], Some(remaining))
+            .map_err(|error| format!("waiting on descriptor {WORKER_FD} failed: {error}"))?;
         match sys::recv_into_spare(control.as_fd(), &mut byte, 1, &mut fds) {
-            Ok(0) => return None,
+            Ok(0) => {
+                // A parent that dies closes its descriptors just before the kernel sends this
+                // worker its SIGKILL: let the signal arrive rather than blame the environment.
+                std::thread::sleep(Duration::from_millis(100));
+                return Err(format!(
+                    "descriptor {WORKER_FD} was closed before mp's first message arrived"
+                ));
+            }
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
+            Err(error) => return Err(format!("reading descriptor {WORKER_FD} failed: {error}")),
         }
     }
-    if byte != RINGS_BYTE || fds.len() != 1 {
-        return None;
+    match (byte == RINGS_BYTE, fds.pop(), fds.is_empty()) {
+        (true, Some(memfd), true) => RingFile::adopt(memfd)
+            .map_err(|error| format!("the connection's shared memory cannot be mapped: {error}")),
+        _ => Err(format!("what arrived on descriptor {WORKER_FD} is not mp's first message")),
     }
-    RingFile::adopt(fds.pop()?).ok()
 }
 
 fn send_to_parent(
@@ -356,21 +414,39 @@ fn send_to_parent(
 }
 
 /// Ends this worker as soon as the parent's end of the control connection closes, even in the
-/// middle of a long task: a parent killed with SIGKILL leaves no orphans behind.
+/// middle of a long task.
+///
+/// The kernel is the first guard against orphans: the parent asked for SIGKILL at its death
+/// (`PR_SET_PDEATHSIG`, before `exec`), which also reaches a stopped worker, whose threads
+/// cannot run. This thread is the second: it also ends a worker whose connection closes while
+/// the parent lives. If it cannot start (a process limit, no descriptor left), the worker goes
+/// on under the kernel's guard alone; it refuses to run unguarded.
 fn watch_parent(control: &OwnedFd) {
-    let Ok(watched) = control.try_clone() else {
-        return;
-    };
-    let _ = std::thread::Builder::new().name("mp-parent-watch".into()).stack_size(64 * 1024).spawn(
-        move || {
-            loop {
-                let interest = sys::Ready { hangup: true, ..Default::default() };
-                match sys::poll(&[(watched.as_fd(), interest)], None) {
-                    Ok(ready) if ready[0].hangup => sys::exit_immediately(6),
-                    Ok(_) => {}
-                    Err(_) => sys::exit_immediately(6),
+    let started = control.try_clone().map_err(|error| error.to_string()).and_then(|watched| {
+        std::thread::Builder::new()
+            .name("mp-parent-watch".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                loop {
+                    let interest = sys::Ready { hangup: true, ..Default::default() };
+                    match sys::poll(&[(watched.as_fd(), interest)], None) {
+                        Ok(ready) if ready[0].hangup => sys::exit_immediately(6),
+                        Ok(_) => {}
+                        Err(_) => sys::exit_immediately(6),
+                    }
                 }
-            }
-        },
-    );
+            })
+            .map(drop)
+            .map_err(|error| error.to_string())
+    });
+    if let Err(error) = started
+        && sys::parent_death_signal() != libc::SIGKILL
+    {
+        eprintln!(
+            "mp worker {}: cannot watch the parent process ({error}), and the kernel was not \
+             asked to end this worker with it; exiting rather than risk an orphan",
+            std::process::id()
+        );
+        sys::exit_immediately(6);
+    }
 }

@@ -248,6 +248,95 @@ pub(crate) fn adopt_inherited_fd(raw: RawFd) -> Option<OwnedFd> {
     Some(fd)
 }
 
+/// Asks the kernel to SIGKILL this process when its parent dies, then checks that the parent
+/// is still `expected_parent` (if it died before the request took effect, nobody would send
+/// the signal). Runs between `fork` and `exec`: system calls only, nothing allocated.
+///
+/// The kernel sends the signal when the *thread* that forked this process exits, not the
+/// whole parent process: see `process.rs`, which forks from a thread that never ends.
+pub(crate) fn die_with_parent(expected_parent: u32) -> io::Result<()> {
+    // SAFETY: prctl and getppid take and return integers; both are async-signal-safe.
+    unsafe {
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
+        if libc::getppid() as u32 != expected_parent {
+            return Err(io::Error::other("the parent process died while starting this worker"));
+        }
+    }
+    Ok(())
+}
+
+/// The signal this process gets when its parent dies (0 for none), as `die_with_parent` set it.
+pub(crate) fn parent_death_signal() -> i32 {
+    let mut signal: libc::c_int = 0;
+    // SAFETY: PR_GET_PDEATHSIG writes one int through the pointer, which points at `signal`.
+    let result = unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut signal as *mut libc::c_int) };
+    if result < 0 { 0 } else { signal }
+}
+
+/// The process id of this process's parent.
+pub(crate) fn parent_pid() -> u32 {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() as u32 }
+}
+
+/// What kind of descriptor `fd` is, as far as telling a worker's control connection apart
+/// from anything else goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FdKind {
+    /// A Unix stream socket, and the process that created it (`SO_PEERCRED`; for a socket
+    /// pair, the process that called `socketpair`).
+    UnixStream { peer_pid: u32 },
+    /// Any other socket.
+    OtherSocket,
+    /// A file, pipe, terminal, device...
+    NotASocket,
+}
+
+/// Classifies an open descriptor (see [`FdKind`]).
+pub(crate) fn fd_kind(fd: BorrowedFd<'_>) -> io::Result<FdKind> {
+    let mut stat = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `stat` on success.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so stat is initialised.
+    let mode = unsafe { stat.assume_init() }.st_mode;
+    if mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Ok(FdKind::NotASocket);
+    }
+    let int_option = |option| -> io::Result<libc::c_int> {
+        let mut value: libc::c_int = 0;
+        let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `value`, an int.
+        check(unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        })?;
+        Ok(value)
+    };
+    if int_option(libc::SO_DOMAIN)? != libc::AF_UNIX
+        || int_option(libc::SO_TYPE)? != libc::SOCK_STREAM
+    {
+        return Ok(FdKind::OtherSocket);
+    }
+    let mut credentials = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED writes at most `len` bytes, one ucred, into `credentials`.
+    check(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut credentials as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(FdKind::UnixStream { peer_pid: credentials.pid.max(0) as u32 })
+}
+
 /// Sends `signal` to process `pid`.
 pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
     // SAFETY: kill takes integer arguments.
