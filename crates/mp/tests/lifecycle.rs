@@ -201,11 +201,19 @@ fn double(x: u32) -> u32 {
 fn startup_timeout_probe() {
     match mp::Pool::new(1) {
         Ok(pool) => println!("pool: {:?}", pool.map(double, [1])),
-        Err(error) => println!("pool: {error:?}: {error}"),
+        Err(error) => println!("pool: {}: {error}", variant(&error)),
     }
     match Process::spawn(double, 1) {
         Ok(mut process) => println!("process: {:?}", process.join()),
-        Err(error) => println!("process: {error:?}: {error}"),
+        Err(error) => println!("process: {}: {error}", variant(&error)),
+    }
+}
+
+/// The error's variant, for the checks: `{:?}` of an `mp::Error` is its readable text.
+fn variant(error: &mp::Error) -> &'static str {
+    match error {
+        mp::Error::InvalidArgument { .. } => "InvalidArgument",
+        _ => "another error",
     }
 }
 
