@@ -368,7 +368,8 @@ impl<R: Message> Process<R> {
         let (body, fds) = wire::encode(std::slice::from_ref(&arg))?;
         drop(arg);
         let worker = WorkerProcess::start()?;
-        let run = RunHeader { job: 0, chunk: 0, trampoline, trace: false };
+        let run =
+            RunHeader { job: 0, chunk: 0, trampoline, trace: false, seq: 0, revocable: false };
         worker.send_control(&ToWorker::Run(run), body, fds)?;
         // Queued behind the task: the worker exits by itself once it has reported.
         worker.send_control(&ToWorker::Shutdown, Vec::new(), Vec::new())?;
