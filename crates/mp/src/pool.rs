@@ -82,13 +82,16 @@ const MAX_WORKERS: usize = 1024;
 /// # Waiting with a bound
 ///
 /// [`map`](Pool::map), [`starmap`](Pool::starmap), [`apply`](Pool::apply) and the
-/// iterators wait as long as the tasks take; a task that never ends (a deadlock, a stopped
-/// worker) makes them wait forever. [`map_async`](Pool::map_async) and
-/// [`apply_async`](Pool::apply_async) return at once, and their `get_timeout` waits at most a
-/// given time, then returns [`Error::Timeout`]. The pool stays usable after a time-out (the
-/// tasks go on, and one may wait again); a call given up after a time-out (its pending result
-/// dropped) while a worker still holds one of its tasks breaks the pool: those workers are
-/// killed, and every later call fails at once with [`Error::PoolBroken`].
+/// iterators' `next` wait as long as the tasks take; a task that never ends (a deadlock, a
+/// stopped worker) makes them wait forever. Each has a bounded variant that returns
+/// [`Error::Timeout`] when the time is up: [`map_async`](Pool::map_async) or
+/// [`starmap_async`](Pool::starmap_async) then [`MapResult::get_timeout`],
+/// [`apply_async`](Pool::apply_async) then [`AsyncResult::get_timeout`], and
+/// [`Imap::next_timeout`]. The pool stays usable after a time-out: the tasks go on, and one
+/// may wait again. A call given up after a time-out (its pending result dropped before its
+/// outcome) while a worker still holds one of its tasks breaks the pool: the pool kills all its
+/// workers, and every later call fails at once with [`Error::PoolBroken`] (a stuck or stopped
+/// worker would otherwise hold the pool forever).
 ///
 /// ```
 /// # fn main() -> mp::Result<()> {
@@ -985,6 +988,37 @@ pub struct Imap<'pool, A, R, I> {
 impl<A, R, I> fmt::Debug for Imap<'_, A, R, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Imap").field("job", &self.stream.job.id).finish()
+    }
+}
+
+impl<A, R, I> Imap<'_, A, R, I>
+where
+    A: Serialize + 'static,
+    R: DeserializeOwned + 'static,
+    I: Iterator<Item = A>,
+{
+    /// As `next()`, waiting at most `timeout` (Python's `next(timeout)` on `imap`'s iterator):
+    /// `Some(Err(Error::Timeout))` when the wait runs out, which loses nothing (the iterator
+    /// goes on). As for [`MapResult::get_timeout`], dropping the iterator after a time-out,
+    /// before its end, while a worker still holds one of its tasks breaks the pool.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use std::time::Duration;
+    /// fn wait_for(rx: mp::Receiver<u32>) -> u32 { rx.recv().unwrap() }
+    ///
+    /// let pool = mp::Pool::new(1)?;
+    /// let (tx, rx) = mp::pipe_simplex::<u32>()?;
+    /// let mut results = pool.imap(wait_for, vec![rx], 1)?;
+    /// assert!(results.next_timeout(Duration::from_millis(10)).unwrap().unwrap_err().is_timeout());
+    /// tx.send(&3)?;
+    /// assert_eq!(results.next_timeout(Duration::from_secs(30)).unwrap()?, 3);
+    /// assert!(results.next_timeout(Duration::from_secs(30)).is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R>> {
+        self.stream.next_until(Instant::now().checked_add(timeout))
     }
 }
 

@@ -436,3 +436,17 @@ fn apply_async_given_up_after_a_time_out_breaks_the_pool_but_a_finished_one_does
     assert!(matches!(pool.apply(square, 4), Err(Error::PoolBroken { .. })));
     assert!(common::eventually(LIMIT, || pids.iter().all(|&pid| common::is_gone_and_reaped(pid))));
 }
+
+#[test]
+fn imap_next_timeout_times_out_then_goes_on() {
+    let _guard = watchdog(LIMIT);
+    let pool = Pool::new(2).unwrap();
+    let mut results = pool.imap(nap, [300u64, 1], 1).unwrap();
+    assert!(results.next_timeout(Duration::from_millis(1)).unwrap().unwrap_err().is_timeout());
+    assert_eq!(results.next_timeout(LIMIT).unwrap().unwrap(), 300);
+    assert_eq!(results.next_timeout(LIMIT).unwrap().unwrap(), 1);
+    assert!(results.next_timeout(LIMIT).is_none());
+    drop(results);
+    // Finished before it was dropped: nothing given up.
+    assert_eq!(pool.map(square, 0..3u64).unwrap(), [0, 1, 4]);
+}
