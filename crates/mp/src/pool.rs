@@ -1387,8 +1387,8 @@ struct InFlight {
     n_items: usize,
     /// Its number on the worker's connection (see `worker::claim`).
     seq: u64,
-    /// The encoded chunk, kept while the chunk waits behind another on this worker: it may be
-    /// taken back and sent to another worker.
+    /// The encoded chunk, if it was queued ahead on a busy worker (until its result comes):
+    /// it may be taken back before the worker starts it, and sent again.
     kept: Option<Vec<u8>>,
 }
 
@@ -1554,9 +1554,9 @@ impl Dispatcher {
     ///
     /// Idle workers come first, one chunk each, oldest chunk first. A busy worker gets a second
     /// chunk (so that it finds its next chunk at once) only while every worker of the pool is
-    /// up and busy, only once it has started its first, and only a chunk without descriptors,
-    /// which can be taken back: when a worker falls idle while chunks wait behind running ones
-    /// elsewhere, they are taken back and given to it.
+    /// up and busy, and only a chunk without descriptors, which can be taken back: when a
+    /// worker falls idle while chunks wait behind others elsewhere, the ones not started yet
+    /// are taken back and given out again.
     fn assign(&mut self) -> Result<()> {
         loop {
             for index in 0..self.slots.len() {
@@ -1580,9 +1580,7 @@ impl Dispatcher {
                 return Ok(());
             }
             for index in 0..self.slots.len() {
-                while self.slots[index].in_flight.len() < CHUNKS_IN_FLIGHT
-                    && self.started_first(index)
-                {
+                while self.slots[index].in_flight.len() < CHUNKS_IN_FLIGHT {
                     // A chunk with descriptors (pipes, queues, shared arrays) cannot be taken
                     // back; it waits for an idle worker, and later chunks wait behind it.
                     match self.queue.front() {
@@ -1600,12 +1598,6 @@ impl Dispatcher {
     fn is_idle(&self, index: usize) -> bool {
         let slot = &self.slots[index];
         slot.ready && slot.in_flight.is_empty()
-    }
-
-    /// True once worker `index` has started the first chunk it holds.
-    fn started_first(&self, index: usize) -> bool {
-        let Some(first) = self.slots[index].in_flight.front() else { return false };
-        self.claims.word(index).load(std::sync::atomic::Ordering::Acquire) >= first.seq
     }
 
     /// Sends a chunk to worker `index`; one that may wait behind another (`behind`) is kept,
@@ -1667,20 +1659,20 @@ impl Dispatcher {
         any
     }
 
-    /// Takes back the chunks worker `index` holds behind the one it runs and has not started.
+    /// Takes back the chunks worker `index` holds queued one behind the other and has not
+    /// started (the first too, if it was queued ahead and the worker has not reached it).
     fn take_back_from(&mut self, index: usize) -> Vec<InFlight> {
         let slot = &mut self.slots[index];
         if slot.in_flight.len() < 2 {
             return Vec::new();
         }
         let Some(last) = slot.in_flight.back() else { return Vec::new() };
-        // From here on the worker skips every chunk up to `last` that it has not started.
+        // From here on the worker skips every chunk up to `last` that it has not started and
+        // that was queued ahead (`kept`); it runs the others, the first of which may be one.
         let started =
             self.claims.word(index).fetch_max(last.seq, std::sync::atomic::Ordering::AcqRel);
         let mut taken = Vec::new();
-        while slot.in_flight.len() > 1
-            && slot.in_flight.back().is_some_and(|last| last.seq > started)
-        {
+        while slot.in_flight.back().is_some_and(|last| last.seq > started && last.kept.is_some()) {
             taken.extend(slot.in_flight.pop_back());
         }
         taken.reverse();
@@ -1772,10 +1764,6 @@ impl Dispatcher {
                     message: "a worker reported a task it was never given".into(),
                 });
             };
-            // The next chunk is now first in line on this worker: it is never taken back.
-            if let Some(next) = slot.in_flight.front_mut() {
-                next.kept = None;
-            }
             let pid = slot.process.pid();
             let Some(job) = self.jobs.get(&in_flight.job) else { continue };
             let event = match done.failure {
