@@ -830,7 +830,9 @@ impl<R: DeserializeOwned + 'static> AsyncResult<'_, R> {
 /// The pending results of [`Pool::map_async`] or [`Pool::starmap_async`] (Python's
 /// `MapResult`).
 ///
-/// Its outcome is given once: all the results in input order, or the first error.
+/// Its outcome is given once: all the results in input order, or the first error. Dropped
+/// without waiting, it lets the tasks run to their end and discards their results (but see
+/// [`MapResult::get_timeout`] for a call dropped after a time-out).
 ///
 /// ```
 /// # fn main() -> mp::Result<()> {

@@ -311,8 +311,8 @@ fn claim(claims: Option<&(SharedArray<u64>, usize)>, header: &RunHeader) -> bool
         return true;
     }
     let before = words.word(*slot).fetch_max(header.seq, std::sync::atomic::Ordering::AcqRel);
-    // Only a chunk that may be taken back is skipped; the others are never in a range the
-    // parent takes back.
+    // A chunk sent to an idle worker is never taken back: it runs even when the parent has
+    // moved the word past it (taking back the chunks queued behind it).
     before < header.seq || !header.revocable
 }
 
