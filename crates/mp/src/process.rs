@@ -156,8 +156,9 @@ impl WorkerProcess {
     /// Checks the worker's first frame, its hello; a mismatch kills it.
     pub(crate) fn check_hello(&mut self, frame: &Frame) -> Result<()> {
         match postcard::from_bytes::<FromWorker>(&frame.meta) {
-            Ok(FromWorker::Hello { protocol: 1, anchor_check, .. })
-                if anchor_check == sys::code_offset(worker::init as fn() as usize) =>
+            Ok(FromWorker::Hello { protocol, anchor_check, .. })
+                if protocol == worker::PROTOCOL
+                    && anchor_check == sys::code_offset(worker::init as fn() as usize) =>
             {
                 Ok(())
             }

@@ -28,7 +28,7 @@ pub(crate) const WORKER_FD_VAR: &str = "MP_WORKER_FD";
 /// The descriptor number the control connection gets in a worker.
 pub(crate) const WORKER_FD: i32 = 3;
 /// Bumped whenever the parent-worker messages change.
-const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 /// The first byte a worker reads on its control socket; it carries the memfd of the control
 /// connection's rings.
 pub(crate) const RINGS_BYTE: &[u8] = b"R";
