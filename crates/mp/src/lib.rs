@@ -29,7 +29,8 @@
 //! | `Pool(n)`, `Pool()` | [`Pool::new(n)`](Pool::new), [`Pool::with_all_cpus()`](Pool::with_all_cpus) |
 //! | `pool.map(f, xs)`, `chunksize=k` | [`pool.map(f, xs)`](Pool::map), [`pool.map_chunked(f, xs, k)`](Pool::map_chunked) |
 //! | `pool.starmap(f, [(a, b), ...])` | [`pool.starmap(f, vec![(a, b), ...])`](Pool::starmap) |
-//! | `pool.imap(f, xs)`, `imap_unordered` | [`pool.imap(f, xs, k)`](Pool::imap), [`pool.imap_unordered(f, xs, k)`](Pool::imap_unordered) |
+//! | `pool.imap(f, xs)`, `imap_unordered`, `it.next(timeout)` | [`pool.imap(f, xs, k)`](Pool::imap), [`pool.imap_unordered(f, xs, k)`](Pool::imap_unordered), [`next_timeout(t)`](Imap::next_timeout) |
+//! | `pool.map_async(f, xs).get(timeout)`, `starmap_async` | [`pool.map_async(f, xs)?.get_timeout(t)`](MapResult::get_timeout), [`starmap_async`](Pool::starmap_async) |
 //! | `pool.apply_async(f, (x,)).get(timeout)` | [`pool.apply_async(f, x)?.get_timeout(t)`](AsyncResult::get_timeout) |
 //! | which worker ran what (by hand, with `os.getpid()`) | [`pool.map_traced(f, xs, k)`](Pool::map_traced) |
 //! | `np.array_split(xs, k)` | [`array_split(&xs, k)`](array_split) |
@@ -107,7 +108,9 @@ pub mod units;
 
 pub use channel::{Connection, Receiver, Sender, pipe, pipe_simplex};
 pub use error::{Error, ExitReason, Result};
-pub use pool::{AsyncResult, CHUNKS_IN_FLIGHT, Imap, Pool, StarFn, TaskRecord, Traced, cpu_count};
+pub use pool::{
+    AsyncResult, CHUNKS_IN_FLIGHT, Imap, MapResult, Pool, StarFn, TaskRecord, Traced, cpu_count,
+};
 pub use process::Process;
 pub use queue::Queue;
 pub use ranks::{Comm, Communicator, Launch, Topology, launch};

@@ -2,10 +2,13 @@
 //!
 //! Workers are started once and live as long as the [`Pool`]. [`Pool::new`] returns as soon
 //! as the first worker reports for duty; the others are started by a launcher thread and get
-//! work as they report (each start costs about a millisecond of a CPU). Work goes to them in chunks of
-//! consecutive items; each worker holds at most [`CHUNKS_IN_FLIGHT`] chunks, and the next chunk
-//! goes to whichever worker finishes first. So the split of work over workers is dynamic and
-//! uneven, which [`Pool::map_traced`] records.
+//! work as they report (each start costs about a millisecond of a CPU). Work goes to them in
+//! chunks of consecutive items, an idle worker first; the next chunk goes to whichever worker
+//! finishes first. So the split of work over workers is dynamic and uneven, which
+//! [`Pool::map_traced`] records. When every worker is busy, each also gets a next chunk ahead
+//! ([`CHUNKS_IN_FLIGHT`]), so that it never idles while the parent sends one; a chunk queued
+//! like this is taken back if another worker falls idle first (see [`Pool`] for when tasks
+//! wait on each other).
 //!
 //! One dispatcher thread per pool owns the workers' connections and runs an event loop over
 //! them: it never waits on one worker while another has results for it, so large arguments
@@ -28,7 +31,7 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Error, Message, Result,
+    Error, Message, Result, SharedArray,
     channel::{self, Doorbell, Link},
     process::{self, WorkerProcess},
     split, sys, wire,
@@ -41,6 +44,10 @@ const HANGUP_CHECK_EVERY: Duration = Duration::from_millis(10);
 /// How many chunks a worker holds at once: one it runs and one waiting, so it never idles
 /// while the parent sends the next.
 ///
+/// A worker gets the waiting one only while every worker of the pool is busy, and only a
+/// chunk that carries no pipes, queues or shared arrays; it is taken back (and given to the
+/// other worker) if another worker falls idle before this one starts it.
+///
 /// ```
 /// assert_eq!(mp::CHUNKS_IN_FLIGHT, 2);
 /// ```
@@ -50,6 +57,41 @@ pub const CHUNKS_IN_FLIGHT: usize = 2;
 const MAX_WORKERS: usize = 1024;
 
 /// A pool of worker processes (Python's `multiprocessing.Pool`).
+///
+/// # When tasks wait on each other
+///
+/// A worker runs one task at a time, from start to end; the items of one chunk run one after
+/// the other in one worker. Beyond that:
+///
+/// * **No more tasks than workers** (in one call, or in several pending calls together, such
+///   as a few [`apply_async`](Pool::apply_async)): every task runs in a worker of its own, at
+///   once, whatever their order, even right after [`Pool::new`] (the pool waits for a worker
+///   that is still starting, within its start-up deadline, rather than queue a task behind
+///   another). With no more items than workers, every item is a chunk of its own, whatever the
+///   chunk size. So tasks may talk to each other (the receiving end of a pipe in one, the
+///   sending end in another), as in Python.
+/// * **More tasks than workers**: a task waits only while every worker is busy, and never
+///   behind a running task while another worker is idle (a chunk queued ahead on a busy worker
+///   is taken back for the idle one). A task that waits for a later one (through a pipe, a
+///   queue, a shared array) holds its worker until that one runs: fine while another worker
+///   is free to run it, a deadlock once every worker holds such a waiting task (as in Python).
+/// * **Tasks that must all run at the same time**, however many (ranks that exchange
+///   messages, as in MPI): use [`launch`](crate::launch), which starts one process per rank
+///   and connects them, instead of a pool.
+///
+/// # Waiting with a bound
+///
+/// [`map`](Pool::map), [`starmap`](Pool::starmap), [`apply`](Pool::apply) and the
+/// iterators' `next` wait as long as the tasks take; a task that never ends (a deadlock, a
+/// stopped worker) makes them wait forever. Each has a bounded variant that returns
+/// [`Error::Timeout`] when the time is up: [`map_async`](Pool::map_async) or
+/// [`starmap_async`](Pool::starmap_async) then [`MapResult::get_timeout`],
+/// [`apply_async`](Pool::apply_async) then [`AsyncResult::get_timeout`], and
+/// [`Imap::next_timeout`]. The pool stays usable after a time-out: the tasks go on, and one
+/// may wait again. A call given up after a time-out (its pending result dropped before its
+/// outcome) while a worker still holds one of its tasks breaks the pool: the pool kills all its
+/// workers, and every later call fails at once with [`Error::PoolBroken`] (a stuck or stopped
+/// worker would otherwise hold the pool forever).
 ///
 /// ```
 /// # fn main() -> mp::Result<()> {
@@ -187,14 +229,17 @@ impl Pool {
             .spawn(move || launcher.run(first_pid))
             .map_err(|error| Error::io("starting the pool's launcher thread", error))?;
         let broken = Arc::new(Mutex::new(None));
-        let dispatcher = Dispatcher {
-            slots: vec![Slot { process: first, in_flight: VecDeque::new(), ready: true }],
+        let mut dispatcher = Dispatcher {
+            n_workers,
+            slots: Vec::new(),
+            claims: SharedArray::new(n_workers)?,
             commands: command_receiver,
             doorbell: Arc::clone(&doorbell),
             queue: VecDeque::new(),
             jobs: HashMap::new(),
             broken: Arc::clone(&broken),
         };
+        dispatcher.add_worker(first, true)?;
         let dispatcher = std::thread::Builder::new()
             .name("mp-pool".into())
             .spawn(move || dispatcher.run())
@@ -258,7 +303,8 @@ impl Pool {
     /// `f(item)` for every item, in order, computed by the workers (Python's `pool.map`).
     ///
     /// Items go out in chunks of Python's default size, `ceil(len / (4 * n_workers))`. The
-    /// first task to fail makes the whole call fail.
+    /// first task to fail makes the whole call fail. It waits as long as the tasks take: to
+    /// wait at most a given time, use [`Pool::map_async`] and [`MapResult::get_timeout`].
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
@@ -284,7 +330,8 @@ impl Pool {
     }
 
     /// As [`Pool::map`], with an explicit chunk size (Python's `chunksize=`). A chunk size of 1
-    /// balances best and costs one round trip per item.
+    /// balances best and costs one round trip per item. With no more items than workers, every
+    /// item is a chunk of its own (so each runs in a worker of its own), whatever `chunksize`.
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
@@ -310,6 +357,76 @@ impl Pool {
         let stream =
             Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, StreamConfig::map())?;
         stream.collect()
+    }
+
+    /// Starts [`Pool::map`] and returns at once (Python's `pool.map_async`): the results are
+    /// collected with [`MapResult::get`], or with [`MapResult::get_timeout`], which waits at
+    /// most a given time. Items go out in chunks as for [`Pool::map`].
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use std::time::Duration;
+    /// fn double(x: u32) -> u32 { x * 2 }
+    /// fn wait_for(rx: mp::Receiver<u32>) -> u32 { rx.recv().unwrap() }
+    ///
+    /// let pool = mp::Pool::new(2)?;
+    /// let pending = pool.map_async(double, 0..4)?;
+    /// assert_eq!(pending.get()?, [0, 2, 4, 6]);
+    ///
+    /// // A wait that runs out loses nothing: the tasks go on, and one can wait again.
+    /// let (tx, rx) = mp::pipe_simplex::<u32>()?;
+    /// let mut pending = pool.map_async(wait_for, vec![rx])?;
+    /// let error = pending.get_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert!(matches!(error, mp::Error::Timeout { .. }));
+    /// tx.send(&7)?;
+    /// assert_eq!(pending.get_timeout(Duration::from_secs(30))?, [7]);
+    /// # Ok(()) }
+    /// ```
+    pub fn map_async<A, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<MapResult<'_, R>>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Message,
+        R: Message,
+    {
+        let _ = f;
+        let items: Vec<A> = items.into_iter().collect();
+        let n_items = items.len();
+        let chunksize = split::default_chunksize(n_items, self.n_workers)?;
+        let stream =
+            Stream::<A, R, _>::start::<F>(self, items.into_iter(), chunksize, StreamConfig::map())?;
+        Ok(MapResult { stream: Box::new(stream), n_items, results: Vec::new(), done: false })
+    }
+
+    /// [`Pool::starmap`] started as [`Pool::map_async`] is (Python's `pool.starmap_async`).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn power(base: u64, exponent: u32) -> u64 { base.pow(exponent) }
+    ///
+    /// let pool = mp::Pool::new(2)?;
+    /// let mut pending = pool.starmap_async(power, vec![(2, 10), (3, 3)])?;
+    /// assert_eq!(pending.get_timeout(std::time::Duration::from_secs(30))?, [1024, 27]);
+    /// # Ok(()) }
+    /// ```
+    pub fn starmap_async<Args, R, F>(
+        &self,
+        f: F,
+        items: impl IntoIterator<Item = Args>,
+    ) -> Result<MapResult<'_, R>>
+    where
+        F: StarFn<Args, Output = R>,
+        Args: Message,
+        R: Message,
+    {
+        let _ = f;
+        worker::assert_task_is_plain_fn::<F>();
+        self.map_async(unpack::<F, Args>, items)
     }
 
     /// As [`Pool::map`], and records which worker ran each item, and when.
@@ -522,7 +639,7 @@ impl Pool {
         let id = self.next_job.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (events, receiver) = mpsc::channel();
         self.command(Command::Open { job: id, trampoline, trace, events })?;
-        Ok(JobHandle { pool: self, id, events: receiver })
+        Ok(JobHandle { pool: self, id, events: receiver, timed_out: None })
     }
 
     fn command(&self, command: Command) -> Result<()> {
@@ -655,11 +772,17 @@ impl<R: DeserializeOwned + 'static> AsyncResult<'_, R> {
             Some(event) => event,
             None => self.job.next_event(None)?,
         };
+        self.job.finished();
         single_result(event)
     }
 
     /// Waits at most `timeout` for the result; on `Error::Timeout` the task goes on and
     /// `get_timeout` can be called again (Python's `get(timeout)`).
+    ///
+    /// Dropping the `AsyncResult` after a time-out, without its result, gives the task up: if
+    /// a worker still runs it (or holds it without starting it, as a stopped process does),
+    /// that worker is killed and the pool is broken, so later calls fail at once with
+    /// [`Error::PoolBroken`] instead of waiting for a worker that may never be free again.
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
@@ -680,6 +803,7 @@ impl<R: DeserializeOwned + 'static> AsyncResult<'_, R> {
             Some(event) => event,
             None => self.job.next_event(Some(timeout))?,
         };
+        self.job.finished();
         single_result(event)
     }
 
@@ -703,9 +827,144 @@ impl<R: DeserializeOwned + 'static> AsyncResult<'_, R> {
     /// ```
     pub fn ready(&mut self) -> bool {
         if self.outcome.is_none() {
+            // A look, not a wait that ran out: it gives nothing up.
+            let timed_out = self.job.timed_out;
             self.outcome = self.job.next_event(Some(Duration::ZERO)).ok();
+            self.job.timed_out = timed_out;
         }
         self.outcome.is_some()
+    }
+}
+
+/// The pending results of [`Pool::map_async`] or [`Pool::starmap_async`] (Python's
+/// `MapResult`).
+///
+/// Its outcome is given once: all the results in input order, or the first error. Dropped
+/// without waiting, it lets the tasks run to their end and discards their results (but see
+/// [`MapResult::get_timeout`] for a call dropped after a time-out).
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let pool = mp::Pool::new(2)?;
+/// let squares = pool.map_async(square, 0..4)?;
+/// let cubes = pool.map_async(|x: u64| x * x * x, 0..4)?; // both calls run at once
+/// assert_eq!(squares.get()?, [0, 1, 4, 9]);
+/// assert_eq!(cubes.get()?, [0, 1, 8, 27]);
+/// # Ok(()) }
+/// ```
+pub struct MapResult<'pool, R> {
+    stream: Box<dyn PendingResults<R> + 'pool>,
+    n_items: usize,
+    /// The results so far, in input order.
+    results: Vec<R>,
+    /// The outcome was given out.
+    done: bool,
+}
+
+impl<R> fmt::Debug for MapResult<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapResult")
+            .field("n_items", &self.n_items)
+            .field("results_in", &self.results.len())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl<R: DeserializeOwned + 'static> MapResult<'_, R> {
+    /// Waits for all the results (Python's `get()`); the first task that fails makes it fail.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn checked_half(x: u32) -> u32 { assert!(x % 2 == 0, "odd input"); x / 2 }
+    ///
+    /// let pool = mp::Pool::new(2)?;
+    /// assert_eq!(pool.map_async(checked_half, [2, 4])?.get()?, [1, 2]);
+    /// let error = pool.map_async(checked_half, [2, 3])?.get().unwrap_err();
+    /// assert!(matches!(error, mp::Error::TaskPanicked { task_index: Some(1), .. }));
+    /// # Ok(()) }
+    /// ```
+    pub fn get(mut self) -> Result<Vec<R>> {
+        self.wait(None, Duration::ZERO)
+    }
+
+    /// Waits at most `timeout` for all the results (Python's `get(timeout)`).
+    ///
+    /// A wait that runs out is [`Error::Timeout`] and loses nothing: the tasks go on and
+    /// `get_timeout` (or [`MapResult::get`]) can be called again. Dropping the `MapResult`
+    /// after a time-out without its outcome gives the call up: if a worker still runs one of
+    /// its tasks (or holds one without starting it, as a stopped process does), that worker is
+    /// killed and the pool is broken, so later calls fail at once with [`Error::PoolBroken`]
+    /// instead of waiting for a worker that may never be free again. Once the outcome is given,
+    /// a further call is an [`Error::InvalidArgument`].
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use std::time::Duration;
+    /// fn wait_for(rx: mp::Receiver<u32>) -> u32 { rx.recv().unwrap() }
+    ///
+    /// let pool = mp::Pool::new(1)?;
+    /// let (_tx, rx) = mp::pipe_simplex::<u32>()?;
+    /// let mut stuck = pool.map_async(wait_for, vec![rx])?;
+    /// assert!(stuck.get_timeout(Duration::from_millis(10)).unwrap_err().is_timeout());
+    /// drop(stuck); // given up while its task runs: the worker is killed
+    /// let error = pool.apply(|x: u32| x + 1, 1).unwrap_err();
+    /// assert!(matches!(error, mp::Error::PoolBroken { .. }));
+    /// # Ok(()) }
+    /// ```
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<Vec<R>> {
+        self.wait(Instant::now().checked_add(timeout), timeout)
+    }
+
+    fn wait(&mut self, deadline: Option<Instant>, timeout: Duration) -> Result<Vec<R>> {
+        if self.done {
+            return Err(Error::invalid("this MapResult has already given its outcome"));
+        }
+        loop {
+            match self.stream.next_until(deadline) {
+                None => {
+                    self.done = true;
+                    return Ok(std::mem::take(&mut self.results));
+                }
+                Some(Ok(result)) => self.results.push(result),
+                Some(Err(error)) if error.is_timeout() => {
+                    return Err(Error::Timeout {
+                        what: format!(
+                            "the results of a map ({} of {} in so far)",
+                            self.results.len(),
+                            self.n_items
+                        ),
+                        waited: timeout,
+                    });
+                }
+                Some(Err(error)) => {
+                    self.done = true;
+                    self.results.clear();
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+/// A stream of results with its item type hidden, for [`MapResult`].
+trait PendingResults<R> {
+    fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R>>;
+}
+
+impl<A, R, I> PendingResults<R> for Stream<'_, A, R, I>
+where
+    A: Serialize + 'static,
+    R: DeserializeOwned + 'static,
+    I: Iterator<Item = A>,
+{
+    fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R>> {
+        Stream::next_until(self, deadline)
     }
 }
 
@@ -740,6 +999,37 @@ pub struct Imap<'pool, A, R, I> {
 impl<A, R, I> fmt::Debug for Imap<'_, A, R, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Imap").field("job", &self.stream.job.id).finish()
+    }
+}
+
+impl<A, R, I> Imap<'_, A, R, I>
+where
+    A: Serialize + 'static,
+    R: DeserializeOwned + 'static,
+    I: Iterator<Item = A>,
+{
+    /// As `next()`, waiting at most `timeout` (Python's `next(timeout)` on `imap`'s iterator):
+    /// `Some(Err(Error::Timeout))` when the wait runs out, which loses nothing (the iterator
+    /// goes on). As for [`MapResult::get_timeout`], dropping the iterator after a time-out,
+    /// before its end, while a worker still holds one of its tasks breaks the pool.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use std::time::Duration;
+    /// fn wait_for(rx: mp::Receiver<u32>) -> u32 { rx.recv().unwrap() }
+    ///
+    /// let pool = mp::Pool::new(1)?;
+    /// let (tx, rx) = mp::pipe_simplex::<u32>()?;
+    /// let mut results = pool.imap(wait_for, vec![rx], 1)?;
+    /// assert!(results.next_timeout(Duration::from_millis(10)).unwrap().unwrap_err().is_timeout());
+    /// tx.send(&3)?;
+    /// assert_eq!(results.next_timeout(Duration::from_secs(30)).unwrap()?, 3);
+    /// assert!(results.next_timeout(Duration::from_secs(30)).is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R>> {
+        self.stream.next_until(Instant::now().checked_add(timeout))
     }
 }
 
@@ -816,6 +1106,8 @@ impl StreamConfig {
 
 struct Stream<'pool, A, R, I> {
     job: JobHandle<'pool>,
+    /// Items read ahead of `input` (see `start`), sent first.
+    head: std::vec::IntoIter<A>,
     input: I,
     chunksize: usize,
     config: StreamConfig,
@@ -842,7 +1134,12 @@ where
     R: DeserializeOwned + 'static,
     I: Iterator<Item = A>,
 {
-    fn start<F>(pool: &'pool Pool, input: I, chunksize: usize, config: StreamConfig) -> Result<Self>
+    fn start<F>(
+        pool: &'pool Pool,
+        mut input: I,
+        mut chunksize: usize,
+        config: StreamConfig,
+    ) -> Result<Self>
     where
         F: Fn(A) -> R + Copy + 'static,
         A: DeserializeOwned + 'static,
@@ -853,9 +1150,19 @@ where
                 "chunksize must be at least 1 (1 sends every item on its own)",
             ));
         }
+        // No more items than workers: each item is a chunk of its own, so each gets a worker
+        // of its own and items that wait on each other all run at once.
+        let mut head = Vec::new();
+        if chunksize > 1 {
+            head.extend(input.by_ref().take(pool.n_workers + 1));
+            if head.len() <= pool.n_workers {
+                chunksize = 1;
+            }
+        }
         let job = pool.open_job::<F, A, R>(config.trace)?;
         let mut stream = Stream {
             job,
+            head: head.into_iter(),
             input,
             chunksize,
             config,
@@ -880,7 +1187,8 @@ where
     fn top_up(&mut self) -> Result<()> {
         let mut batch = Vec::new();
         while !self.input_done && self.in_flight + batch.len() < self.config.window {
-            let items: Vec<A> = self.input.by_ref().take(self.chunksize).collect();
+            let items: Vec<A> =
+                self.head.by_ref().chain(self.input.by_ref()).take(self.chunksize).collect();
             if items.is_empty() {
                 self.input_done = true;
                 break;
@@ -900,6 +1208,12 @@ where
     }
 
     fn next(&mut self) -> Option<Result<R>> {
+        self.next_until(None)
+    }
+
+    /// The next result, waiting until `deadline` at most: a wait that runs out is an
+    /// `Error::Timeout` that loses nothing (call again).
+    fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R>> {
         loop {
             if let Some(result) = self.current.pop_front() {
                 return Some(Ok(result));
@@ -916,10 +1230,14 @@ where
                 return Some(Err(self.fail(error)));
             }
             if self.in_flight == 0 {
+                self.job.finished();
                 return None;
             }
-            let event = match self.job.next_event(None) {
+            let timeout =
+                deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let event = match self.job.next_event(timeout) {
                 Ok(event) => event,
+                Err(error) if error.is_timeout() => return Some(Err(error)),
                 Err(error) => return Some(Err(self.fail(error))),
             };
             match self.accept(event) {
@@ -958,6 +1276,7 @@ where
 
     fn fail(&mut self, error: Error) -> Error {
         self.failed = true;
+        self.job.finished();
         self.current.clear();
         self.ready.clear();
         error
@@ -982,6 +1301,9 @@ struct JobHandle<'pool> {
     pool: &'pool Pool,
     id: u64,
     events: mpsc::Receiver<Event>,
+    /// Set when a bounded wait for this job ran out, cleared once its outcome is known: a job
+    /// dropped in between is given up (see [`Command::Close`]).
+    timed_out: Option<Duration>,
 }
 
 impl JobHandle<'_> {
@@ -989,25 +1311,31 @@ impl JobHandle<'_> {
         self.pool.command(Command::Chunks { job: self.id, chunks })
     }
 
-    fn next_event(&self, timeout: Option<Duration>) -> Result<Event> {
+    fn next_event(&mut self, timeout: Option<Duration>) -> Result<Event> {
         let received = match timeout {
             None => self.events.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
             Some(timeout) => self.events.recv_timeout(timeout),
         };
         match received {
             Ok(event) => Ok(event),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout {
-                what: "a result from the pool".into(),
-                waited: timeout.unwrap_or_default(),
-            }),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let waited = timeout.unwrap_or_default();
+                self.timed_out = Some(waited);
+                Err(Error::Timeout { what: "a result from the pool".into(), waited })
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.pool.broken_error()),
         }
+    }
+
+    /// The job's outcome is known: dropping it now gives nothing up.
+    fn finished(&mut self) {
+        self.timed_out = None;
     }
 }
 
 impl Drop for JobHandle<'_> {
     fn drop(&mut self) {
-        let _ = self.pool.command(Command::Close { job: self.id });
+        let _ = self.pool.command(Command::Close { job: self.id, given_up: self.timed_out });
     }
 }
 
@@ -1028,8 +1356,12 @@ enum Command {
         job: u64,
         chunks: Vec<ChunkOut>,
     },
+    /// The caller dropped the job. `given_up` (how long its last wait was) when that wait
+    /// timed out and the outcome was never taken: workers still holding its chunks are then
+    /// killed, which breaks the pool (a stuck or stopped worker must not hold a pool forever).
     Close {
         job: u64,
+        given_up: Option<Duration>,
     },
 }
 
@@ -1064,6 +1396,11 @@ struct InFlight {
     chunk: u64,
     first_index: usize,
     n_items: usize,
+    /// Its number on the worker's connection (see `worker::claim`).
+    seq: u64,
+    /// The encoded chunk, if it was queued ahead on a busy worker (until its result comes):
+    /// it may be taken back before the worker starts it, and sent again.
+    kept: Option<Vec<u8>>,
 }
 
 struct Slot {
@@ -1071,10 +1408,16 @@ struct Slot {
     in_flight: VecDeque<InFlight>,
     /// The worker has said hello: it gets work from now on.
     ready: bool,
+    /// The number of the last chunk sent to it.
+    last_seq: u64,
 }
 
 struct Dispatcher {
+    n_workers: usize,
     slots: Vec<Slot>,
+    /// One claim word per worker: the number of the last chunk it started or the dispatcher
+    /// took back (see `worker::claim`).
+    claims: SharedArray<u64>,
     commands: mpsc::Receiver<Command>,
     doorbell: Arc<Doorbell>,
     /// Chunks waiting for a worker, oldest first.
@@ -1177,9 +1520,7 @@ impl Dispatcher {
     fn take_commands(&mut self) -> Result<bool> {
         loop {
             match self.commands.try_recv() {
-                Ok(Command::Joined(process)) => {
-                    self.slots.push(Slot { process, in_flight: VecDeque::new(), ready: false });
-                }
+                Ok(Command::Joined(process)) => self.add_worker(process, false)?,
                 Ok(Command::LaunchFailed(error)) => return Err(error),
                 Ok(Command::Open { job, trampoline, trace, events }) => {
                     self.jobs.insert(job, Job { trampoline, trace, events });
@@ -1187,9 +1528,12 @@ impl Dispatcher {
                 Ok(Command::Chunks { job, chunks }) => {
                     self.queue.extend(chunks.into_iter().map(|chunk| (job, chunk)));
                 }
-                Ok(Command::Close { job }) => {
+                Ok(Command::Close { job, given_up }) => {
                     self.jobs.remove(&job);
                     self.queue.retain(|(queued_job, _)| *queued_job != job);
+                    if let Some(waited) = given_up {
+                        self.stop_given_up(job, waited)?;
+                    }
                 }
                 Err(mpsc::TryRecvError::Empty) => return Ok(true),
                 Err(mpsc::TryRecvError::Disconnected) => return Ok(false),
@@ -1197,33 +1541,201 @@ impl Dispatcher {
         }
     }
 
-    /// Gives queued chunks to workers with room for them.
+    /// Adds a worker (the first one ready, the others as the launcher starts them) and sends
+    /// it its claim word, ahead of any work.
+    fn add_worker(&mut self, process: WorkerProcess, ready: bool) -> Result<()> {
+        let index = self.slots.len();
+        if index >= self.n_workers {
+            return Err(Error::Corrupted {
+                message: "a pool got more workers than it asked for".into(),
+            });
+        }
+        let (body, fds) = wire::encode(&self.claims)?;
+        match process.send_control(&ToWorker::Claims { slot: index as u32 }, body, fds) {
+            // A worker that is already gone shows when its connection is read.
+            Ok(()) | Err(Error::Disconnected { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        self.slots.push(Slot { process, in_flight: VecDeque::new(), ready, last_seq: 0 });
+        Ok(())
+    }
+
+    /// Gives queued chunks to workers, so that a chunk never waits behind a running one while
+    /// another worker is idle or still starting.
+    ///
+    /// Idle workers come first, one chunk each, oldest chunk first. A busy worker gets a second
+    /// chunk (so that it finds its next chunk at once) only while every worker of the pool is
+    /// up and busy, and only a chunk without descriptors, which can be taken back: when a
+    /// worker falls idle while chunks wait behind others elsewhere, the ones not started yet
+    /// are taken back and given out again.
     fn assign(&mut self) -> Result<()> {
-        for index in 0..self.slots.len() {
-            while self.slots[index].ready && self.slots[index].in_flight.len() < CHUNKS_IN_FLIGHT {
-                let Some((job_id, chunk)) = self.queue.pop_front() else { return Ok(()) };
-                let Some(job) = self.jobs.get(&job_id) else { continue };
-                let header = RunHeader {
-                    job: job_id,
-                    chunk: chunk.id,
-                    trampoline: job.trampoline,
-                    trace: job.trace,
-                };
-                let slot = &mut self.slots[index];
-                slot.in_flight.push_back(InFlight {
-                    job: job_id,
-                    chunk: chunk.id,
-                    first_index: chunk.first_index,
-                    n_items: chunk.n_items,
-                });
-                match slot.process.send_control(&ToWorker::Run(header), chunk.body, chunk.fds) {
-                    Ok(()) => {}
-                    Err(Error::Disconnected { .. }) => return Err(self.worker_died(index)),
-                    Err(error) => return Err(error),
+        loop {
+            for index in 0..self.slots.len() {
+                // A loop: a chunk of a job closed meanwhile is dropped, not sent.
+                while self.is_idle(index) {
+                    let Some((job, chunk)) = self.queue.pop_front() else { break };
+                    self.send_chunk(index, job, chunk, false)?;
                 }
             }
+            let idle = (0..self.slots.len()).filter(|&index| self.is_idle(index)).count();
+            if self.queue.is_empty() {
+                if idle > 0 && self.take_back(idle) {
+                    continue;
+                }
+                return Ok(());
+            }
+            let all_up =
+                self.slots.len() == self.n_workers && self.slots.iter().all(|slot| slot.ready);
+            if idle > 0 || !all_up {
+                // Chunks wait here for a worker that is starting or about to be free.
+                return Ok(());
+            }
+            for index in 0..self.slots.len() {
+                while self.slots[index].in_flight.len() < CHUNKS_IN_FLIGHT {
+                    // A chunk with descriptors (pipes, queues, shared arrays) cannot be taken
+                    // back; it waits for an idle worker, and later chunks wait behind it.
+                    match self.queue.front() {
+                        Some((_, chunk)) if chunk.fds.is_empty() => {}
+                        _ => return Ok(()),
+                    }
+                    let Some((job, chunk)) = self.queue.pop_front() else { return Ok(()) };
+                    self.send_chunk(index, job, chunk, true)?;
+                }
+            }
+            return Ok(());
         }
-        Ok(())
+    }
+
+    fn is_idle(&self, index: usize) -> bool {
+        let slot = &self.slots[index];
+        slot.ready && slot.in_flight.is_empty()
+    }
+
+    /// Sends a chunk to worker `index`; one that may wait behind another (`behind`) is kept,
+    /// to be taken back if another worker falls idle first.
+    fn send_chunk(
+        &mut self,
+        index: usize,
+        job_id: u64,
+        chunk: ChunkOut,
+        behind: bool,
+    ) -> Result<()> {
+        let Some(job) = self.jobs.get(&job_id) else { return Ok(()) };
+        let slot = &mut self.slots[index];
+        slot.last_seq += 1;
+        let header = RunHeader {
+            job: job_id,
+            chunk: chunk.id,
+            trampoline: job.trampoline,
+            trace: job.trace,
+            seq: slot.last_seq,
+            revocable: behind,
+        };
+        let ChunkOut { id, first_index, n_items, body, fds } = chunk;
+        let (sent, kept) = if behind {
+            let meta = postcard::to_stdvec(&ToWorker::Run(header)).map_err(Error::serialization)?;
+            let frame =
+                wire::OutFrame::new(wire::BodyKind::Value, meta, body.as_slice().into(), fds)?;
+            (slot.process.control.send_frame(frame), Some(body))
+        } else {
+            (slot.process.send_control(&ToWorker::Run(header), body, fds), None)
+        };
+        slot.in_flight.push_back(InFlight {
+            job: job_id,
+            chunk: id,
+            first_index,
+            n_items,
+            seq: header.seq,
+            kept,
+        });
+        match sent {
+            Ok(()) => Ok(()),
+            Err(Error::Disconnected { .. }) => Err(self.worker_died(index)),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Takes back chunks waiting behind running ones, for `wanted` idle workers: they go back to
+    /// the front of the queue. True if any did.
+    fn take_back(&mut self, wanted: usize) -> bool {
+        let mut taken = Vec::new();
+        for index in 0..self.slots.len() {
+            if taken.len() >= wanted {
+                break;
+            }
+            taken.extend(self.take_back_from(index));
+        }
+        let any = !taken.is_empty();
+        self.requeue(taken);
+        any
+    }
+
+    /// Takes back the chunks worker `index` holds queued one behind the other and has not
+    /// started (the first too, if it was queued ahead and the worker has not reached it).
+    fn take_back_from(&mut self, index: usize) -> Vec<InFlight> {
+        let slot = &mut self.slots[index];
+        if slot.in_flight.len() < 2 {
+            return Vec::new();
+        }
+        let Some(last) = slot.in_flight.back() else { return Vec::new() };
+        // From here on the worker skips every chunk up to `last` that it has not started and
+        // that was queued ahead (`kept`); it runs the others, the first of which may be one.
+        let started =
+            self.claims.word(index).fetch_max(last.seq, std::sync::atomic::Ordering::AcqRel);
+        let mut taken = Vec::new();
+        while slot.in_flight.back().is_some_and(|last| last.seq > started && last.kept.is_some()) {
+            taken.extend(slot.in_flight.pop_back());
+        }
+        taken.reverse();
+        taken
+    }
+
+    /// Puts taken-back chunks of open jobs back at the front of the queue, oldest first.
+    fn requeue(&mut self, mut taken: Vec<InFlight>) {
+        taken.sort_by_key(|in_flight| (in_flight.job, in_flight.chunk));
+        for in_flight in taken.into_iter().rev() {
+            let (Some(body), true) = (in_flight.kept, self.jobs.contains_key(&in_flight.job))
+            else {
+                continue;
+            };
+            let chunk = ChunkOut {
+                id: in_flight.chunk,
+                first_index: in_flight.first_index,
+                n_items: in_flight.n_items,
+                body,
+                fds: Vec::new(),
+            };
+            self.queue.push_front((in_flight.job, chunk));
+        }
+    }
+
+    /// A caller gave up on job `job` after waiting `waited` in vain: its chunks that wait behind
+    /// others are taken back; if a worker still runs one (or holds one it does not start: a
+    /// stopped process), the pool is broken, which kills its workers.
+    fn stop_given_up(&mut self, job: u64, waited: Duration) -> Result<()> {
+        let mut holders = Vec::new();
+        for index in 0..self.slots.len() {
+            if !self.slots[index].in_flight.iter().any(|in_flight| in_flight.job == job) {
+                continue;
+            }
+            let taken = self.take_back_from(index);
+            self.requeue(taken);
+            let slot = &self.slots[index];
+            if slot.in_flight.iter().any(|in_flight| in_flight.job == job) {
+                holders.push(format!("worker {index} (pid {})", slot.process.pid()));
+            }
+        }
+        if holders.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Timeout {
+            what: format!(
+                "the results of a pool call, which was then given up while {} still held its \
+                 tasks, so the workers were killed",
+                holders.join(" and ")
+            ),
+            waited,
+        })
     }
 
     /// Takes every result that has arrived; true if there was any.

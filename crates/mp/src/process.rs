@@ -190,8 +190,9 @@ impl WorkerProcess {
     /// Checks the worker's first frame, its hello; a mismatch kills it.
     pub(crate) fn check_hello(&mut self, frame: &Frame) -> Result<()> {
         match postcard::from_bytes::<FromWorker>(&frame.meta) {
-            Ok(FromWorker::Hello { protocol: 1, anchor_check, .. })
-                if anchor_check == sys::code_offset(worker::init as fn() as usize) =>
+            Ok(FromWorker::Hello { protocol, anchor_check, .. })
+                if protocol == worker::PROTOCOL
+                    && anchor_check == sys::code_offset(worker::init as fn() as usize) =>
             {
                 Ok(())
             }
@@ -461,7 +462,8 @@ impl<R: Message> Process<R> {
         let (body, fds) = wire::encode(std::slice::from_ref(&arg))?;
         drop(arg);
         let worker = WorkerProcess::start()?;
-        let run = RunHeader { job: 0, chunk: 0, trampoline, trace: false };
+        let run =
+            RunHeader { job: 0, chunk: 0, trampoline, trace: false, seq: 0, revocable: false };
         worker.send_control(&ToWorker::Run(run), body, fds)?;
         // Queued behind the task: the worker exits by itself once it has reported.
         worker.send_control(&ToWorker::Shutdown, Vec::new(), Vec::new())?;

@@ -410,6 +410,10 @@ impl Launch {
 /// Starts `n_ranks` processes, all connected to each other, each running `f(comm, arg)`;
 /// returns their results in rank order. See [`Launch`] for other topologies.
 ///
+/// All ranks run at once, however many there are: the tool for programs whose tasks must all
+/// be running for any to finish. A [`Pool`](crate::Pool) runs at most one task per worker at a
+/// time, and more tasks than workers wait their turn.
+///
 /// ```
 /// # fn main() -> mp::Result<()> {
 /// # mp::init();

@@ -264,6 +264,15 @@ macro_rules! fetch_add {
     };
 }
 
+impl SharedArray<u64> {
+    /// The element at `index` as an atomic word, for protocols between processes (a pool's
+    /// claim words).
+    pub(crate) fn word(&self, index: usize) -> &std::sync::atomic::AtomicU64 {
+        self.check_index(index);
+        self.inner.mapping.atomic_u64(index)
+    }
+}
+
 fetch_add!(u64, atomic_u64, u64);
 fetch_add!(i64, atomic_u64, u64);
 fetch_add!(u32, atomic_u32, u32);

@@ -16,7 +16,7 @@ use std::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    Error, Result,
+    Error, Result, SharedArray,
     channel::{self, Link},
     ring::RingFile,
     sys,
@@ -28,7 +28,7 @@ pub(crate) const WORKER_FD_VAR: &str = "MP_WORKER_FD";
 /// The descriptor number the control connection gets in a worker.
 pub(crate) const WORKER_FD: i32 = 3;
 /// Bumped whenever the parent-worker messages change.
-const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 /// The first byte a worker reads on its control socket; it carries the memfd of the control
 /// connection's rings.
 pub(crate) const RINGS_BYTE: &[u8] = b"R";
@@ -37,6 +37,11 @@ pub(crate) const RINGS_BYTE: &[u8] = b"R";
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
     Run(RunHeader),
+    /// The pool's claim words (the body: a `SharedArray<u64>`) and which one is this worker's.
+    /// Sent before any `Run`.
+    Claims {
+        slot: u32,
+    },
     Shutdown,
 }
 
@@ -47,6 +52,10 @@ pub(crate) struct RunHeader {
     pub(crate) trampoline: i64,
     /// Record start and end times of each item.
     pub(crate) trace: bool,
+    /// The chunk's number on this worker's connection, from 1 (0: no claim words), and whether
+    /// the parent may take the chunk back before it starts. See [`claim`].
+    pub(crate) seq: u64,
+    pub(crate) revocable: bool,
 }
 
 /// Worker to parent.
@@ -326,6 +335,7 @@ fn serve(control: OwnedFd, rings: Arc<RingFile>) -> ! {
         sys::exit_immediately(3);
     }
     let mut any_failed = false;
+    let mut claims: Option<(SharedArray<u64>, usize)> = None;
     loop {
         let frame = match parent.recv_frame(None) {
             Ok(Some(frame)) => frame,
@@ -337,8 +347,21 @@ fn serve(control: OwnedFd, rings: Arc<RingFile>) -> ! {
         };
         let header = match message {
             ToWorker::Run(header) => header,
+            ToWorker::Claims { slot } => {
+                match wire::decode::<SharedArray<u64>>(&frame.body, frame.fds) {
+                    Ok(words) if (slot as usize) < words.len() => {
+                        claims = Some((words, slot as usize))
+                    }
+                    _ => sys::exit_immediately(5),
+                }
+                continue;
+            }
             ToWorker::Shutdown => break,
         };
+        if !claim(claims.as_ref(), &header) {
+            // Taken back by the parent (for an idle worker) before we got to it.
+            continue;
+        }
         // SAFETY: the parent runs this same executable (/proc/self/exe) and computed the
         // offset from a `Trampoline` with `trampoline_offset`.
         #[allow(unsafe_code)]
@@ -360,6 +383,26 @@ fn serve(control: OwnedFd, rings: Arc<RingFile>) -> ! {
     }
     channel::wait_for_queued_messages(Duration::from_secs(60));
     std::process::exit(if any_failed { 1 } else { 0 })
+}
+
+/// Marks the chunk as started in this worker's claim word, unless the parent took it back
+/// first; false if it did.
+///
+/// A pool may queue a chunk on a worker behind the one it runs, and take it back when another
+/// worker falls idle. Both sides move the word up with `fetch_max`, the worker to the chunk's
+/// number when it starts the chunk, the parent to the number of the last chunk it takes back;
+/// whoever moves it past a chunk's number first decides, so a chunk runs exactly once.
+fn claim(claims: Option<&(SharedArray<u64>, usize)>, header: &RunHeader) -> bool {
+    let Some((words, slot)) = claims else {
+        return true;
+    };
+    if header.seq == 0 {
+        return true;
+    }
+    let before = words.word(*slot).fetch_max(header.seq, std::sync::atomic::Ordering::AcqRel);
+    // A chunk sent to an idle worker is never taken back: it runs even when the parent has
+    // moved the word past it (taking back the chunks queued behind it).
+    before < header.seq || !header.revocable
 }
 
 /// Reads the memfd the parent sent first (see [`RINGS_BYTE`]). The parent sends it right
