@@ -394,6 +394,7 @@ impl Pool {
         R: Message,
     {
         let _ = f;
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         let items: Vec<A> = items.into_iter().collect();
         let n_items = items.len();
         let chunksize = split::default_chunksize(n_items, self.n_workers)?;
@@ -425,7 +426,7 @@ impl Pool {
         R: Message,
     {
         let _ = f;
-        worker::assert_task_is_plain_fn::<F>();
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         self.map_async(unpack::<F, Args>, items)
     }
 
