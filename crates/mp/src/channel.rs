@@ -1376,7 +1376,12 @@ pub(crate) fn bytes_to_vec<E: bytemuck::Pod>(bytes: Vec<u8>) -> Result<Vec<E>> {
             size
         )));
     }
-    Ok(sys::vec_from_bytes(&bytes))
+    sys::vec_from_bytes(&bytes).map_err(|_| {
+        wire::out_of_memory(
+            bytes.len(),
+            format!("an array received as {}", crate::units::Bytes(bytes.len() as u64)),
+        )
+    })
 }
 
 impl<T: Serialize + 'static> Sender<T> {

@@ -180,6 +180,13 @@ impl<T> Queue<T> {
     }
 }
 
+impl<T> Queue<T> {
+    /// The same queue, declared to carry `U` (for [`crate::testing::retype_queue`]).
+    pub(crate) fn retyped<U>(self) -> Queue<U> {
+        Queue { shared: self.shared, _type: PhantomData }
+    }
+}
+
 impl<T: Serialize + 'static> Queue<T> {
     /// Adds an item (Python's `q.put(item)`). Returns without waiting for the consumer.
     ///
