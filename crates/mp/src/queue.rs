@@ -212,7 +212,7 @@ impl<T: Serialize + 'static> Queue<T> {
 
 impl<T: DeserializeOwned + 'static> Queue<T> {
     /// Takes the next item, waiting for one (Python's `q.get()`). Owner only: elsewhere it is
-    /// an error.
+    /// an error. An item put with another type is [`Error::TypeMismatch`] naming both.
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
