@@ -164,6 +164,34 @@ fn typed_round_trip(c: &mut Criterion) {
     echoer.join().unwrap();
 }
 
+/// One thread sends into a pipe and receives from its other end: the CPU cost of a 1-byte
+/// message, typed and raw, without a second process (whose scheduling dominates the round trip
+/// on a loaded machine).
+fn local_message(c: &mut Criterion) {
+    let mut group = short_group(
+        c,
+        "same-process send+recv",
+        Duration::from_millis(300),
+        Duration::from_secs(2),
+    );
+    let (here, there) = mp::pipe::<u8>().unwrap();
+    group.bench_function("u8 typed", |b| {
+        b.iter(|| {
+            here.send(black_box(&1)).unwrap();
+            black_box(there.recv().unwrap())
+        });
+    });
+    let mut buffer = Vec::new();
+    group.bench_function("1 B bytes", |b| {
+        b.iter(|| {
+            here.send_bytes(black_box(&[1])).unwrap();
+            there.recv_bytes_into(&mut buffer).unwrap();
+            black_box(buffer.len())
+        });
+    });
+    group.finish();
+}
+
 fn queue_throughput(c: &mut Criterion) {
     let mut group = short_group(c, "queue", Duration::from_millis(300), Duration::from_secs(3));
     let n_items = 20_000u64;
@@ -233,6 +261,7 @@ fn main() {
     gather(&mut criterion);
     pipe_round_trip(&mut criterion);
     typed_round_trip(&mut criterion);
+    local_message(&mut criterion);
     queue_throughput(&mut criterion);
     fault_detection(&mut criterion);
     criterion.final_summary();
