@@ -80,14 +80,15 @@ fn a_sender_out_of_memory_gets_an_error() {
 }
 
 /// Waits to be limited, then receives a 1 GiB message (raw bytes), a 512 MiB `Vec<f64>` that
-/// fits as a message but not again as a vector, and a small one. Returns the two errors and
-/// the small message.
-fn big_receiver(connection: Connection<Vec<f64>>) -> (String, String, Vec<f64>) {
+/// fits as a message but not again as a vector (typed, then as a slice), and a small one.
+/// Returns the three errors and the small message.
+fn big_receiver(connection: Connection<Vec<f64>>) -> ([String; 3], Vec<f64>) {
     connection.send(&Vec::new()).unwrap(); // ready
     connection.recv().unwrap(); // limited
     let received = out_of_memory(connection.recv_bytes());
     let decoded = out_of_memory(connection.recv());
-    (received, decoded, connection.recv().unwrap())
+    let as_slice = out_of_memory(connection.recv_vec::<f64>());
+    ([received, decoded, as_slice], connection.recv().unwrap())
 }
 
 #[test]
@@ -100,9 +101,12 @@ fn a_worker_out_of_memory_gets_an_error_and_its_connection_goes_on() {
     limit_memory(receiver.pid());
     here.send(&Vec::new()).unwrap();
     here.send_bytes(&vec![0u8; GIB]).unwrap();
-    here.send(&vec![0.0; (512 << 20) / 8]).unwrap();
+    let floats = vec![0.0; (512 << 20) / 8];
+    here.send(&floats).unwrap();
+    here.send_slice(&floats).unwrap();
     here.send(&vec![1.0, 2.0]).unwrap();
-    let (received, decoded, small) = receiver.join().expect("the worker survives its errors");
+    let ([received, decoded, as_slice], small) =
+        receiver.join().expect("the worker survives its errors");
     assert!(
         received.starts_with(
             "cannot allocate 1.00 GiB for receiving a message of 1.00 GiB (it was read and dropped)"
@@ -112,6 +116,10 @@ fn a_worker_out_of_memory_gets_an_error_and_its_connection_goes_on() {
     assert!(
         decoded.starts_with("cannot allocate 512.00 MiB for decoding a message of 512.00 MiB"),
         "{decoded}"
+    );
+    assert!(
+        as_slice.starts_with("cannot allocate 512.00 MiB for an array received as 512.00 MiB"),
+        "{as_slice}"
     );
     assert_eq!(small, [1.0, 2.0]);
 }
