@@ -11,7 +11,7 @@
 
 use std::{
     borrow::Cow,
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::VecDeque,
     io::{self, IoSlice},
     os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd},
@@ -643,7 +643,14 @@ pub(crate) fn read_frame_blocking(
 // travels as SCM_RIGHTS with the frame. Decoding hands the received descriptors back by index.
 
 thread_local! {
-    static OUTGOING_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    /// The descriptors met while encoding on this thread, the innermost encoding's last.
+    static OUTGOING_FDS: RefCell<Vec<OwnedFd>> = const { RefCell::new(Vec::new()) };
+    /// Where the innermost encoding's descriptors start in `OUTGOING_FDS` (`None`: no encoding
+    /// here), and the list's length. Plain `Copy` cells, cheap to reach on every message; the
+    /// list has a destructor, and reaching it cost about 40 instructions per access once the
+    /// compiler stopped inlining it (callgrind), so a value without handles never touches it.
+    static OUTGOING_START: Cell<Option<usize>> = const { Cell::new(None) };
+    static OUTGOING_LEN: Cell<usize> = const { Cell::new(0) };
     static INCOMING_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
 
@@ -671,18 +678,20 @@ fn encode_tagged<T: Serialize + ?Sized>(
     value: &T,
     tag: tag::TypeTag,
 ) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-    // Room for a small value and its name at once; larger ones grow (fallibly) from there.
-    let mut bytes = try_buffer(64, "encoding a message")?;
+    // Room for a small value and its name at once (a fixed size, not the message's: plain
+    // allocation); larger values grow fallibly from there.
+    let mut bytes = Vec::with_capacity(64);
     tag::push_word(&mut bytes, tag);
     let mut failed = None;
-    let previous = OUTGOING_FDS.with(|slot| slot.borrow_mut().replace(Vec::new()));
+    let start = OUTGOING_LEN.get();
+    let outer = OUTGOING_START.replace(Some(start));
     let encoded = postcard::serialize_with_flavor(
         value,
         TryExtend { bytes: &mut bytes, failed: &mut failed },
     );
-    let fds = OUTGOING_FDS
-        .with(|slot| std::mem::replace(&mut *slot.borrow_mut(), previous))
-        .unwrap_or_default();
+    OUTGOING_START.set(outer);
+    // Also after an error: the descriptors collected so far are dropped with the message.
+    let fds = if OUTGOING_LEN.get() == start { Vec::new() } else { take_outgoing(start) };
     if let Some(wanted) = failed {
         return Err(out_of_memory(wanted, "encoding a message"));
     }
@@ -711,21 +720,38 @@ struct TryExtend<'a> {
     failed: &'a mut Option<usize>,
 }
 
+impl TryExtend<'_> {
+    #[cold]
+    fn grow(&mut self, additional: usize) -> postcard::Result<()> {
+        if self.bytes.try_reserve(additional).is_err() {
+            // What `Vec` asked for: double, or what is needed if that is more.
+            *self.failed = Some((self.bytes.capacity() * 2).max(self.bytes.len() + additional));
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        Ok(())
+    }
+}
+
 impl postcard::ser_flavors::Flavor for TryExtend<'_> {
     type Output = ();
 
+    // Both check the room themselves and grow out of line: these run once per byte or field.
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        if self.bytes.try_reserve(data.len()).is_err() {
-            // What `Vec` asked for: double, or what is needed if that is more.
-            *self.failed = Some((self.bytes.capacity() * 2).max(self.bytes.len() + data.len()));
-            return Err(postcard::Error::SerializeBufferFull);
+        if self.bytes.capacity() - self.bytes.len() < data.len() {
+            self.grow(data.len())?;
         }
         self.bytes.extend_from_slice(data);
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.try_extend(&[data])
+        if self.bytes.len() == self.bytes.capacity() {
+            self.grow(1)?;
+        }
+        self.bytes.push(data);
+        Ok(())
     }
 
     fn finalize(self) -> postcard::Result<()> {
@@ -752,14 +778,28 @@ pub(crate) fn decode_postcard<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedF
 }
 
 fn decode_untagged<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
-    let previous =
-        INCOMING_FDS.with(|slot| slot.borrow_mut().replace(fds.into_iter().map(Some).collect()));
+    if fds.is_empty() {
+        // Nothing to hand out (the usual case): a handle in the value finds no list, which is
+        // the same error as an index beyond an empty one, and the thread-local is left alone.
+        return postcard::from_bytes(bytes).map_err(decode_error);
+    }
+    let previous = swap_incoming(Some(fds.into_iter().map(Some).collect()));
     // Not covered by fallible allocation: serde's own `Vec` and `String` grow infallibly (postcard
     // caps their first reservation, so a lying length costs nothing, but a real 1 GiB `Vec<u32>`
     // beyond the memory limit still aborts). The bulk types above are covered.
     let decoded = postcard::from_bytes(bytes);
-    INCOMING_FDS.with(|slot| *slot.borrow_mut() = previous);
+    swap_incoming(previous);
     decoded.map_err(decode_error)
+}
+
+/// The descriptors collected from `start` on, removed from the list.
+fn take_outgoing(start: usize) -> Vec<OwnedFd> {
+    OUTGOING_LEN.set(start);
+    OUTGOING_FDS.with(|list| list.borrow_mut().split_off(start))
+}
+
+fn swap_incoming(list: Option<Vec<Option<OwnedFd>>>) -> Option<Vec<Option<OwnedFd>>> {
+    INCOMING_FDS.with(|slot| std::mem::replace(&mut *slot.borrow_mut(), list))
 }
 
 fn decode_error(error: postcard::Error) -> Error {
@@ -785,14 +825,14 @@ fn decode_error(error: postcard::Error) -> Error {
 /// `Vec<A>`, and `Comm::send` of `&(step, &value)` meets a `recv` of `(u64, T)`).
 ///
 /// Cost: 4 bytes per message, and a look-up in a per-thread cache keyed by the address of the
-/// type's name (the canonical form and its hash are computed once per type and thread). The
+/// type's name (the canonical form and its hash are computed once per type and process). The
 /// name travels unless it would push a frame that fits the ring's inline copy (40 bytes with
 /// the header, `ring.rs`) past it: a small message would then cost a second transfer between
 /// CPUs, for a name that is only read on a mismatch. So the smallest messages of long-named
 /// types (a 12-character `String`, a struct of two `f64`) go without it, and their mismatch
 /// names the receiver's type only.
 mod tag {
-    use std::{cell::RefCell, sync::Mutex};
+    use std::{cell::Cell, sync::Mutex};
 
     use super::HEADER_LEN;
     use crate::{Error, Result};
@@ -804,8 +844,8 @@ mod tag {
     /// The largest frame a ring also copies beside its write position (`INLINE_CAPACITY` in
     /// `ring.rs`).
     const INLINE_FRAME: usize = 40;
-    /// Types remembered per thread; more are recomputed (correct, only slower).
-    const CACHED: usize = 64;
+    /// Slots of the per-thread cache of recent types (direct-mapped).
+    const RECENT_SLOTS: usize = 16;
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(crate) struct TypeTag {
@@ -815,35 +855,52 @@ mod tag {
         pub(super) name: &'static str,
     }
 
-    type Cache = Vec<((usize, usize), TypeTag)>;
-
-    thread_local! {
-        static CACHE: RefCell<Cache> = const { RefCell::new(Vec::new()) };
+    /// A type's name, by the address and length of its `type_name` string, and its tag.
+    #[derive(Clone, Copy)]
+    struct Known {
+        key: (usize, usize),
+        tag: TypeTag,
     }
 
-    /// Names handed out, each kept once for the life of the process.
-    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    thread_local! {
+        // Plain `Copy` cells: no destructor to register, so a look-up is a few instructions
+        // (a `RefCell<Vec>` here cost about 60 per call, measured with callgrind).
+        static RECENT: [Cell<Option<Known>>; RECENT_SLOTS] =
+            const { [const { Cell::new(None) }; RECENT_SLOTS] };
+    }
+
+    /// Every type described so far, for the threads whose cache slot another type took.
+    static DESCRIBED: Mutex<Vec<Known>> = Mutex::new(Vec::new());
 
     /// `T`'s tag.
+    #[inline]
     pub(crate) fn of<T: ?Sized>() -> TypeTag {
         let raw = std::any::type_name::<T>();
         // Within one process the name of one type is one string: its address is a key. (Two
         // copies of it in two codegen units are two keys for one tag: only a cache miss.)
         let key = (raw.as_ptr() as usize, raw.len());
-        let cached = CACHE.try_with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if let Some(&(_, tag)) = cache.iter().find(|(cached, _)| *cached == key) {
-                return tag;
+        let slot = (key.0 >> 3 ^ key.1) % RECENT_SLOTS;
+        let cached = RECENT.try_with(|recent| match recent[slot].get() {
+            Some(known) if known.key == key => known.tag,
+            _ => {
+                let tag = look_up(key, raw);
+                recent[slot].set(Some(Known { key, tag }));
+                tag
             }
-            let tag = describe(raw);
-            if cache.len() == CACHED {
-                cache.remove(0);
-            }
-            cache.push((key, tag));
-            tag
         });
-        // During thread exit the cache is gone; compute it afresh.
-        cached.unwrap_or_else(|_| describe(raw))
+        // During thread exit the cache may be gone.
+        cached.unwrap_or_else(|_| look_up(key, raw))
+    }
+
+    #[cold]
+    fn look_up(key: (usize, usize), raw: &str) -> TypeTag {
+        let mut described = DESCRIBED.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some(known) = described.iter().find(|known| known.key == key) {
+            return known.tag;
+        }
+        let tag = describe(raw);
+        described.push(Known { key, tag });
+        tag
     }
 
     fn describe(raw: &str) -> TypeTag {
@@ -854,17 +911,8 @@ mod tag {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
         }
         let fingerprint = ((hash >> 32) as u32 ^ hash as u32) & !NAMED;
-        TypeTag { fingerprint, name: intern(short(&canonical)) }
-    }
-
-    fn intern(name: String) -> &'static str {
-        let mut names = NAMES.lock().unwrap_or_else(|poison| poison.into_inner());
-        if let Some(&known) = names.iter().find(|known| **known == name) {
-            return known;
-        }
-        let name: &'static str = Box::leak(name.into_boxed_str());
-        names.push(name);
-        name
+        // Kept for the life of the process: once per type (and per copy of its name string).
+        TypeTag { fingerprint, name: Box::leak(short(&canonical).into_boxed_str()) }
     }
 
     /// The one name of all the types that serde encodes alike (see the module docs).
@@ -957,12 +1005,14 @@ mod tag {
         out
     }
 
+    #[inline]
     pub(super) fn push_word(out: &mut Vec<u8>, tag: TypeTag) {
         out.extend_from_slice(&tag.fingerprint.to_le_bytes());
     }
 
     /// Bytes the name adds after a value of `value_len` bytes: its length and one, or 0 where
     /// it would push an inline frame out of the inline copy.
+    #[inline]
     pub(super) fn name_len(tag: TypeTag, value_len: usize) -> usize {
         let bare = HEADER_LEN + LEN + value_len;
         let named = bare + tag.name.len() + 1;
@@ -971,9 +1021,10 @@ mod tag {
 
     /// Appends the name to a body that holds the word and the value (if room was reserved or
     /// can be had: without it the message goes unnamed rather than not at all).
+    #[inline]
     pub(super) fn push_name(out: &mut Vec<u8>, tag: TypeTag) {
         let len = name_len(tag, out.len() - LEN);
-        if len == 0 || out.try_reserve(len).is_err() {
+        if len == 0 || (out.capacity() - out.len() < len && out.try_reserve(len).is_err()) {
             return;
         }
         out.extend_from_slice(tag.name.as_bytes());
@@ -982,12 +1033,8 @@ mod tag {
     }
 
     /// The value's bytes in a typed body, once its fingerprint is `T`'s.
+    #[inline]
     pub(crate) fn check<T: ?Sized>(body: &[u8]) -> Result<&[u8]> {
-        let damaged = || Error::Corrupted {
-            message: "a typed message has no valid type fingerprint (was it sent with \
-                      send_bytes?)"
-                .into(),
-        };
         let (word, rest) = body.split_first_chunk::<LEN>().ok_or_else(damaged)?;
         let word = u32::from_le_bytes(*word);
         let (value, sent) = if word & NAMED == 0 {
@@ -999,12 +1046,26 @@ mod tag {
         };
         let expected = of::<T>();
         if word & !NAMED != expected.fingerprint {
-            return Err(Error::TypeMismatch {
-                sent: sent.map(|name| String::from_utf8_lossy(name).into_owned()),
-                expected: expected.name.to_string(),
-            });
+            return Err(mismatch(sent, expected));
         }
         Ok(value)
+    }
+
+    #[cold]
+    fn damaged() -> Error {
+        Error::Corrupted {
+            message: "a typed message has no valid type fingerprint (was it sent with \
+                      send_bytes?)"
+                .into(),
+        }
+    }
+
+    #[cold]
+    fn mismatch(sent: Option<&[u8]>, expected: TypeTag) -> Error {
+        Error::TypeMismatch {
+            sent: sent.map(|name| String::from_utf8_lossy(name).into_owned()),
+            expected: expected.name.to_string(),
+        }
     }
 }
 
@@ -1263,20 +1324,20 @@ pub(crate) struct PassedFd(pub(crate) OwnedFd);
 
 impl Serialize for PassedFd {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let duplicate = self.0.try_clone().map_err(serde::ser::Error::custom)?;
-        let index = OUTGOING_FDS.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            let list = slot.as_mut()?;
-            list.push(duplicate);
-            Some(list.len() - 1)
-        });
-        match index {
-            Some(index) => serializer.serialize_u32(index as u32),
-            None => Err(serde::ser::Error::custom(
+        let Some(start) = OUTGOING_START.get() else {
+            return Err(serde::ser::Error::custom(
                 "mp handles (pipes, queues, shared arrays) can only be sent through mp's own \
                  channels and process arguments, not written with another serializer",
-            )),
-        }
+            ));
+        };
+        let duplicate = self.0.try_clone().map_err(serde::ser::Error::custom)?;
+        let len = OUTGOING_FDS.with(|list| {
+            let mut list = list.borrow_mut();
+            list.push(duplicate);
+            list.len()
+        });
+        OUTGOING_LEN.set(len);
+        serializer.serialize_u32((len - 1 - start) as u32)
     }
 }
 
