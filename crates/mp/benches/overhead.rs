@@ -28,6 +28,18 @@ fn echo(connection: Connection<()>) -> u64 {
     echoed
 }
 
+/// The typed counterpart of [`echo`]: every `u8` that arrives goes back.
+fn echo_typed(connection: Connection<u8>) -> u64 {
+    let mut echoed = 0;
+    while let Ok(value) = connection.recv() {
+        if connection.send(&value).is_err() {
+            break;
+        }
+        echoed += 1;
+    }
+    echoed
+}
+
 fn produce((queue, n_items): (Queue<u64>, u64)) -> u64 {
     for item in 0..n_items {
         queue.put(&item).unwrap();
@@ -130,6 +142,56 @@ fn pipe_round_trip(c: &mut Criterion) {
     echoer.join().unwrap();
 }
 
+/// A 1-byte typed message (`send(&u8)` / `recv()`) there and back: what a typed message costs
+/// over raw bytes (the type fingerprint, postcard).
+fn typed_round_trip(c: &mut Criterion) {
+    let mut group =
+        short_group(c, "typed round trip", Duration::from_millis(300), Duration::from_secs(2));
+    let (here, there) = mp::pipe::<u8>().unwrap();
+    let mut echoer = Process::spawn(echo_typed, there).unwrap();
+    group.bench_function("u8", |b| {
+        b.iter_custom(|iterations| {
+            let started = Instant::now();
+            for _ in 0..iterations {
+                here.send(&1).unwrap();
+                black_box(here.recv().unwrap());
+            }
+            started.elapsed()
+        });
+    });
+    group.finish();
+    drop(here);
+    echoer.join().unwrap();
+}
+
+/// One thread sends into a pipe and receives from its other end: the CPU cost of a 1-byte
+/// message, typed and raw, without a second process (whose scheduling dominates the round trip
+/// on a loaded machine).
+fn local_message(c: &mut Criterion) {
+    let mut group = short_group(
+        c,
+        "same-process send+recv",
+        Duration::from_millis(300),
+        Duration::from_secs(2),
+    );
+    let (here, there) = mp::pipe::<u8>().unwrap();
+    group.bench_function("u8 typed", |b| {
+        b.iter(|| {
+            here.send(black_box(&1)).unwrap();
+            black_box(there.recv().unwrap())
+        });
+    });
+    let mut buffer = Vec::new();
+    group.bench_function("1 B bytes", |b| {
+        b.iter(|| {
+            here.send_bytes(black_box(&[1])).unwrap();
+            there.recv_bytes_into(&mut buffer).unwrap();
+            black_box(buffer.len())
+        });
+    });
+    group.finish();
+}
+
 fn queue_throughput(c: &mut Criterion) {
     let mut group = short_group(c, "queue", Duration::from_millis(300), Duration::from_secs(3));
     let n_items = 20_000u64;
@@ -198,6 +260,8 @@ fn main() {
     per_task(&mut criterion);
     gather(&mut criterion);
     pipe_round_trip(&mut criterion);
+    typed_round_trip(&mut criterion);
+    local_message(&mut criterion);
     queue_throughput(&mut criterion);
     fault_detection(&mut criterion);
     criterion.final_summary();

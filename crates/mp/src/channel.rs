@@ -1195,6 +1195,9 @@ endpoint_common!(Receiver, "pipe");
 impl<T: Serialize + 'static> Connection<T> {
     /// Sends a message (Python's `conn.send(obj)`). See the module docs for when it returns.
     ///
+    /// The message carries a fingerprint of `T` (see [`Connection::recv`]). A value too large
+    /// to encode in this process's memory is [`Error::OutOfMemory`], and nothing is sent.
+    ///
     /// ```
     /// # fn main() -> mp::Result<()> {
     /// let (a, b) = mp::pipe::<Vec<i32>>()?;
@@ -1210,6 +1213,27 @@ impl<T: Serialize + 'static> Connection<T> {
 impl<T: DeserializeOwned + 'static> Connection<T> {
     /// Waits for the next message (Python's `conn.recv()`); `Error::Disconnected` once the
     /// other end is closed and everything it sent has been received.
+    ///
+    /// Every typed message carries a fingerprint of the sender's type, checked here before
+    /// anything is decoded: a message of another type is [`Error::TypeMismatch`] naming both
+    /// types (never a wrong value), and only that message is lost. A message too large for this
+    /// process's memory is [`Error::OutOfMemory`]; it is read and dropped, and the connection
+    /// goes on.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// let (a, b) = mp::pipe::<f64>()?;
+    /// a.send(&2.5)?;
+    /// // Only to show the error: the compiler keeps both ends of a pipe to one type.
+    /// let b: mp::Connection<usize> = mp::testing::retype(b);
+    /// let error = b.recv().unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "received a `f64` but the receiver asked for a `usize`: the sender and the receiver \
+    ///      must use the same type"
+    /// );
+    /// # Ok(()) }
+    /// ```
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
@@ -1376,11 +1400,17 @@ pub(crate) fn bytes_to_vec<E: bytemuck::Pod>(bytes: Vec<u8>) -> Result<Vec<E>> {
             size
         )));
     }
-    Ok(sys::vec_from_bytes(&bytes))
+    sys::vec_from_bytes(&bytes).map_err(|_| {
+        wire::out_of_memory(
+            bytes.len(),
+            format!("an array received as {}", crate::units::Bytes(bytes.len() as u64)),
+        )
+    })
 }
 
 impl<T: Serialize + 'static> Sender<T> {
-    /// Sends a message. See the module docs for when it returns.
+    /// Sends a message. See the module docs for when it returns, and [`Connection::send`] for
+    /// its type fingerprint and [`Error::OutOfMemory`].
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
@@ -1430,7 +1460,9 @@ impl<T> Clone for Sender<T> {
 }
 
 impl<T: DeserializeOwned + 'static> Receiver<T> {
-    /// Waits for the next message; `Error::Disconnected` once every sender is gone.
+    /// Waits for the next message; `Error::Disconnected` once every sender is gone. A message
+    /// of another type is [`Error::TypeMismatch`], one too large for memory
+    /// [`Error::OutOfMemory`] (see [`Connection::recv`]).
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {

@@ -217,6 +217,50 @@ pub enum Error {
         /// What was wrong with it.
         message: String,
     },
+    /// A typed message arrived whose type is not the one the receiver asked for: sending an
+    /// `f64` and receiving a `usize`, say. Every typed message carries a fingerprint of its
+    /// type, checked before it is decoded, so a wrong type is this error rather than a wrong
+    /// value. The types must be the same up to references, `Box`/`Rc`/`Arc`/`Cow`, and slices
+    /// or `str` against `Vec` or `String` (these are encoded alike).
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// use mp::{Comm, Communicator};
+    ///
+    /// // Rank 1 sends an f64, rank 0 asks for a usize.
+    /// fn disagree(comm: Comm, _: ()) -> String {
+    ///     if comm.rank() == 1 {
+    ///         comm.send(0, &2.5f64).unwrap();
+    ///         return String::new();
+    ///     }
+    ///     let error = comm.recv::<usize>(1).unwrap_err();
+    ///     assert!(matches!(&error, mp::Error::TypeMismatch { sent: Some(sent), expected }
+    ///         if sent == "f64" && expected == "usize"));
+    ///     error.to_string()
+    /// }
+    ///
+    /// # mp::init();
+    /// let message = mp::launch(2, disagree, ())?.remove(0);
+    /// assert!(message.starts_with("received a `f64` but the receiver asked for a `usize`"));
+    /// # Ok(()) }
+    /// ```
+    TypeMismatch {
+        /// The sender's type, shortened (`Vec<f64>`, not `alloc::vec::Vec<f64>`); `None` when the
+        /// message was too small to carry the name without losing its fast path.
+        sent: Option<String>,
+        /// The type the receiver asked for, shortened.
+        expected: String,
+    },
+    /// Memory for a message could not be allocated: a message larger than this process may
+    /// allocate (a memory limit, `ulimit -v`, or simply too little memory). The process goes
+    /// on; where it was a receive, the message was read and dropped, so the connection stays
+    /// usable.
+    OutOfMemory {
+        /// The size of the allocation that failed, in bytes.
+        bytes: u64,
+        /// What the memory was for.
+        what: String,
+    },
     /// An operating-system call failed.
     Io {
         /// What `mp` was doing.
@@ -321,6 +365,28 @@ impl fmt::Display for Error {
                 write!(f, "could not (de)serialize a message: {message}")
             }
             Error::Corrupted { message } => write!(f, "a message arrived damaged: {message}"),
+            Error::TypeMismatch { sent, expected } => {
+                match sent {
+                    Some(sent) => write!(f, "received a `{sent}`")?,
+                    None => write!(
+                        f,
+                        "received a value of another type (a message this small travels without \
+                         its type's name)"
+                    )?,
+                }
+                write!(
+                    f,
+                    " but the receiver asked for a `{expected}`: the sender and the receiver must \
+                     use the same type"
+                )
+            }
+            Error::OutOfMemory { bytes, what } => write!(
+                f,
+                "cannot allocate {} for {what}: this process is out of memory or under a memory \
+                 limit (ulimit -v, a cgroup); send it in smaller parts, or share it in a \
+                 SharedArray",
+                crate::units::Bytes(*bytes)
+            ),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }

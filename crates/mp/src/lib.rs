@@ -82,6 +82,9 @@
 //! * A worker that dies (killed, aborted, `exit`) gives [`Error::WorkerDied`] naming the worker,
 //!   the signal or exit code and the lost inputs; the rest of the pool is shut down and later
 //!   calls get [`Error::PoolBroken`]. Python's `Pool` hangs forever here.
+//! * A typed message received as another type gives [`Error::TypeMismatch`] naming both types
+//!   (every typed message carries a fingerprint of its type), not a wrong value; a message too
+//!   large for memory gives [`Error::OutOfMemory`] naming its size, not an abort.
 //! * A parent that dies, even by SIGKILL, takes its workers with it; Ctrl-C stops everyone.
 //!   Dropping a [`Pool`] or [`Process`] stops and reaps its processes: no zombies.
 //!

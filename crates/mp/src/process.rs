@@ -526,6 +526,12 @@ impl<R: DeserializeOwned + 'static> Process<R> {
                     waited: timeout.unwrap_or_default(),
                 });
             }
+            // The result did not fit in memory here: the process is fine, and said so.
+            Err(error @ Error::OutOfMemory { .. }) => {
+                self.joined = true;
+                self.worker.reap_within(STOP_GRACE);
+                return Err(error);
+            }
             Err(_) => {
                 self.joined = true;
                 let reason = self.worker.reap_within(STOP_GRACE);

@@ -185,6 +185,13 @@ impl<T> Queue<T> {
     }
 }
 
+impl<T> Queue<T> {
+    /// The same queue, declared to carry `U` (for [`crate::testing::retype_queue`]).
+    pub(crate) fn retyped<U>(self) -> Queue<U> {
+        Queue { shared: self.shared, _type: PhantomData }
+    }
+}
+
 impl<T: Serialize + 'static> Queue<T> {
     /// Adds an item (Python's `q.put(item)`). Returns without waiting for the consumer.
     ///
@@ -210,7 +217,7 @@ impl<T: Serialize + 'static> Queue<T> {
 
 impl<T: DeserializeOwned + 'static> Queue<T> {
     /// Takes the next item, waiting for one (Python's `q.get()`). Owner only: elsewhere it is
-    /// an error.
+    /// an error. An item put with another type is [`Error::TypeMismatch`] naming both.
     ///
     /// It waits as long as it takes: a producer that died is not an error here, and neither is
     /// the death of every producer, because mp cannot know that no item will come (the owner

@@ -63,9 +63,30 @@ pub trait Communicator {
     fn rank(&self) -> usize;
     /// The number of ranks in the group.
     fn size(&self) -> usize;
-    /// Sends a typed message to rank `dest`.
+    /// Sends a typed message to rank `dest`. With [`Comm`] it carries a fingerprint of `T`.
     fn send<T: Serialize>(&self, dest: usize, value: &T) -> Result<()>;
-    /// Waits for the next typed message from rank `source`.
+    /// Waits for the next typed message from rank `source`. With [`Comm`], a message sent
+    /// with another type is [`Error::TypeMismatch`] naming both (MPI leaves it undefined);
+    /// references, `Box` and slices count as the type they point to, so a wrapper may send
+    /// `&(step, value)` for a `recv` of `(u64, T)`.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    ///
+    /// fn mixed_up(comm: Comm, _: ()) -> String {
+    ///     if comm.rank() == 0 {
+    ///         comm.send(1, &vec![1.0f64, 2.0, 3.0]).unwrap();
+    ///         return String::new();
+    ///     }
+    ///     comm.recv::<u64>(0).unwrap_err().to_string()
+    /// }
+    ///
+    /// let errors = mp::launch(2, mixed_up, ())?;
+    /// assert!(errors[1].starts_with("received a `Vec<f64>` but the receiver asked for a `u64`"));
+    /// # Ok(()) }
+    /// ```
     fn recv<T: DeserializeOwned>(&self, source: usize) -> Result<T>;
     /// Sends raw bytes to rank `dest`.
     fn send_bytes(&self, dest: usize, bytes: &[u8]) -> Result<()>;

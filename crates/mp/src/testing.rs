@@ -59,3 +59,34 @@ impl Drop for Watchdog {
         self.done.store(true, Ordering::Relaxed);
     }
 }
+
+/// The same connection, declared to carry `U` instead of `T`: for tests of the type check on
+/// typed messages only. A program keeps one type per pipe, and the compiler holds it to that;
+/// this is how a test builds the mistake the check must catch (as `Comm`, whose `send` and
+/// `recv` take any type, allows it without help).
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// let (a, b) = mp::pipe::<f64>()?;
+/// let b: mp::Connection<usize> = mp::testing::retype(b);
+/// a.send(&2.5)?;
+/// assert!(matches!(b.recv(), Err(mp::Error::TypeMismatch { .. })));
+/// # Ok(()) }
+/// ```
+pub fn retype<T, U>(connection: crate::Connection<T>) -> crate::Connection<U> {
+    crate::Connection::from_link(std::sync::Arc::clone(connection.link()))
+}
+
+/// The same queue, declared to carry `U` instead of `T`: as [`retype`], for tests only.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// let queue = mp::Queue::<f64>::new()?;
+/// queue.put(&2.5)?;
+/// let queue: mp::Queue<usize> = mp::testing::retype_queue(queue);
+/// assert!(matches!(queue.get(), Err(mp::Error::TypeMismatch { .. })));
+/// # Ok(()) }
+/// ```
+pub fn retype_queue<T, U>(queue: crate::Queue<T>) -> crate::Queue<U> {
+    queue.retyped()
+}

@@ -11,7 +11,7 @@
 
 use std::{
     borrow::Cow,
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::VecDeque,
     io::{self, IoSlice},
     os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd},
@@ -387,7 +387,17 @@ enum ReadState {
         header: HeaderParts,
         meta: Vec<u8>,
     },
+    /// The frame's meta or body could not be allocated: its `left` bytes are read and dropped,
+    /// so that the stream stays in step, and then the error is returned.
+    Skip {
+        left: usize,
+        failed: usize,
+        frame_len: usize,
+    },
 }
+
+/// Bytes read at a time while dropping a frame that could not be allocated.
+const SKIP_STEP: usize = 64 << 10;
 
 #[derive(Debug, Clone, Copy)]
 struct HeaderParts {
@@ -452,6 +462,26 @@ impl FrameReader {
         self.body_buffer.take()
     }
 
+    /// Goes on to drop the rest of the current frame: `want` bytes for its meta or body could
+    /// not be allocated. False (and nothing changed) outside a meta or a body.
+    fn skip_frame(&mut self, want: usize) -> bool {
+        let (header, read) = match std::mem::take(&mut self.state) {
+            ReadState::Meta { header } => (header, 0),
+            ReadState::Body { header, .. } => (header, header.meta_len),
+            other => {
+                self.state = other;
+                return false;
+            }
+        };
+        let frame_len = header.meta_len + header.body_len;
+        // What was read of the part that failed is dropped with the rest.
+        let left = frame_len - read - self.buf.len();
+        self.buf = Vec::new();
+        self.buf.reserve_exact(SKIP_STEP.min(left));
+        self.state = ReadState::Skip { left, failed: want, frame_len };
+        true
+    }
+
     /// Reads a frame from `read`, at most `read_step` bytes per call. With `external_fds` the
     /// frame's descriptors are the caller's business.
     fn read_frame_with(
@@ -465,10 +495,18 @@ impl FrameReader {
                 ReadState::Header => HEADER_LEN,
                 ReadState::Meta { header } => header.meta_len,
                 ReadState::Body { header, .. } => header.body_len,
+                ReadState::Skip { left, .. } => (*left).min(SKIP_STEP),
             };
             if self.buf.len() < want {
                 if self.buf.capacity() < want {
-                    self.buf.reserve_exact(want - self.buf.len());
+                    // Sized by the sender: a failure is an error for this message, not an abort.
+                    if self.buf.try_reserve_exact(want - self.buf.len()).is_err() {
+                        if self.skip_frame(want) {
+                            continue;
+                        }
+                        // A header or a skip step: small and fixed, not sized by a message.
+                        self.buf.reserve_exact(want - self.buf.len());
+                    }
                     if want >= HUGE_PAGES_FROM {
                         sys::advise_huge_pages(&mut self.buf);
                     }
@@ -524,6 +562,25 @@ impl FrameReader {
                         self.buf = body;
                     }
                     self.state = ReadState::Body { header, meta };
+                }
+                ReadState::Skip { left, failed, frame_len } => {
+                    let left = left - self.buf.len();
+                    self.buf.clear();
+                    if left > 0 {
+                        self.state = ReadState::Skip { left, failed, frame_len };
+                        continue;
+                    }
+                    // Its descriptors, if any, are closed with it.
+                    if !external_fds {
+                        self.fds.clear();
+                    }
+                    return Err(out_of_memory(
+                        failed,
+                        format!(
+                            "receiving a message of {} (it was read and dropped)",
+                            crate::units::Bytes(frame_len as u64)
+                        ),
+                    ));
                 }
                 ReadState::Body { header, meta } => {
                     let body = std::mem::take(&mut self.buf);
@@ -586,52 +643,163 @@ pub(crate) fn read_frame_blocking(
 // travels as SCM_RIGHTS with the frame. Decoding hands the received descriptors back by index.
 
 thread_local! {
-    static OUTGOING_FDS: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    /// The descriptors met while encoding on this thread, the innermost encoding's last.
+    static OUTGOING_FDS: RefCell<Vec<OwnedFd>> = const { RefCell::new(Vec::new()) };
+    /// Where the innermost encoding's descriptors start in `OUTGOING_FDS` (`None`: no encoding
+    /// here), and the list's length. Plain `Copy` cells, cheap to reach on every message; the
+    /// list has a destructor, and reaching it cost about 40 instructions per access once the
+    /// compiler stopped inlining it (callgrind), so a value without handles never touches it.
+    static OUTGOING_START: Cell<Option<usize>> = const { Cell::new(None) };
+    static OUTGOING_LEN: Cell<usize> = const { Cell::new(0) };
     static INCOMING_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
 
-/// Encodes `value` with postcard, collecting the descriptors of any handles inside it.
+/// Encodes `value` with postcard, collecting the descriptors of any handles inside it, behind
+/// its type's [`tag`].
 ///
 /// Vectors of floats and bytes take the [`bulk`] fast path: the same bytes, copied whole.
 pub(crate) fn encode<T: Serialize + ?Sized + 'static>(
     value: &T,
 ) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-    if let Some(bytes) = bulk::encode(value) {
+    let tag = tag::of::<T>();
+    if let Some(bytes) = bulk::encode(value, Some(tag)) {
         bulk::count_use();
-        return Ok((bytes, Vec::new()));
+        return Ok((bytes?, Vec::new()));
     }
-    encode_postcard(value)
+    encode_tagged(value, tag)
 }
 
 /// As [`encode`] but always through serde, for types that may borrow (not `'static`).
 pub(crate) fn encode_postcard<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let previous = OUTGOING_FDS.with(|slot| slot.borrow_mut().replace(Vec::new()));
-    let encoded = postcard::to_stdvec(value);
-    let fds = OUTGOING_FDS
-        .with(|slot| std::mem::replace(&mut *slot.borrow_mut(), previous))
-        .unwrap_or_default();
-    let bytes = encoded.map_err(Error::serialization)?;
+    encode_tagged(value, tag::of::<T>())
+}
+
+fn encode_tagged<T: Serialize + ?Sized>(
+    value: &T,
+    tag: tag::TypeTag,
+) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    // Room for a small value and its name at once (a fixed size, not the message's: plain
+    // allocation); larger values grow fallibly from there.
+    let mut bytes = Vec::with_capacity(64);
+    tag::push_word(&mut bytes, tag);
+    let mut failed = None;
+    let start = OUTGOING_LEN.get();
+    let outer = OUTGOING_START.replace(Some(start));
+    let encoded = postcard::serialize_with_flavor(
+        value,
+        TryExtend { bytes: &mut bytes, failed: &mut failed },
+    );
+    OUTGOING_START.set(outer);
+    // Also after an error: the descriptors collected so far are dropped with the message.
+    let fds = if OUTGOING_LEN.get() == start { Vec::new() } else { take_outgoing(start) };
+    if let Some(wanted) = failed {
+        return Err(out_of_memory(wanted, "encoding a message"));
+    }
+    encoded.map_err(Error::serialization)?;
+    tag::push_name(&mut bytes, tag);
     Ok((bytes, fds))
 }
 
-/// Decodes a postcard message, handing out the descriptors that came with it.
+/// An empty buffer with room for `len` bytes, or the error that names the size.
+fn try_buffer(len: usize, what: &str) -> Result<Vec<u8>> {
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| out_of_memory(len, what))?;
+    Ok(buffer)
+}
+
+/// [`Error::OutOfMemory`] for `bytes` of `what`.
+pub(crate) fn out_of_memory(bytes: usize, what: impl Into<String>) -> Error {
+    Error::OutOfMemory { bytes: bytes as u64, what: what.into() }
+}
+
+/// Postcard's output as a growing vector whose growth may fail: postcard's own `to_stdvec`
+/// aborts the process when a large value does not fit in memory.
+struct TryExtend<'a> {
+    bytes: &'a mut Vec<u8>,
+    /// The size that could not be allocated; postcard's error type has no room for it.
+    failed: &'a mut Option<usize>,
+}
+
+impl TryExtend<'_> {
+    #[cold]
+    fn grow(&mut self, additional: usize) -> postcard::Result<()> {
+        if self.bytes.try_reserve(additional).is_err() {
+            // What `Vec` asked for: double, or what is needed if that is more.
+            *self.failed = Some((self.bytes.capacity() * 2).max(self.bytes.len() + additional));
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        Ok(())
+    }
+}
+
+impl postcard::ser_flavors::Flavor for TryExtend<'_> {
+    type Output = ();
+
+    // Both check the room themselves and grow out of line: these run once per byte or field.
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if self.bytes.capacity() - self.bytes.len() < data.len() {
+            self.grow(data.len())?;
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.grow(1)?;
+        }
+        self.bytes.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Decodes a message from [`encode`], handing out the descriptors that came with it. A message
+/// of another type is [`Error::TypeMismatch`].
 ///
 /// Vectors of floats and bytes take the [`bulk`] fast path, with postcard's errors.
 pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
-    if let Some(decoded) = bulk::decode(bytes) {
+    let value = tag::check::<T>(bytes)?;
+    if let Some(decoded) = bulk::decode(value) {
         bulk::count_use();
-        return decoded.map_err(decode_error);
+        return decoded.map_err(|failure| failure.into_error(value.len()));
     }
-    decode_postcard(bytes, fds)
+    decode_untagged(value, fds)
 }
 
 /// As [`decode`] but always through serde, for types that may borrow (not `'static`).
 pub(crate) fn decode_postcard<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
-    let previous =
-        INCOMING_FDS.with(|slot| slot.borrow_mut().replace(fds.into_iter().map(Some).collect()));
+    decode_untagged(tag::check::<T>(bytes)?, fds)
+}
+
+fn decode_untagged<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T> {
+    if fds.is_empty() {
+        // Nothing to hand out (the usual case): a handle in the value finds no list, which is
+        // the same error as an index beyond an empty one, and the thread-local is left alone.
+        return postcard::from_bytes(bytes).map_err(decode_error);
+    }
+    let previous = swap_incoming(Some(fds.into_iter().map(Some).collect()));
+    // Not covered by fallible allocation: serde's own `Vec` and `String` grow infallibly (postcard
+    // caps their first reservation, so a lying length costs nothing, but a real 1 GiB `Vec<u32>`
+    // beyond the memory limit still aborts). The bulk types above are covered.
     let decoded = postcard::from_bytes(bytes);
-    INCOMING_FDS.with(|slot| *slot.borrow_mut() = previous);
+    swap_incoming(previous);
     decoded.map_err(decode_error)
+}
+
+/// The descriptors collected from `start` on, removed from the list.
+fn take_outgoing(start: usize) -> Vec<OwnedFd> {
+    OUTGOING_LEN.set(start);
+    OUTGOING_FDS.with(|list| list.borrow_mut().split_off(start))
+}
+
+fn swap_incoming(list: Option<Vec<Option<OwnedFd>>>) -> Option<Vec<Option<OwnedFd>>> {
+    INCOMING_FDS.with(|slot| std::mem::replace(&mut *slot.borrow_mut(), list))
 }
 
 fn decode_error(error: postcard::Error) -> Error {
@@ -639,6 +807,266 @@ fn decode_error(error: postcard::Error) -> Error {
         "{error} (the sender and receiver must agree on the message type, \
          and postcard cannot encode serde's `flatten` or `untagged`)"
     ))
+}
+
+/// Type fingerprints: every typed body is `[tag word][value][name][name length]`.
+///
+/// The word (a little-endian `u32`) holds a 31-bit fingerprint of the value's type and, in its
+/// top bit, whether the sender's type name follows the value (then its last byte is the
+/// name's length). The receiver compares fingerprints before it decodes anything, so a wrong
+/// type is [`Error::TypeMismatch`] instead of a wrong value, and the name lets the error say
+/// both types.
+///
+/// The fingerprint hashes [`std::any::type_name`], which Rust promises neither unique nor
+/// stable between compilations. Both ends here are one executable (workers `exec`
+/// `/proc/self/exe`), so they hash the same strings; and the name is only for the message.
+/// Types that serde encodes alike count as one: `&T` and `T`, `Box`/`Rc`/`Arc`/`Cow` of `T`
+/// and `T`, `[T]` and `Vec<T>`, `str` and `String` (the pool sends `[A]` and decodes
+/// `Vec<A>`, and `Comm::send` of `&(step, &value)` meets a `recv` of `(u64, T)`).
+///
+/// Cost: 4 bytes per message, and a look-up in a per-thread cache keyed by the address of the
+/// type's name (the canonical form and its hash are computed once per type and process). The
+/// name travels unless it would push a frame that fits the ring's inline copy (40 bytes with
+/// the header, `ring.rs`) past it: a small message would then cost a second transfer between
+/// CPUs, for a name that is only read on a mismatch. So the smallest messages of long-named
+/// types (a 12-character `String`, a struct of two `f64`) go without it, and their mismatch
+/// names the receiver's type only.
+mod tag {
+    use std::{cell::Cell, sync::Mutex};
+
+    use super::HEADER_LEN;
+    use crate::{Error, Result};
+
+    /// Bytes of the tag word.
+    pub(super) const LEN: usize = 4;
+    /// The tag word's flag: the sender's type name follows the value.
+    const NAMED: u32 = 1 << 31;
+    /// The largest frame a ring also copies beside its write position (`INLINE_CAPACITY` in
+    /// `ring.rs`).
+    const INLINE_FRAME: usize = 40;
+    /// Slots of the per-thread cache of recent types (direct-mapped).
+    const RECENT_SLOTS: usize = 16;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) struct TypeTag {
+        /// 31 bits of a hash of the canonical type name.
+        pub(super) fingerprint: u32,
+        /// The canonical name without paths (`Vec<String>`), at most 255 bytes.
+        pub(super) name: &'static str,
+    }
+
+    /// A type's name, by the address and length of its `type_name` string, and its tag.
+    #[derive(Clone, Copy)]
+    struct Known {
+        key: (usize, usize),
+        tag: TypeTag,
+    }
+
+    thread_local! {
+        // Plain `Copy` cells: no destructor to register, so a look-up is a few instructions
+        // (a `RefCell<Vec>` here cost about 60 per call, measured with callgrind).
+        static RECENT: [Cell<Option<Known>>; RECENT_SLOTS] =
+            const { [const { Cell::new(None) }; RECENT_SLOTS] };
+    }
+
+    /// Every type described so far, for the threads whose cache slot another type took.
+    static DESCRIBED: Mutex<Vec<Known>> = Mutex::new(Vec::new());
+
+    /// `T`'s tag.
+    #[inline]
+    pub(crate) fn of<T: ?Sized>() -> TypeTag {
+        let raw = std::any::type_name::<T>();
+        // Within one process the name of one type is one string: its address is a key. (Two
+        // copies of it in two codegen units are two keys for one tag: only a cache miss.)
+        let key = (raw.as_ptr() as usize, raw.len());
+        let slot = (key.0 >> 3 ^ key.1) % RECENT_SLOTS;
+        let cached = RECENT.try_with(|recent| match recent[slot].get() {
+            Some(known) if known.key == key => known.tag,
+            _ => {
+                let tag = look_up(key, raw);
+                recent[slot].set(Some(Known { key, tag }));
+                tag
+            }
+        });
+        // During thread exit the cache may be gone.
+        cached.unwrap_or_else(|_| look_up(key, raw))
+    }
+
+    #[cold]
+    fn look_up(key: (usize, usize), raw: &str) -> TypeTag {
+        let mut described = DESCRIBED.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some(known) = described.iter().find(|known| known.key == key) {
+            return known.tag;
+        }
+        let tag = describe(raw);
+        described.push(Known { key, tag });
+        tag
+    }
+
+    fn describe(raw: &str) -> TypeTag {
+        let canonical = canonical(raw);
+        // FNV-1a, folded to 31 bits.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in canonical.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let fingerprint = ((hash >> 32) as u32 ^ hash as u32) & !NAMED;
+        // Kept for the life of the process: once per type (and per copy of its name string).
+        TypeTag { fingerprint, name: Box::leak(short(&canonical).into_boxed_str()) }
+    }
+
+    /// The one name of all the types that serde encodes alike (see the module docs).
+    pub(super) fn canonical(ty: &str) -> String {
+        const TRANSPARENT: [&str; 4] =
+            ["alloc::boxed::Box", "alloc::rc::Rc", "alloc::sync::Arc", "alloc::borrow::Cow"];
+        let ty = ty.trim();
+        if let Some(rest) = ty.strip_prefix('&') {
+            let rest = rest.trim_start();
+            return canonical(rest.strip_prefix("mut ").unwrap_or(rest));
+        }
+        if ty == "str" {
+            return "alloc::string::String".into();
+        }
+        if let Some(inner) = ty.strip_prefix('[').and_then(|ty| ty.strip_suffix(']')) {
+            return match split_top(inner, ';').as_slice() {
+                [element] => format!("alloc::vec::Vec<{}>", canonical(element)),
+                [element, len] => format!("[{}; {}]", canonical(element), len.trim()),
+                _ => ty.to_string(),
+            };
+        }
+        if let Some(inner) = ty.strip_prefix('(').and_then(|ty| ty.strip_suffix(')')) {
+            let items: Vec<String> = split_top(inner, ',')
+                .into_iter()
+                .filter(|item| !item.trim().is_empty())
+                .map(canonical)
+                .collect();
+            let one = if items.len() == 1 { "," } else { "" };
+            return format!("({}{one})", items.join(", "));
+        }
+        if let Some(open) = ty.find('<')
+            && let Some(args) = ty[open + 1..].strip_suffix('>')
+        {
+            let path = &ty[..open];
+            let args: Vec<String> = split_top(args, ',')
+                .into_iter()
+                .map(str::trim)
+                .filter(|arg| !arg.starts_with('\''))
+                .map(canonical)
+                .collect();
+            if TRANSPARENT.contains(&path)
+                && let Some(inner) = args.first()
+            {
+                return inner.clone();
+            }
+            return format!("{path}<{}>", args.join(", "));
+        }
+        ty.to_string()
+    }
+
+    /// `text` split at `separator`s outside brackets.
+    fn split_top(text: &str, separator: char) -> Vec<&str> {
+        let mut parts = Vec::new();
+        let (mut depth, mut start, mut previous) = (0usize, 0, ' ');
+        for (at, c) in text.char_indices() {
+            match c {
+                '<' | '(' | '[' => depth += 1,
+                // `->` in a function pointer type closes nothing.
+                '>' if previous == '-' => {}
+                '>' | ')' | ']' => depth = depth.saturating_sub(1),
+                _ if c == separator && depth == 0 => {
+                    parts.push(&text[start..at]);
+                    start = at + c.len_utf8();
+                }
+                _ => {}
+            }
+            previous = c;
+        }
+        parts.push(&text[start..]);
+        parts
+    }
+
+    /// `ty` without paths: `Vec<String>` for `alloc::vec::Vec<alloc::string::String>`, cut to
+    /// 255 bytes.
+    pub(super) fn short(ty: &str) -> String {
+        let mut out = String::with_capacity(ty.len());
+        let mut rest = ty;
+        while let Some(at) = rest.find("::") {
+            out.push_str(&rest[..at]);
+            let segment = out.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_').len();
+            out.truncate(segment);
+            rest = &rest[at + 2..];
+        }
+        out.push_str(rest);
+        let mut end = out.len().min(usize::from(u8::MAX));
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out
+    }
+
+    #[inline]
+    pub(super) fn push_word(out: &mut Vec<u8>, tag: TypeTag) {
+        out.extend_from_slice(&tag.fingerprint.to_le_bytes());
+    }
+
+    /// Bytes the name adds after a value of `value_len` bytes: its length and one, or 0 where
+    /// it would push an inline frame out of the inline copy.
+    #[inline]
+    pub(super) fn name_len(tag: TypeTag, value_len: usize) -> usize {
+        let bare = HEADER_LEN + LEN + value_len;
+        let named = bare + tag.name.len() + 1;
+        if bare > INLINE_FRAME || named <= INLINE_FRAME { tag.name.len() + 1 } else { 0 }
+    }
+
+    /// Appends the name to a body that holds the word and the value (if room was reserved or
+    /// can be had: without it the message goes unnamed rather than not at all).
+    #[inline]
+    pub(super) fn push_name(out: &mut Vec<u8>, tag: TypeTag) {
+        let len = name_len(tag, out.len() - LEN);
+        if len == 0 || (out.capacity() - out.len() < len && out.try_reserve(len).is_err()) {
+            return;
+        }
+        out.extend_from_slice(tag.name.as_bytes());
+        out.push(tag.name.len() as u8);
+        out[LEN - 1] |= (NAMED >> 24) as u8;
+    }
+
+    /// The value's bytes in a typed body, once its fingerprint is `T`'s.
+    #[inline]
+    pub(crate) fn check<T: ?Sized>(body: &[u8]) -> Result<&[u8]> {
+        let (word, rest) = body.split_first_chunk::<LEN>().ok_or_else(damaged)?;
+        let word = u32::from_le_bytes(*word);
+        let (value, sent) = if word & NAMED == 0 {
+            (rest, None)
+        } else {
+            let (&len, rest) = rest.split_last().ok_or_else(damaged)?;
+            let at = rest.len().checked_sub(usize::from(len)).ok_or_else(damaged)?;
+            (&rest[..at], Some(&rest[at..]))
+        };
+        let expected = of::<T>();
+        if word & !NAMED != expected.fingerprint {
+            return Err(mismatch(sent, expected));
+        }
+        Ok(value)
+    }
+
+    #[cold]
+    fn damaged() -> Error {
+        Error::Corrupted {
+            message: "a typed message has no valid type fingerprint (was it sent with \
+                      send_bytes?)"
+                .into(),
+        }
+    }
+
+    #[cold]
+    fn mismatch(sent: Option<&[u8]>, expected: TypeTag) -> Error {
+        Error::TypeMismatch {
+            sent: sent.map(|name| String::from_utf8_lossy(name).into_owned()),
+            expected: expected.name.to_string(),
+        }
+    }
 }
 
 /// Bulk data as bytes: `Vec<E>`, `[E]`, `Vec<Vec<E>>` and `[Vec<E>]` for `E` in `f64`, `f32`,
@@ -654,8 +1082,35 @@ mod bulk {
 
     use postcard::Error;
 
-    use super::HUGE_PAGES_FROM;
+    use super::{HUGE_PAGES_FROM, tag};
     use crate::sys;
+
+    /// Why a bulk decode failed: postcard's error for bad input, or memory.
+    #[derive(Debug, PartialEq, Eq)]
+    pub(super) enum Failure {
+        Postcard(Error),
+        /// This many bytes could not be allocated.
+        OutOfMemory(usize),
+    }
+
+    impl From<Error> for Failure {
+        fn from(error: Error) -> Failure {
+            Failure::Postcard(error)
+        }
+    }
+
+    impl Failure {
+        /// The crate's error, for a message of `message_len` bytes.
+        pub(super) fn into_error(self, message_len: usize) -> crate::Error {
+            match self {
+                Failure::Postcard(error) => super::decode_error(error),
+                Failure::OutOfMemory(bytes) => super::out_of_memory(
+                    bytes,
+                    format!("decoding a message of {}", crate::units::Bytes(message_len as u64)),
+                ),
+            }
+        }
+    }
 
     /// The element types copied as bytes: plain numbers whose postcard encoding is their
     /// little-endian bytes.
@@ -665,19 +1120,23 @@ mod bulk {
     impl Element for u8 {}
     impl Element for i8 {}
 
-    /// The postcard encoding of `value`, or `None` when `T` is not a covered type.
-    pub(super) fn encode<T: ?Sized + 'static>(value: &T) -> Option<Vec<u8>> {
+    /// The postcard encoding of `value` (behind `tag`'s word and before its name, with a
+    /// tag), or `None` when `T` is not a covered type.
+    pub(super) fn encode<T: ?Sized + 'static>(
+        value: &T,
+        tag: Option<tag::TypeTag>,
+    ) -> Option<crate::Result<Vec<u8>>> {
         if cfg!(target_endian = "big") {
             return None;
         }
-        encode_as::<T, f64>(value)
-            .or_else(|| encode_as::<T, f32>(value))
-            .or_else(|| encode_as::<T, u8>(value))
-            .or_else(|| encode_as::<T, i8>(value))
+        encode_as::<T, f64>(value, tag)
+            .or_else(|| encode_as::<T, f32>(value, tag))
+            .or_else(|| encode_as::<T, u8>(value, tag))
+            .or_else(|| encode_as::<T, i8>(value, tag))
     }
 
     /// `bytes` decoded as postcard would, or `None` when `T` is not a covered type.
-    pub(super) fn decode<T: 'static>(bytes: &[u8]) -> Option<Result<T, Error>> {
+    pub(super) fn decode<T: 'static>(bytes: &[u8]) -> Option<Result<T, Failure>> {
         if cfg!(target_endian = "big") {
             return None;
         }
@@ -687,19 +1146,22 @@ mod bulk {
             .or_else(|| decode_as::<T, i8>(bytes))
     }
 
-    fn encode_as<T: ?Sized + 'static, E: Element>(value: &T) -> Option<Vec<u8>> {
+    fn encode_as<T: ?Sized + 'static, E: Element>(
+        value: &T,
+        tag: Option<tag::TypeTag>,
+    ) -> Option<crate::Result<Vec<u8>>> {
         if let Some(items) = same_ref::<T, Vec<E>>(value) {
-            Some(encode_flat(items))
+            Some(encode_flat(items, tag))
         } else if let Some(items) = same_ref::<T, [E]>(value) {
-            Some(encode_flat(items))
+            Some(encode_flat(items, tag))
         } else if let Some(vectors) = same_ref::<T, Vec<Vec<E>>>(value) {
-            Some(encode_nested(vectors))
+            Some(encode_nested(vectors, tag))
         } else {
-            same_ref::<T, [Vec<E>]>(value).map(encode_nested)
+            same_ref::<T, [Vec<E>]>(value).map(|vectors| encode_nested(vectors, tag))
         }
     }
 
-    fn decode_as<T: 'static, E: Element>(mut bytes: &[u8]) -> Option<Result<T, Error>> {
+    fn decode_as<T: 'static, E: Element>(mut bytes: &[u8]) -> Option<Result<T, Failure>> {
         if is::<T, Vec<E>>() {
             same_value(take_flat::<E>(&mut bytes))
         } else if is::<T, Vec<Vec<E>>>() {
@@ -709,30 +1171,48 @@ mod bulk {
         }
     }
 
-    fn encode_flat<E: Element>(items: &[E]) -> Vec<u8> {
-        let mut out = fresh_buffer(flat_len(items));
+    fn encode_flat<E: Element>(items: &[E], tag: Option<tag::TypeTag>) -> crate::Result<Vec<u8>> {
+        let mut out = fresh_buffer(flat_len(items), tag)?;
         push_flat(&mut out, items);
-        out
+        finish(out, tag)
     }
 
-    fn encode_nested<E: Element>(vectors: &[Vec<E>]) -> Vec<u8> {
+    fn encode_nested<E: Element>(
+        vectors: &[Vec<E>],
+        tag: Option<tag::TypeTag>,
+    ) -> crate::Result<Vec<u8>> {
         let len = varint_len(vectors.len()) + vectors.iter().map(|v| flat_len(v)).sum::<usize>();
-        let mut out = fresh_buffer(len);
+        let mut out = fresh_buffer(len, tag)?;
         push_varint(&mut out, vectors.len());
         for items in vectors {
             push_flat(&mut out, items);
         }
-        debug_assert_eq!(out.len(), len);
-        out
+        finish(out, tag)
     }
 
-    /// An empty buffer with room for exactly `len` bytes, so that it never grows.
-    fn fresh_buffer(len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len);
-        if len >= HUGE_PAGES_FROM {
+    /// An empty buffer with room for exactly a value of `len` bytes and its tag, so that it
+    /// never grows; the tag word is in it already.
+    fn fresh_buffer(len: usize, tag: Option<tag::TypeTag>) -> crate::Result<Vec<u8>> {
+        let total = match tag {
+            Some(tag) => tag::LEN + len + tag::name_len(tag, len),
+            None => len,
+        };
+        let mut out = super::try_buffer(total, "encoding a message")?;
+        if total >= HUGE_PAGES_FROM {
             sys::advise_huge_pages(&mut out);
         }
-        out
+        if let Some(tag) = tag {
+            tag::push_word(&mut out, tag);
+        }
+        Ok(out)
+    }
+
+    fn finish(mut out: Vec<u8>, tag: Option<tag::TypeTag>) -> crate::Result<Vec<u8>> {
+        if let Some(tag) = tag {
+            tag::push_name(&mut out, tag);
+        }
+        debug_assert_eq!(out.len(), out.capacity(), "one exact allocation");
+        Ok(out)
     }
 
     fn flat_len<E: Element>(items: &[E]) -> usize {
@@ -776,7 +1256,7 @@ mod bulk {
         Err(Error::DeserializeBadVarint)
     }
 
-    fn take_flat<E: Element>(input: &mut &[u8]) -> Result<Vec<E>, Error> {
+    fn take_flat<E: Element>(input: &mut &[u8]) -> Result<Vec<E>, Failure> {
         let len = take_varint(input)?;
         // Postcard would run out of input reading the elements; so do we, before allocating.
         let n_bytes = len
@@ -785,14 +1265,19 @@ mod bulk {
             .ok_or(Error::DeserializeUnexpectedEnd)?;
         let (bytes, rest) = input.split_at(n_bytes);
         *input = rest;
-        Ok(sys::vec_from_bytes(bytes))
+        sys::vec_from_bytes(bytes).map_err(|_| Failure::OutOfMemory(n_bytes))
     }
 
-    fn take_nested<E: Element>(input: &mut &[u8]) -> Result<Vec<Vec<E>>, Error> {
+    fn take_nested<E: Element>(input: &mut &[u8]) -> Result<Vec<Vec<E>>, Failure> {
         let len = take_varint(input)?;
         // Each vector takes at least one byte (its length), so a hostile count reserves at most
-        // one slot per input byte; a valid one, exactly its count.
-        let mut vectors = Vec::with_capacity(len.min(input.len()));
+        // one slot per input byte; a valid one, exactly its count. Still 24 bytes per input
+        // byte: fallible.
+        let slots = len.min(input.len());
+        let mut vectors = Vec::new();
+        vectors
+            .try_reserve_exact(slots)
+            .map_err(|_| Failure::OutOfMemory(slots * size_of::<Vec<E>>()))?;
         for _ in 0..len {
             vectors.push(take_flat(input)?);
         }
@@ -839,20 +1324,20 @@ pub(crate) struct PassedFd(pub(crate) OwnedFd);
 
 impl Serialize for PassedFd {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let duplicate = self.0.try_clone().map_err(serde::ser::Error::custom)?;
-        let index = OUTGOING_FDS.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            let list = slot.as_mut()?;
-            list.push(duplicate);
-            Some(list.len() - 1)
-        });
-        match index {
-            Some(index) => serializer.serialize_u32(index as u32),
-            None => Err(serde::ser::Error::custom(
+        let Some(start) = OUTGOING_START.get() else {
+            return Err(serde::ser::Error::custom(
                 "mp handles (pipes, queues, shared arrays) can only be sent through mp's own \
                  channels and process arguments, not written with another serializer",
-            )),
-        }
+            ));
+        };
+        let duplicate = self.0.try_clone().map_err(serde::ser::Error::custom)?;
+        let len = OUTGOING_FDS.with(|list| {
+            let mut list = list.borrow_mut();
+            list.push(duplicate);
+            list.len()
+        });
+        OUTGOING_LEN.set(len);
+        serializer.serialize_u32((len - 1 - start) as u32)
     }
 }
 
@@ -909,6 +1394,14 @@ mod tests {
         assert!(matches!(closed, Err(Error::Disconnected { .. })));
     }
 
+    /// `value_bytes` behind `T`'s tag word (unnamed), as a typed body.
+    fn tagged<T: ?Sized>(value_bytes: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        tag::push_word(&mut body, tag::of::<T>());
+        body.extend_from_slice(value_bytes);
+        body
+    }
+
     #[test]
     fn frames_survive_every_size() {
         for body_len in [0, 1, 23, 24, 25, 4095, 4096, 212_993, 3 << 20] {
@@ -939,7 +1432,8 @@ mod tests {
         T: Serialize + DeserializeOwned + 'static,
     {
         let postcard_bytes = postcard::to_stdvec(value).unwrap();
-        let fast_bytes = bulk::encode(value).expect("the fast path covers this type");
+        let fast_bytes =
+            bulk::encode(value, None).expect("the fast path covers this type").unwrap();
         assert!(fast_bytes == postcard_bytes, "{} bytes differ from postcard's", fast_bytes.len());
         assert_eq!(fast_bytes.capacity(), fast_bytes.len(), "one exact allocation");
 
@@ -960,9 +1454,8 @@ mod tests {
         for (seed, &len) in lengths.iter().enumerate() {
             let items = sample::<E>(len, seed as u64);
             agrees_with_postcard(&items);
-            assert!(
-                bulk::encode(items.as_slice()).unwrap() == postcard::to_stdvec(&items).unwrap()
-            );
+            let slice_bytes = bulk::encode(items.as_slice(), None).unwrap().unwrap();
+            assert!(slice_bytes == postcard::to_stdvec(&items).unwrap());
 
             // As many vectors as `len`, of mixed lengths; and one holding a long vector.
             let many: Vec<Vec<E>> =
@@ -971,7 +1464,8 @@ mod tests {
             for vectors in [many, one_long] {
                 agrees_with_postcard(&vectors);
                 let slice = vectors.as_slice();
-                assert!(bulk::encode(slice).unwrap() == postcard::to_stdvec(slice).unwrap());
+                let slice_bytes = bulk::encode(slice, None).unwrap().unwrap();
+                assert!(slice_bytes == postcard::to_stdvec(slice).unwrap());
             }
         }
     }
@@ -1031,7 +1525,10 @@ mod tests {
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let fast = bulk::decode::<T>(bytes).expect("covered");
+        let fast = bulk::decode::<T>(bytes).expect("covered").map_err(|failure| match failure {
+            bulk::Failure::Postcard(error) => error,
+            other => panic!("{other:?}"),
+        });
         let slow = postcard::from_bytes::<T>(bytes);
         match (&fast, &slow) {
             (Ok(fast), Ok(slow)) => {
@@ -1060,8 +1557,9 @@ mod tests {
             decodes_like_postcard::<Vec<Vec<f32>>>(&nested[..cut]).unwrap_err();
         }
         // What the user reads: the same message as for any other type.
-        let fast = decode::<Vec<f64>>(&flat[..5], Vec::new()).unwrap_err().to_string();
-        let slow = decode::<(u8, Vec<f64>)>(&[0, 9], Vec::new()).unwrap_err().to_string();
+        let fast = decode::<Vec<f64>>(&tagged::<Vec<f64>>(&flat[..5]), Vec::new());
+        let slow = decode::<(u8, Vec<f64>)>(&tagged::<(u8, Vec<f64>)>(&[0, 9]), Vec::new());
+        let (fast, slow) = (fast.unwrap_err().to_string(), slow.unwrap_err().to_string());
         assert_eq!(fast, slow);
         assert!(fast.contains("Hit the end of buffer"), "{fast}");
         // Trailing bytes are ignored, as postcard ignores them.
@@ -1101,16 +1599,83 @@ mod tests {
 
     #[test]
     fn other_types_take_postcard() {
-        assert!(bulk::encode(&vec![1u32, 2]).is_none());
-        assert!(bulk::encode(&(1u8, vec![1.0f64])).is_none());
-        assert!(bulk::encode(&vec![vec![vec![1.0f64]]]).is_none());
-        assert!(bulk::encode("text").is_none());
+        assert!(bulk::encode(&vec![1u32, 2], None).is_none());
+        assert!(bulk::encode(&(1u8, vec![1.0f64]), None).is_none());
+        assert!(bulk::encode(&vec![vec![vec![1.0f64]]], None).is_none());
+        assert!(bulk::encode("text", None).is_none());
         assert!(bulk::decode::<Vec<u32>>(&[0]).is_none());
         assert!(bulk::decode::<(u8, Vec<f64>)>(&[0, 0]).is_none());
         let value = (7u8, vec![1.0f64, -0.0], vec![3u32; 300]);
         let (bytes, _) = encode(&value).unwrap();
-        assert_eq!(bytes, postcard::to_stdvec(&value).unwrap());
+        let untagged = tag::check::<(u8, Vec<f64>, Vec<u32>)>(&bytes).unwrap();
+        assert_eq!(untagged, postcard::to_stdvec(&value).unwrap());
         assert_eq!(decode::<(u8, Vec<f64>, Vec<u32>)>(&bytes, Vec::new()).unwrap(), value);
+    }
+
+    #[test]
+    fn types_that_serde_encodes_alike_share_a_tag() {
+        use std::{borrow::Cow, collections::HashMap, sync::Arc};
+        assert_eq!(tag::of::<Vec<f64>>(), tag::of::<[f64]>());
+        assert_eq!(tag::of::<Vec<f64>>(), tag::of::<&mut [f64]>());
+        assert_eq!(tag::of::<(u64, Vec<f64>)>(), tag::of::<(u64, &Vec<f64>)>());
+        assert_eq!(tag::of::<(u64, String)>(), tag::of::<(u64, &&str)>());
+        assert_eq!(tag::of::<Vec<u8>>(), tag::of::<Box<[u8]>>());
+        assert_eq!(tag::of::<String>(), tag::of::<Cow<'static, str>>());
+        assert_eq!(tag::of::<Vec<String>>(), tag::of::<Vec<Arc<str>>>());
+        let fingerprint = |tag: tag::TypeTag| tag.fingerprint;
+        for (one, other) in [
+            (tag::of::<f64>(), tag::of::<usize>()),
+            (tag::of::<u64>(), tag::of::<usize>()),
+            (tag::of::<[f64; 3]>(), tag::of::<Vec<f64>>()),
+            (tag::of::<Vec<Vec<f64>>>(), tag::of::<Vec<f64>>()),
+            (tag::of::<(u8,)>(), tag::of::<u8>()),
+            (tag::of::<Option<u8>>(), tag::of::<u8>()),
+        ] {
+            assert_ne!(fingerprint(one), fingerprint(other), "{} and {}", one.name, other.name);
+        }
+        assert_eq!(tag::of::<Vec<String>>().name, "Vec<String>");
+        assert_eq!(tag::of::<(u8,)>().name, "(u8,)");
+        assert_eq!(tag::of::<&[f64]>().name, "Vec<f64>");
+        assert_eq!(tag::of::<HashMap<u8, Option<String>>>().name, "HashMap<u8, Option<String>>");
+        assert_eq!(tag::canonical("fn(u8) -> u8"), "fn(u8) -> u8");
+        assert_eq!(tag::short(&"a::".repeat(200)), "");
+        assert_eq!(tag::short(&"x".repeat(300)).len(), 255);
+    }
+
+    #[test]
+    fn a_wrong_type_is_an_error_naming_both() {
+        let mismatch = |body: &[u8]| match decode::<u64>(body, Vec::new()) {
+            Err(Error::TypeMismatch { sent, expected }) => {
+                assert_eq!(expected, "u64");
+                sent
+            }
+            other => panic!("{other:?}"),
+        };
+        let float = encode(&2.5f64).unwrap().0;
+        assert_eq!(mismatch(&float).as_deref(), Some("f64"));
+        assert_eq!(decode::<f64>(&float, Vec::new()).unwrap(), 2.5);
+        let floats = encode(&vec![1.0f64, 2.0, 3.0]).unwrap().0;
+        assert_eq!(mismatch(&floats).as_deref(), Some("Vec<f64>"));
+        assert_eq!(decode::<Vec<f64>>(&floats, Vec::new()).unwrap(), [1.0, 2.0, 3.0]);
+        // A frame of 40 bytes (24 of header, 4 of tag, 12 of string) stays in the ring's
+        // inline copy: its name is left out.
+        let text = encode(&"eleven char".to_string()).unwrap().0;
+        assert_eq!(text.len(), 16);
+        assert_eq!(mismatch(&text), None);
+        assert_eq!(decode::<String>(&text, Vec::new()).unwrap(), "eleven char");
+        let error = decode::<u64>(&text, Vec::new()).unwrap_err().to_string();
+        assert!(error.contains("received a value of another type"), "{error}");
+        // One byte more is past the inline copy anyway: named.
+        let text = encode(&"twelve chars".to_string()).unwrap().0;
+        assert_eq!(mismatch(&text).as_deref(), Some("String"));
+        // A 1-byte value with its name fits: 24 + 4 + 1 + 3 bytes.
+        assert_eq!(encode(&1u8).unwrap().0.len(), 8);
+        // A body without a valid tag is damaged, not trusted.
+        assert!(matches!(decode::<u64>(&[1, 2], Vec::new()), Err(Error::Corrupted { .. })));
+        assert!(matches!(
+            decode::<u64>(&[0, 0, 0, 0x80, 9], Vec::new()),
+            Err(Error::Corrupted { .. })
+        ));
     }
 
     #[test]

@@ -528,13 +528,17 @@ unsafe fn copy_streaming(source: *const u8, destination: *mut u8, len: usize) {
 
 /// A fresh vector holding the elements whose bytes are `bytes` (a whole number of them): one
 /// allocation, huge pages when it is large, and streaming stores from 4 MiB on, where the
-/// copy would otherwise read every destination line into the caches first.
-pub(crate) fn vec_from_bytes<E: bytemuck::Pod>(bytes: &[u8]) -> Vec<E> {
+/// copy would otherwise read every destination line into the caches first. Its size comes
+/// from a message, so an allocation that fails is an error, not an abort.
+pub(crate) fn vec_from_bytes<E: bytemuck::Pod>(
+    bytes: &[u8],
+) -> Result<Vec<E>, std::collections::TryReserveError> {
     const LARGE: usize = 4 << 20;
     let size = std::mem::size_of::<E>().max(1);
     assert!(bytes.len().is_multiple_of(size), "checked by the caller");
     let len = bytes.len() / size;
-    let mut items = Vec::<E>::with_capacity(len);
+    let mut items = Vec::<E>::new();
+    items.try_reserve_exact(len)?;
     if bytes.len() >= LARGE {
         advise_huge_pages(&mut items);
     }
@@ -550,7 +554,7 @@ pub(crate) fn vec_from_bytes<E: bytemuck::Pod>(bytes: &[u8]) -> Vec<E> {
         }
         items.set_len(len);
     }
-    items
+    Ok(items)
 }
 
 /// Asks for huge pages behind the spare capacity of `buffer` (the 2 MiB-aligned part of it):

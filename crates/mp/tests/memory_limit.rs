@@ -1,0 +1,164 @@
+//! A message larger than a process may allocate is `Error::OutOfMemory` naming the size, not
+//! an abort (issue 10): in a sender, in a worker that receives, and in a parent that receives.
+//! Each process under test is limited for real (`prlimit --as` on its pid, once it is
+//! running), and goes on working after the error.
+//!
+//! Alone in its binary: it moves 1 GiB messages. The tests take turns (one lock), so the binary
+//! never holds more than one of them at a time.
+
+mod common;
+
+use std::{process::Command, sync::Mutex, time::Duration};
+
+use common::watchdog;
+use mp::{Connection, Error, Process};
+
+mp::test_support!();
+
+const LIMIT: Duration = Duration::from_secs(300);
+const GIB: usize = 1 << 30;
+/// Address space left to a limited process beyond what it has: room for its small
+/// allocations and threads, not for a 1 GiB message.
+const HEADROOM: u64 = 768 << 20;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Limits the address space of process `pid` to what it uses now plus [`HEADROOM`].
+fn limit_memory(pid: u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmSize:"))
+        .and_then(|size| size.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/PID/status");
+    let limit = kib * 1024 + HEADROOM;
+    let status = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--as={limit}"))
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(status.success(), "prlimit failed");
+}
+
+/// The text of an out-of-memory error, or a panic naming what came instead.
+fn out_of_memory<T: std::fmt::Debug>(outcome: mp::Result<T>) -> String {
+    match outcome {
+        Err(error @ Error::OutOfMemory { .. }) => error.to_string(),
+        other => panic!("expected Error::OutOfMemory, got {other:?}"),
+    }
+}
+
+/// Holds 1 GiB (reserved, not touched), waits to be limited, then sends it: typed as bytes
+/// (the bulk path), then as 16-byte arrays (postcard). Returns the two errors.
+fn big_sender(connection: Connection<Vec<u8>>) -> (String, String) {
+    let bytes = vec![0u8; GIB];
+    let arrays = vec![[0u8; 16]; GIB / 16];
+    connection.send(&Vec::new()).unwrap(); // ready
+    connection.recv().unwrap(); // limited
+    let bulk = out_of_memory(connection.send(&bytes));
+    let arrays_end: Connection<Vec<[u8; 16]>> = mp::testing::retype(connection);
+    let postcard = out_of_memory(arrays_end.send(&arrays));
+    // Nothing was sent; the connection is fine.
+    arrays_end.send(&vec![[7; 16]]).unwrap();
+    (bulk, postcard)
+}
+
+#[test]
+fn a_sender_out_of_memory_gets_an_error() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _guard = watchdog(LIMIT);
+    let (here, there) = mp::pipe::<Vec<u8>>().unwrap();
+    let mut sender = Process::spawn(big_sender, there).unwrap();
+    here.recv().unwrap();
+    limit_memory(sender.pid());
+    here.send(&Vec::new()).unwrap();
+    let arrays: Connection<Vec<[u8; 16]>> = mp::testing::retype(here);
+    assert_eq!(arrays.recv().unwrap(), [[7; 16]]);
+    let (bulk, postcard) = sender.join().expect("the sender survives its error");
+    assert!(bulk.starts_with("cannot allocate 1.00 GiB for encoding a message"), "{bulk}");
+    assert!(postcard.contains("for encoding a message"), "{postcard}");
+}
+
+/// Waits to be limited, then receives a 1 GiB message (raw bytes), a 512 MiB `Vec<f64>` that
+/// fits as a message but not again as a vector (typed, then as a slice), and a small one.
+/// Returns the three errors and the small message.
+fn big_receiver(connection: Connection<Vec<f64>>) -> ([String; 3], Vec<f64>) {
+    connection.send(&Vec::new()).unwrap(); // ready
+    connection.recv().unwrap(); // limited
+    let received = out_of_memory(connection.recv_bytes());
+    let decoded = out_of_memory(connection.recv());
+    let as_slice = out_of_memory(connection.recv_vec::<f64>());
+    ([received, decoded, as_slice], connection.recv().unwrap())
+}
+
+#[test]
+fn a_worker_out_of_memory_gets_an_error_and_its_connection_goes_on() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _guard = watchdog(LIMIT);
+    let (here, there) = mp::pipe::<Vec<f64>>().unwrap();
+    let mut receiver = Process::spawn(big_receiver, there).unwrap();
+    here.recv().unwrap();
+    limit_memory(receiver.pid());
+    here.send(&Vec::new()).unwrap();
+    here.send_bytes(&vec![0u8; GIB]).unwrap();
+    let floats = vec![0.0; (512 << 20) / 8];
+    here.send(&floats).unwrap();
+    here.send_slice(&floats).unwrap();
+    here.send(&vec![1.0, 2.0]).unwrap();
+    let ([received, decoded, as_slice], small) =
+        receiver.join().expect("the worker survives its errors");
+    assert!(
+        received.starts_with(
+            "cannot allocate 1.00 GiB for receiving a message of 1.00 GiB (it was read and dropped)"
+        ),
+        "{received}"
+    );
+    assert!(
+        decoded.starts_with("cannot allocate 512.00 MiB for decoding a message of 512.00 MiB"),
+        "{decoded}"
+    );
+    assert!(
+        as_slice.starts_with("cannot allocate 512.00 MiB for an array received as 512.00 MiB"),
+        "{as_slice}"
+    );
+    assert_eq!(small, [1.0, 2.0]);
+}
+
+/// A worker of the limited parent: sends 1 GiB on a pipe, then a small message, and returns
+/// 1 GiB as its result.
+fn big_child(connection: Connection<Vec<u8>>) -> Vec<u8> {
+    connection.recv().unwrap(); // go
+    connection.send_bytes(&vec![0u8; GIB]).unwrap();
+    connection.send(&vec![3]).unwrap();
+    vec![0u8; GIB]
+}
+
+/// Starts its worker, waits to be limited, then receives 1 GiB from it on a pipe and as its
+/// result. Returns the errors and the small message between them.
+fn limited_parent(test: Connection<Vec<u8>>) -> (String, Vec<u8>, String) {
+    let (here, there) = mp::pipe::<Vec<u8>>().unwrap();
+    let mut child = Process::spawn(big_child, there).unwrap();
+    test.send(&Vec::new()).unwrap(); // ready
+    test.recv().unwrap(); // limited
+    here.send(&Vec::new()).unwrap();
+    let on_pipe = out_of_memory(here.recv_bytes());
+    let small = here.recv().unwrap();
+    let result = out_of_memory(child.join());
+    (on_pipe, small, result)
+}
+
+#[test]
+fn a_parent_out_of_memory_gets_an_error() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _guard = watchdog(LIMIT);
+    let (here, there) = mp::pipe::<Vec<u8>>().unwrap();
+    let mut parent = Process::spawn(limited_parent, there).unwrap();
+    here.recv().unwrap();
+    // Only the parent: its worker, started already, is not limited.
+    limit_memory(parent.pid());
+    here.send(&Vec::new()).unwrap();
+    let (on_pipe, small, result) = parent.join().expect("the parent survives its errors");
+    assert!(on_pipe.starts_with("cannot allocate 1.00 GiB for receiving a message"), "{on_pipe}");
+    assert_eq!(small, [3]);
+    assert!(result.starts_with("cannot allocate 1.00 GiB for receiving a message"), "{result}");
+}
