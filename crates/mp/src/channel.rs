@@ -143,8 +143,9 @@ struct ReadSide {
 #[derive(Default)]
 struct WriteSide {
     outbox: Outbox,
-    /// Set once the peer is gone; every later send fails.
-    broken: bool,
+    /// Set once a send (or the flusher finishing one) failed for good; every later send
+    /// fails the same way, so a message the flusher could not deliver is never silent.
+    broken: Option<Broken>,
     /// When a send last checked that the peer is still there.
     last_hangup_check: Option<Instant>,
     /// Sends since the clock was last read, modulo [`SENDS_PER_CLOCK_LOOK`].
@@ -158,6 +159,34 @@ impl fmt::Debug for Link {
             .field("name", &self.name)
             .field("shared_memory", &self.rings.is_some())
             .finish()
+    }
+}
+
+/// Why the sending side of a link is unusable (`Error` is not `Clone`).
+#[derive(Clone, Debug)]
+enum Broken {
+    Disconnected,
+    Corrupted(String),
+    Failed(String),
+}
+
+impl Broken {
+    fn of(error: &Error) -> Broken {
+        match error {
+            Error::Disconnected { .. } => Broken::Disconnected,
+            Error::Corrupted { message } => Broken::Corrupted(message.clone()),
+            other => Broken::Failed(other.to_string()),
+        }
+    }
+
+    fn error(&self, name: &str) -> Error {
+        match self {
+            Broken::Disconnected => Error::disconnected(name),
+            Broken::Corrupted(message) => Error::Corrupted { message: message.clone() },
+            Broken::Failed(message) => {
+                Error::io(format!("sending on {name}"), std::io::Error::other(message.clone()))
+            }
+        }
     }
 }
 
@@ -219,35 +248,52 @@ impl Link {
     /// Sends one frame; see the module docs for when this returns.
     pub(crate) fn send_frame(self: &Arc<Self>, frame: OutFrame<'_>) -> Result<()> {
         let mut writer = self.lock_writer();
-        if writer.broken {
-            return Err(Error::disconnected(self.name));
+        if let Some(broken) = &writer.broken {
+            return Err(broken.error(self.name));
         }
         if !writer.outbox.is_empty() {
-            if self.rings.is_some() && self.peer_gone_lately(&mut writer) {
-                writer.broken = true;
-                return Err(Error::disconnected(self.name));
-            }
             // A flusher is draining earlier messages: keep the order by queueing behind them.
-            writer.outbox.push(frame);
-            return Ok(());
+            return self.hand_to_flusher(writer, frame);
         }
         if let Some(rings) = &self.rings {
             return self.send_frame_ring(rings, writer, frame);
         }
         match wire::write_with_patience(self.fd.as_fd(), frame, SEND_PATIENCE) {
             Ok(None) => Ok(()),
-            Ok(Some(rest)) => {
-                writer.outbox.push(rest);
-                drop(writer);
-                start_flusher(Arc::clone(self));
-                Ok(())
-            }
+            Ok(Some(rest)) => self.hand_to_flusher(writer, rest),
             Err(error) if is_peer_gone(&error) => {
-                writer.broken = true;
+                writer.broken = Some(Broken::Disconnected);
                 Err(Error::disconnected(self.name))
             }
             Err(error) => Err(Error::io(format!("sending on {}", self.name), error)),
         }
+    }
+
+    /// Queues (the rest of) `frame` for a flusher thread and returns `Ok`, but only while the
+    /// receiving end is open: a message queued for a dead receiver would be lost after an
+    /// `Ok`. If the receiver dies later, the flusher's failure is the error of the next send.
+    fn hand_to_flusher(
+        self: &Arc<Self>,
+        mut writer: std::sync::MutexGuard<'_, WriteSide>,
+        frame: OutFrame<'_>,
+    ) -> Result<()> {
+        if self.peer_hung_up() {
+            writer.broken = Some(Broken::Disconnected);
+            // (Behind queued messages, the flusher owns the write lock.)
+            if writer.outbox.is_empty()
+                && let Some(rings) = &self.rings
+            {
+                rings.abandon_message(!frame.untouched());
+            }
+            return Err(Error::disconnected(self.name));
+        }
+        let first = writer.outbox.is_empty();
+        writer.outbox.push(frame);
+        drop(writer);
+        if first {
+            start_flusher(Arc::clone(self));
+        }
+        Ok(())
     }
 
     fn send_frame_ring(
@@ -258,19 +304,18 @@ impl Link {
     ) -> Result<()> {
         // Like a socket, a ring refuses messages once the reader is known to be gone.
         if self.peer_gone_lately(&mut writer) {
-            writer.broken = true;
+            writer.broken = Some(Broken::Disconnected);
             return Err(Error::disconnected(self.name));
         }
         match self.take_write_lock(rings, Some(SEND_PATIENCE)) {
             Ok(true) => {}
-            Ok(false) => {
-                // Another holder of this sending end is busy: a flusher sends it later.
-                writer.outbox.push(frame);
-                drop(writer);
-                start_flusher(Arc::clone(self));
-                return Ok(());
+            // Another holder of this sending end is busy: a flusher sends it later.
+            Ok(false) => return self.hand_to_flusher(writer, frame),
+            Err(error) => {
+                let error = self.ring_error(error);
+                writer.broken = Some(Broken::of(&error));
+                return Err(error);
             }
-            Err(error) => return Err(self.ring_error(error)),
         }
         // Read the clock only once the ring is full: a small message never needs it.
         let mut last_progress: Option<Instant> = None;
@@ -283,11 +328,7 @@ impl Link {
                 }
                 Ok(RingWrite::Progress) => last_progress = Some(Instant::now()),
                 Ok(RingWrite::Full | RingWrite::SocketFull) => {}
-                Err(error) => {
-                    writer.broken = true;
-                    rings.abandon_message(!frame.untouched());
-                    return Err(self.ring_error(error));
-                }
+                Err(error) => return self.give_up_send(rings, &mut writer, &frame, error),
             }
             let until = *last_progress.get_or_insert_with(Instant::now) + SEND_PATIENCE;
             let waited = match outcome {
@@ -301,21 +342,27 @@ impl Link {
                 Ok(false) if rings.outbound.reader_is_receiving() => {
                     last_progress = Some(Instant::now());
                 }
-                Ok(false) => {
-                    // The reader has not made room for a while (it may be sending to us):
-                    // a flusher thread finishes the message, holding the write lock till then.
-                    writer.outbox.push(frame);
-                    drop(writer);
-                    start_flusher(Arc::clone(self));
-                    return Ok(());
-                }
-                Err(error) => {
-                    writer.broken = true;
-                    rings.abandon_message(!frame.untouched());
-                    return Err(self.ring_error(error));
-                }
+                // The reader has not made room for a while (it may be sending to us): a
+                // flusher thread finishes the message, holding the write lock till then.
+                Ok(false) => return self.hand_to_flusher(writer, frame),
+                Err(error) => return self.give_up_send(rings, &mut writer, &frame, error),
             }
         }
+    }
+
+    /// Ends a send that failed: the link stays broken (every later send fails the same way),
+    /// and a half-written message poisons the ring.
+    fn give_up_send(
+        &self,
+        rings: &RingEnds,
+        writer: &mut WriteSide,
+        frame: &OutFrame<'_>,
+        error: std::io::Error,
+    ) -> Result<()> {
+        let error = self.ring_error(error);
+        writer.broken = Some(Broken::of(&error));
+        rings.abandon_message(!frame.untouched());
+        Err(error)
     }
 
     fn ring_error(&self, error: std::io::Error) -> Error {
@@ -375,16 +422,18 @@ impl Link {
             };
             let now = Instant::now();
             let until = *until.get_or_insert_with(|| patience.map(|patience| now + patience));
-            if until.is_some_and(|until| now >= until) {
-                return Ok(false);
-            }
             let owner_pid = (owner >> 32) as u32;
             if owner_pid != std::process::id() && !ring::process_alive(owner_pid) {
                 rings.outbound.poison();
                 continue;
             }
+            // Before giving up on the lock: a caller that gives up hands its message to a
+            // flusher, which is only right for a live receiver.
             if self.peer_hung_up() {
                 return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            if until.is_some_and(|until| now >= until) {
+                return Ok(false);
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
@@ -399,12 +448,14 @@ impl Link {
             if spin.turn() {
                 continue;
             }
+            // The receiver's death first: `false` makes the caller hand the rest of its
+            // message to a flusher (or wait on), which is only right for a live receiver.
+            if self.peer_hung_up() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
             let now = Instant::now();
             if now >= until {
                 return Ok(false);
-            }
-            if self.peer_hung_up() {
-                return Err(std::io::ErrorKind::BrokenPipe.into());
             }
             rings.outbound.wait_for_space((until - now).min(CHECK_EVERY))?;
         }
@@ -414,6 +465,9 @@ impl Link {
     fn wait_socket_writable(&self, until: Instant) -> std::io::Result<bool> {
         let now = Instant::now();
         if now >= until {
+            if self.peer_hung_up() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
             return Ok(false);
         }
         let interest = sys::Ready { writable: true, ..Default::default() };
@@ -989,9 +1043,9 @@ fn flush_until_empty(link: &Link) {
                     return;
                 }
                 Ok(false) => {}
-                Err(_) => {
-                    // The receiver is gone; what it never read cannot be delivered.
-                    writer.broken = true;
+                Err(error) => {
+                    // What the receiver never read cannot be delivered: the next send says so.
+                    writer.broken = Some(Broken::of(&link.ring_error(error)));
                     if let Some(rings) = &link.rings {
                         rings.abandon_message(writer.outbox.mid_frame());
                     }
@@ -1005,11 +1059,11 @@ fn flush_until_empty(link: &Link) {
             Some(rings) if !socket_full => link.wait_for_space(rings, until).map(drop),
             _ => link.wait_socket_writable(until).map(drop),
         };
-        if waited.is_err() {
+        if let Err(error) = waited {
             let mut writer = link.lock_writer();
-            writer.broken = true;
+            writer.broken = Some(Broken::of(&link.ring_error(error)));
             if let Some(rings) = &link.rings {
-                rings.abandon_message(true);
+                rings.abandon_message(writer.outbox.mid_frame());
             }
             writer.outbox = Outbox::default();
             return;
