@@ -499,7 +499,7 @@ impl Ring {
     }
 }
 
-/// False once process `pid` has exited (a zombie counts as exited).
+/// False once process `pid` has exited (a zombie counts as exited) and closed its descriptors.
 pub(crate) fn process_alive(pid: u32) -> bool {
     if let Err(error) = sys::send_signal(pid, 0)
         && error.raw_os_error() == Some(libc::ESRCH)
@@ -508,9 +508,25 @@ pub(crate) fn process_alive(pid: u32) -> bool {
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => match stat.rfind(')') {
-            Some(end) => !matches!(stat.as_bytes().get(end + 2), Some(b'Z' | b'X')),
-            None => true,
+            Some(end) if matches!(stat.as_bytes().get(end + 2), Some(b'Z' | b'X')) => {
+                other_threads_alive(pid)
+            }
+            _ => true,
         },
         Err(_) => false,
     }
+}
+
+/// The main thread of a killed process shows as a zombie while its other threads are still
+/// exiting, and they hold its descriptors: until the last is gone, its end of a socket is
+/// open, so "dead" would be read as "dead, yet its socket is open" (another holder).
+fn other_threads_alive(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse::<u32>().ok())
+        .is_some_and(|threads| threads > 1)
 }
