@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, proc_state, watchdog, zombie_children};
+use common::{eventually, is_gone_and_reaped, proc_state, watchdog};
 use mp::{Error, Process, Receiver, Sender};
 
 mp::test_support!();
@@ -17,6 +17,13 @@ const RING: usize = 1 << 20;
 /// A receive that should end at once, but might hang without the fix, gives up after this
 /// (so that the old code fails with an assertion, within the watchdog's limit).
 const WAIT: Duration = Duration::from_secs(20);
+
+/// Every process this test started is gone and reaped (other tests run at the same time, so
+/// only these are looked at).
+fn all_reaped(pids: &[u32]) {
+    let left: Vec<u32> = pids.iter().copied().filter(|&pid| !is_gone_and_reaped(pid)).collect();
+    assert!(left.is_empty(), "processes left over: {left:?}");
+}
 
 fn signal(pid: u32, name: &str) {
     let status = std::process::Command::new("kill")
@@ -79,7 +86,7 @@ fn a_send_blocked_on_a_receiver_that_is_killed_is_an_error_never_ok() {
     }
     assert!(tx.send_bytes(b"after").is_err(), "a later send must fail too");
     assert!(child.join().is_err(), "the receiver was killed");
-    assert!(zombie_children().is_empty(), "{:?}", zombie_children());
+    all_reaped(&[pid]);
 }
 
 // ---- Several processes on one receiving end.
@@ -128,10 +135,12 @@ fn collect(receiver: Receiver<()>) -> Result<Vec<u64>, String> {
 fn processes_sharing_one_receiving_end_each_get_distinct_messages_and_together_all() {
     let _guard = watchdog(LIMIT);
     let count = 12_000u64;
+    let mut pids = Vec::new();
     for readers in [2, 3] {
         let (tx, rx) = mp::pipe_simplex::<()>().unwrap();
         let mut processes: Vec<_> =
             (0..readers).map(|_| Process::spawn(collect, share(&rx)).unwrap()).collect();
+        pids.extend(processes.iter().map(Process::pid));
         drop(rx);
         let sent = (0..count).try_for_each(|index| tx.send_bytes(&sequenced(index)));
         drop(tx);
@@ -155,7 +164,7 @@ fn processes_sharing_one_receiving_end_each_get_distinct_messages_and_together_a
         );
         assert_eq!(all, (0..count).collect::<Vec<_>>());
     }
-    assert!(zombie_children().is_empty(), "{:?}", zombie_children());
+    all_reaped(&pids);
 }
 
 // ---- A reader that dies holding the read lock.
@@ -216,7 +225,7 @@ fn a_reader_killed_in_the_middle_of_a_message_is_a_clear_error_for_the_other_rea
     }
     signal(writer.pid(), "KILL");
     let _ = writer.join();
-    assert!(zombie_children().is_empty(), "{:?}", zombie_children());
+    all_reaped(&[writer.pid(), victim.pid(), other.pid()]);
 }
 
 fn recv_after_ready((ready, rx): (Sender<()>, Receiver<u64>)) {
@@ -241,5 +250,58 @@ fn a_reader_killed_while_it_waits_for_a_message_takes_none_with_it() {
     for value in 0..3 {
         assert_eq!(rx.recv_timeout(WAIT).unwrap(), value);
     }
-    assert!(zombie_children().is_empty(), "{:?}", zombie_children());
+    all_reaped(&[idle.pid()]);
+}
+
+type WithHandle = (u64, Option<Sender<u64>>);
+
+/// Receives until the sender is gone, answering through the handles that come with some
+/// messages; returns the numbers it got.
+fn answer(receiver: Receiver<WithHandle>) -> Result<Vec<u64>, String> {
+    let mut got = Vec::new();
+    loop {
+        match receiver.recv() {
+            Ok((index, reply_to)) => {
+                if let Some(reply_to) = reply_to {
+                    reply_to.send(&index).map_err(|error| error.to_string())?;
+                }
+                got.push(index);
+            }
+            Err(error) if error.is_disconnected() => return Ok(got),
+            Err(error) => return Err(format!("after {} messages: {error}", got.len())),
+        }
+    }
+}
+
+#[test]
+fn handles_go_with_their_message_to_whichever_process_sharing_the_end_receives_it() {
+    let _guard = watchdog(LIMIT);
+    let count = 300u64;
+    let (tx, rx) = mp::pipe_simplex::<WithHandle>().unwrap();
+    let mut processes: Vec<_> =
+        (0..2).map(|_| Process::spawn(answer, share(&rx)).unwrap()).collect();
+    drop(rx);
+    let mut replies = Vec::new();
+    for index in 0..count {
+        // Every third message carries a pipe end (a descriptor on the socket, beside the ring).
+        if index % 3 == 0 {
+            let (reply_to, reply) = mp::pipe_simplex::<u64>().unwrap();
+            tx.send(&(index, Some(reply_to))).unwrap();
+            replies.push((index, reply));
+        } else {
+            tx.send(&(index, None)).unwrap();
+        }
+    }
+    drop(tx);
+    let mut all = Vec::new();
+    for process in &mut processes {
+        all.extend(process.join().unwrap().unwrap());
+    }
+    let pids: Vec<u32> = processes.iter().map(Process::pid).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..count).collect::<Vec<_>>());
+    for (index, reply) in replies {
+        assert_eq!(reply.recv_timeout(WAIT).unwrap(), index, "the handle of message {index}");
+    }
+    all_reaped(&pids);
 }
