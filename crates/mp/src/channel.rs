@@ -10,7 +10,13 @@
 //! * `send` returns once the message is handed to the operating system, or queued behind it when
 //!   the receiver is not reading: two processes that both send before they receive never
 //!   deadlock, whatever the message sizes. Queued messages are still delivered after the sending
-//!   handle is dropped, and a process waits for them before it exits.
+//!   handle is dropped, and a process waits for them before it exits. A send never returns `Ok`
+//!   for a receiving end that closed before its message was in: it fails with
+//!   [`Error::Disconnected`]; if the receiver dies after a message was queued, the next send
+//!   fails.
+//! * An end can be shared by several processes (pass it to each, or clone a [`Sender`] or
+//!   [`Receiver`] first): messages from several senders never interleave, and each message goes
+//!   to exactly one of several receivers, as in Python's work-queue pattern.
 //! * Typed values are encoded with postcard. Bulk data should go through
 //!   [`Connection::send_bytes`] or [`Connection::send_slice`], which copy the bytes as they are.
 //! * Messages travel through shared memory (a ring per direction, created with the pipe); the
@@ -38,7 +44,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwn
 
 use crate::{
     Error, Result,
-    ring::{self, Ring, RingFile},
+    ring::{self, Poison, Ring, RingFile},
     sys,
     wire::{
         self, BodyKind, Frame, FrameReader, OutFrame, Outbox, PassedFd, ReadOutcome, RingWrite,
@@ -125,7 +131,7 @@ impl RingEnds {
     /// reader could never find the next frame), and frees the write lock.
     fn abandon_message(&self, mid_message: bool) {
         if mid_message {
-            self.outbound.poison();
+            self.outbound.poison(Poison::Writer);
         }
         self.outbound.unlock(self.token);
     }
@@ -138,13 +144,17 @@ struct ReadSide {
     fds: VecDeque<OwnedFd>,
     /// The socket reached end of stream: nobody can write more.
     peer_closed: bool,
+    /// This link holds the inbound ring's read lock (from the start of a receive to the end
+    /// of its message; across calls when a receive timed out in the middle of one).
+    read_locked: bool,
 }
 
 #[derive(Default)]
 struct WriteSide {
     outbox: Outbox,
-    /// Set once the peer is gone; every later send fails.
-    broken: bool,
+    /// Set once a send (or the flusher finishing one) failed for good; every later send
+    /// fails the same way, so a message the flusher could not deliver is never silent.
+    broken: Option<Broken>,
     /// When a send last checked that the peer is still there.
     last_hangup_check: Option<Instant>,
     /// Sends since the clock was last read, modulo [`SENDS_PER_CLOCK_LOOK`].
@@ -158,6 +168,34 @@ impl fmt::Debug for Link {
             .field("name", &self.name)
             .field("shared_memory", &self.rings.is_some())
             .finish()
+    }
+}
+
+/// Why the sending side of a link is unusable (`Error` is not `Clone`).
+#[derive(Clone, Debug)]
+enum Broken {
+    Disconnected,
+    Corrupted(String),
+    Failed(String),
+}
+
+impl Broken {
+    fn of(error: &Error) -> Broken {
+        match error {
+            Error::Disconnected { .. } => Broken::Disconnected,
+            Error::Corrupted { message } => Broken::Corrupted(message.clone()),
+            other => Broken::Failed(other.to_string()),
+        }
+    }
+
+    fn error(&self, name: &str) -> Error {
+        match self {
+            Broken::Disconnected => Error::disconnected(name),
+            Broken::Corrupted(message) => Error::Corrupted { message: message.clone() },
+            Broken::Failed(message) => {
+                Error::io(format!("sending on {name}"), std::io::Error::other(message.clone()))
+            }
+        }
     }
 }
 
@@ -219,35 +257,52 @@ impl Link {
     /// Sends one frame; see the module docs for when this returns.
     pub(crate) fn send_frame(self: &Arc<Self>, frame: OutFrame<'_>) -> Result<()> {
         let mut writer = self.lock_writer();
-        if writer.broken {
-            return Err(Error::disconnected(self.name));
+        if let Some(broken) = &writer.broken {
+            return Err(broken.error(self.name));
         }
         if !writer.outbox.is_empty() {
-            if self.rings.is_some() && self.peer_gone_lately(&mut writer) {
-                writer.broken = true;
-                return Err(Error::disconnected(self.name));
-            }
             // A flusher is draining earlier messages: keep the order by queueing behind them.
-            writer.outbox.push(frame);
-            return Ok(());
+            return self.hand_to_flusher(writer, frame);
         }
         if let Some(rings) = &self.rings {
             return self.send_frame_ring(rings, writer, frame);
         }
         match wire::write_with_patience(self.fd.as_fd(), frame, SEND_PATIENCE) {
             Ok(None) => Ok(()),
-            Ok(Some(rest)) => {
-                writer.outbox.push(rest);
-                drop(writer);
-                start_flusher(Arc::clone(self));
-                Ok(())
-            }
+            Ok(Some(rest)) => self.hand_to_flusher(writer, rest),
             Err(error) if is_peer_gone(&error) => {
-                writer.broken = true;
+                writer.broken = Some(Broken::Disconnected);
                 Err(Error::disconnected(self.name))
             }
             Err(error) => Err(Error::io(format!("sending on {}", self.name), error)),
         }
+    }
+
+    /// Queues (the rest of) `frame` for a flusher thread and returns `Ok`, but only while the
+    /// receiving end is open: a message queued for a dead receiver would be lost after an
+    /// `Ok`. If the receiver dies later, the flusher's failure is the error of the next send.
+    fn hand_to_flusher(
+        self: &Arc<Self>,
+        mut writer: std::sync::MutexGuard<'_, WriteSide>,
+        frame: OutFrame<'_>,
+    ) -> Result<()> {
+        if self.peer_hung_up() {
+            writer.broken = Some(Broken::Disconnected);
+            // (Behind queued messages, the flusher owns the write lock.)
+            if writer.outbox.is_empty()
+                && let Some(rings) = &self.rings
+            {
+                rings.abandon_message(!frame.untouched());
+            }
+            return Err(Error::disconnected(self.name));
+        }
+        let first = writer.outbox.is_empty();
+        writer.outbox.push(frame);
+        drop(writer);
+        if first {
+            start_flusher(Arc::clone(self));
+        }
+        Ok(())
     }
 
     fn send_frame_ring(
@@ -258,19 +313,18 @@ impl Link {
     ) -> Result<()> {
         // Like a socket, a ring refuses messages once the reader is known to be gone.
         if self.peer_gone_lately(&mut writer) {
-            writer.broken = true;
+            writer.broken = Some(Broken::Disconnected);
             return Err(Error::disconnected(self.name));
         }
         match self.take_write_lock(rings, Some(SEND_PATIENCE)) {
             Ok(true) => {}
-            Ok(false) => {
-                // Another holder of this sending end is busy: a flusher sends it later.
-                writer.outbox.push(frame);
-                drop(writer);
-                start_flusher(Arc::clone(self));
-                return Ok(());
+            // Another holder of this sending end is busy: a flusher sends it later.
+            Ok(false) => return self.hand_to_flusher(writer, frame),
+            Err(error) => {
+                let error = self.ring_error(error);
+                writer.broken = Some(Broken::of(&error));
+                return Err(error);
             }
-            Err(error) => return Err(self.ring_error(error)),
         }
         // Read the clock only once the ring is full: a small message never needs it.
         let mut last_progress: Option<Instant> = None;
@@ -283,11 +337,7 @@ impl Link {
                 }
                 Ok(RingWrite::Progress) => last_progress = Some(Instant::now()),
                 Ok(RingWrite::Full | RingWrite::SocketFull) => {}
-                Err(error) => {
-                    writer.broken = true;
-                    rings.abandon_message(!frame.untouched());
-                    return Err(self.ring_error(error));
-                }
+                Err(error) => return self.give_up_send(rings, &mut writer, &frame, error),
             }
             let until = *last_progress.get_or_insert_with(Instant::now) + SEND_PATIENCE;
             let waited = match outcome {
@@ -301,21 +351,27 @@ impl Link {
                 Ok(false) if rings.outbound.reader_is_receiving() => {
                     last_progress = Some(Instant::now());
                 }
-                Ok(false) => {
-                    // The reader has not made room for a while (it may be sending to us):
-                    // a flusher thread finishes the message, holding the write lock till then.
-                    writer.outbox.push(frame);
-                    drop(writer);
-                    start_flusher(Arc::clone(self));
-                    return Ok(());
-                }
-                Err(error) => {
-                    writer.broken = true;
-                    rings.abandon_message(!frame.untouched());
-                    return Err(self.ring_error(error));
-                }
+                // The reader has not made room for a while (it may be sending to us): a
+                // flusher thread finishes the message, holding the write lock till then.
+                Ok(false) => return self.hand_to_flusher(writer, frame),
+                Err(error) => return self.give_up_send(rings, &mut writer, &frame, error),
             }
         }
+    }
+
+    /// Ends a send that failed: the link stays broken (every later send fails the same way),
+    /// and a half-written message poisons the ring.
+    fn give_up_send(
+        &self,
+        rings: &RingEnds,
+        writer: &mut WriteSide,
+        frame: &OutFrame<'_>,
+        error: std::io::Error,
+    ) -> Result<()> {
+        let error = self.ring_error(error);
+        writer.broken = Some(Broken::of(&error));
+        rings.abandon_message(!frame.untouched());
+        Err(error)
     }
 
     fn ring_error(&self, error: std::io::Error) -> Error {
@@ -375,16 +431,18 @@ impl Link {
             };
             let now = Instant::now();
             let until = *until.get_or_insert_with(|| patience.map(|patience| now + patience));
-            if until.is_some_and(|until| now >= until) {
-                return Ok(false);
-            }
             let owner_pid = (owner >> 32) as u32;
             if owner_pid != std::process::id() && !ring::process_alive(owner_pid) {
-                rings.outbound.poison();
+                rings.outbound.poison(Poison::Writer);
                 continue;
             }
+            // Before giving up on the lock: a caller that gives up hands its message to a
+            // flusher, which is only right for a live receiver.
             if self.peer_hung_up() {
                 return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            if until.is_some_and(|until| now >= until) {
+                return Ok(false);
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
@@ -399,12 +457,14 @@ impl Link {
             if spin.turn() {
                 continue;
             }
+            // The receiver's death first: `false` makes the caller hand the rest of its
+            // message to a flusher (or wait on), which is only right for a live receiver.
+            if self.peer_hung_up() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
             let now = Instant::now();
             if now >= until {
                 return Ok(false);
-            }
-            if self.peer_hung_up() {
-                return Err(std::io::ErrorKind::BrokenPipe.into());
             }
             rings.outbound.wait_for_space((until - now).min(CHECK_EVERY))?;
         }
@@ -414,6 +474,9 @@ impl Link {
     fn wait_socket_writable(&self, until: Instant) -> std::io::Result<bool> {
         let now = Instant::now();
         if now >= until {
+            if self.peer_hung_up() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
             return Ok(false);
         }
         let interest = sys::Ready { writable: true, ..Default::default() };
@@ -482,11 +545,25 @@ impl Link {
         timeout: Option<Duration>,
     ) -> Result<Option<Frame>> {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        let _receiving = rings.inbound.receiving();
+        if !self.take_read_lock(rings, reader, deadline)? {
+            return Ok(None);
+        }
+        let received = self.read_frame_locked(rings, reader, deadline);
+        self.end_read(rings, reader, &received);
+        received
+    }
+
+    /// Receives one frame, holding the read lock.
+    fn read_frame_locked(
+        &self,
+        rings: &RingEnds,
+        reader: &mut ReadSide,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Frame>> {
         loop {
             match reader.frames.read_frame_ring(&rings.inbound)? {
                 ReadOutcome::Frame(mut frame) => {
-                    self.take_fds(reader, &mut frame)?;
+                    self.take_fds(rings, reader, &mut frame)?;
                     return Ok(Some(frame));
                 }
                 ReadOutcome::Closed => return Err(Error::disconnected(self.name)),
@@ -509,8 +586,87 @@ impl Link {
         }
     }
 
+    /// Takes the inbound ring's read lock for this link, waiting while another process
+    /// sharing the receiving end holds it: spinning for [`SPIN`], then asleep on a futex that
+    /// the holder bumps when it lets go. A holder that died is taken over (if it had freed
+    /// nothing of its message) or poisons the ring (an error, never a hang or a message read
+    /// twice). False if `deadline` passed first.
+    fn take_read_lock(
+        &self,
+        rings: &RingEnds,
+        reader: &mut ReadSide,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
+        if reader.read_locked {
+            return Ok(true);
+        }
+        let ring = &rings.inbound;
+        let corrupted = |error: std::io::Error| Error::Corrupted { message: error.to_string() };
+        // The usual case, and the only one with a single reader: the lock is free. (No clock
+        // and no spin set up before this: they would cost as much as the lock.)
+        if ring.try_read_lock(rings.token).map_err(corrupted)?.is_none() {
+            reader.read_locked = true;
+            return Ok(true);
+        }
+        let mut spin = Spin::new(deadline);
+        let mut last_check: Option<Instant> = None;
+        loop {
+            // Only loads while it is taken: a compare-exchange would pull the holder's cache
+            // line (the one of `READ_POS`) away from it each time.
+            let owner = match ring.read_lock_holder() {
+                0 => match ring.try_read_lock(rings.token).map_err(corrupted)? {
+                    None => {
+                        reader.read_locked = true;
+                        return Ok(true);
+                    }
+                    Some(holder) => holder,
+                },
+                holder => holder,
+            };
+            if spin.turn() {
+                continue;
+            }
+            let now = Instant::now();
+            // Is the holder alive? (A look at /proc: at once, then every CHECK_EVERY.)
+            if last_check.is_none_or(|last| now.duration_since(last) >= CHECK_EVERY) {
+                last_check = Some(now);
+                if ring.take_over_dead_reader(owner, rings.token).map_err(corrupted)? {
+                    reader.read_locked = true;
+                    return Ok(true);
+                }
+            }
+            let nap = match deadline {
+                None => CHECK_EVERY,
+                Some(deadline) => match deadline.checked_duration_since(now) {
+                    Some(left) if !left.is_zero() => left.min(CHECK_EVERY),
+                    _ => return Ok(false),
+                },
+            };
+            ring.wait_for_read_unlock(owner, nap);
+        }
+    }
+
+    /// Ends a receive: frees the read lock, unless it stopped (timed out) in the middle of a
+    /// message, which the next receive continues. A receive that failed in the middle of a
+    /// message, or found the stream damaged, poisons the ring first: the other readers could
+    /// not find the next message.
+    fn end_read(&self, rings: &RingEnds, reader: &mut ReadSide, received: &Result<Option<Frame>>) {
+        if !reader.read_locked {
+            return;
+        }
+        match received {
+            Ok(None) if !reader.frames.between_frames() => return,
+            Ok(_) => {}
+            Err(Error::Corrupted { .. }) => rings.inbound.poison(Poison::Damaged),
+            Err(_) if !reader.frames.between_frames() => rings.inbound.poison(Poison::Reader),
+            Err(_) => {}
+        }
+        rings.inbound.read_unlock(rings.token);
+        reader.read_locked = false;
+    }
+
     /// Gives `frame` the descriptors its header announced, which travel on the socket.
-    fn take_fds(&self, reader: &mut ReadSide, frame: &mut Frame) -> Result<()> {
+    fn take_fds(&self, rings: &RingEnds, reader: &mut ReadSide, frame: &mut Frame) -> Result<()> {
         while reader.fds.len() < frame.announced_fds {
             if reader.peer_closed {
                 return Err(Error::Corrupted {
@@ -524,14 +680,69 @@ impl Link {
             let interest = sys::Ready { readable: true, hangup: true, ..Default::default() };
             sys::poll(&[(self.fd.as_fd(), interest)], Some(CHECK_EVERY))
                 .map_err(|error| Error::io("waiting for handles", error))?;
-            self.drain_socket(reader)?;
+            self.drain_socket(rings, reader, frame.announced_fds)?;
         }
         frame.fds = reader.fds.drain(..frame.announced_fds).collect();
         Ok(())
     }
 
-    /// Reads what the socket holds: wake-up bytes, and descriptors for frames in the ring.
-    fn drain_socket(&self, reader: &mut ReadSide) -> Result<()> {
+    /// Reads the wake-up bytes at the head of the socket, and the descriptors of the frame
+    /// this link is reading: of the one whose header announced `wanted` of them, or, between
+    /// frames with nothing in the ring, of the next one (it was sent after everything the ring
+    /// held). Descriptors of a later frame stay on the socket, for whichever process sharing
+    /// this end reads that frame. Returns true when such descriptors wait at the head.
+    fn drain_socket(&self, rings: &RingEnds, reader: &mut ReadSide, wanted: usize) -> Result<bool> {
+        let mut head = [0u8; 256];
+        loop {
+            let peeked = match sys::peek(self.fd.as_fd(), &mut head) {
+                Ok(0) => {
+                    reader.peer_closed = true;
+                    self.peer_gone.store(true, Ordering::Relaxed);
+                    return Ok(false);
+                }
+                Ok(n) => n,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) if is_peer_gone(&error) => {
+                    reader.peer_closed = true;
+                    return Ok(false);
+                }
+                Err(error) => return Err(Error::io("reading from a connection", error)),
+            };
+            let wakes = head[..peeked].iter().take_while(|&&byte| byte == b'W').count();
+            let take = if wakes > 0 {
+                wakes
+            } else if head[0] != b'F' {
+                return Err(Error::Corrupted {
+                    message: "unexpected bytes on a pipe's socket: two processes are using the \
+                              same sending end without mp's shared memory"
+                        .into(),
+                });
+            } else if reader.fds.len() < wanted
+                || (reader.frames.between_frames()
+                    && rings.inbound.available().is_ok_and(|unread| unread == 0))
+            {
+                1
+            } else {
+                return Ok(true);
+            };
+            let mut bytes = Vec::with_capacity(take);
+            let mut fds = Vec::new();
+            let received = sys::recv_into_spare(self.fd.as_fd(), &mut bytes, take, &mut fds);
+            reader.fds.extend(fds);
+            match received {
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(Error::io("reading from a connection", error)),
+            }
+        }
+    }
+
+    /// Reads everything the socket holds: wake-up bytes, and descriptors for frames in the
+    /// ring, however far ahead (for the links of the pool and of ranks, never shared between
+    /// processes, which wait on many links at once and must not find a socket readable again
+    /// and again).
+    fn drain_socket_all(&self, reader: &mut ReadSide) -> Result<()> {
         let mut bytes = Vec::with_capacity(256);
         loop {
             bytes.clear();
@@ -586,6 +797,11 @@ impl Link {
                 break;
             }
         }
+        // Descriptors of a frame this link will not read wait at the head of the socket: then
+        // the socket stays readable, and the wait naps instead (the frame they belong to is
+        // on its way into the ring).
+        let mut handles_pending = false;
+        let mut pause = Duration::from_micros(20);
         loop {
             let unread = ring.reader_sleeps();
             let nap = match unread {
@@ -609,20 +825,26 @@ impl Link {
                     return Err(corrupted(error));
                 }
             };
-            let Some(nap) = nap else {
+            let Some(mut nap) = nap else {
                 ring.reader_wakes();
                 return Ok(Waited::Timeout);
             };
-            let interest = sys::Ready { readable: true, hangup: true, ..Default::default() };
+            if handles_pending {
+                nap = nap.min(pause);
+                pause = (pause * 2).min(Duration::from_millis(1));
+            }
+            let interest =
+                sys::Ready { readable: !handles_pending, hangup: true, ..Default::default() };
             let polled = sys::poll(&[(self.fd.as_fd(), interest)], Some(nap));
             ring.reader_wakes();
             let ready = polled.map_err(|error| Error::io("waiting for a message", error))?;
-            if ready[0].readable || ready[0].hangup {
-                self.drain_socket(reader)?;
+            if ready[0].readable || ready[0].hangup || handles_pending {
+                let wanted = reader.frames.announced_fds();
+                handles_pending = self.drain_socket(rings, reader, wanted)?;
             } else if let Some(owner) = rings.inbound.lock_owner_pid()
                 && !ring::process_alive(owner)
             {
-                ring.poison();
+                ring.poison(Poison::Writer);
             }
         }
     }
@@ -639,9 +861,40 @@ impl Link {
                 ReadOutcome::Closed => Err(Error::disconnected(self.name)),
             };
         };
+        let corrupted = |error: std::io::Error| Error::Corrupted { message: error.to_string() };
+        if !reader.read_locked {
+            // Nothing to read: no need for the lock.
+            if !reader.peer_closed && rings.inbound.available().map_err(corrupted)? == 0 {
+                return Ok(None);
+            }
+            match rings.inbound.try_read_lock(rings.token).map_err(corrupted)? {
+                None => reader.read_locked = true,
+                Some(owner) => {
+                    if !rings
+                        .inbound
+                        .take_over_dead_reader(owner, rings.token)
+                        .map_err(corrupted)?
+                    {
+                        // Another process sharing this end is receiving.
+                        return Ok(None);
+                    }
+                    reader.read_locked = true;
+                }
+            }
+        }
+        let received = self.try_read_frame_locked(rings, &mut reader);
+        self.end_read(rings, &mut reader, &received);
+        received
+    }
+
+    fn try_read_frame_locked(
+        &self,
+        rings: &RingEnds,
+        reader: &mut ReadSide,
+    ) -> Result<Option<Frame>> {
         match reader.frames.read_frame_ring(&rings.inbound)? {
             ReadOutcome::Frame(mut frame) => {
-                self.take_fds(&mut reader, &mut frame)?;
+                self.take_fds(rings, reader, &mut frame)?;
                 Ok(Some(frame))
             }
             ReadOutcome::Closed => Err(Error::disconnected(self.name)),
@@ -675,7 +928,7 @@ impl Link {
             return Ok(());
         }
         let mut reader = self.lock_reader();
-        self.drain_socket(&mut reader)
+        self.drain_socket_all(&mut reader)
     }
 
     pub(crate) fn recv_value<T: DeserializeOwned + 'static>(
@@ -743,7 +996,14 @@ impl Link {
             return Ok(true);
         }
         let deadline = Instant::now() + timeout;
-        match self.wait_for_data(rings, &mut reader, Some(deadline))? {
+        // Only the holder of the read lock waits on the socket (see `drain_socket`).
+        if !self.take_read_lock(rings, &mut reader, Some(deadline))? {
+            return Ok(false);
+        }
+        let waited = self.wait_for_data(rings, &mut reader, Some(deadline));
+        rings.inbound.read_unlock(rings.token);
+        reader.read_locked = false;
+        match waited? {
             Waited::Data | Waited::Closed => Ok(true),
             Waited::Timeout => Ok(false),
         }
@@ -779,6 +1039,15 @@ impl Drop for Link {
         if let Some(rings) = &self.rings {
             // Normally free already; after an error in the middle of a message it may not be.
             rings.outbound.unlock(rings.token);
+            // Held only after a receive timed out in the middle of a message: its first part
+            // is gone with this link, so the others sharing the end could not go on.
+            let reader = self.reader.get_mut().unwrap_or_else(|poison| poison.into_inner());
+            if reader.read_locked {
+                if !reader.frames.between_frames() {
+                    rings.inbound.poison(Poison::Reader);
+                }
+                rings.inbound.read_unlock(rings.token);
+            }
         }
     }
 }
@@ -989,9 +1258,9 @@ fn flush_until_empty(link: &Link) {
                     return;
                 }
                 Ok(false) => {}
-                Err(_) => {
-                    // The receiver is gone; what it never read cannot be delivered.
-                    writer.broken = true;
+                Err(error) => {
+                    // What the receiver never read cannot be delivered: the next send says so.
+                    writer.broken = Some(Broken::of(&link.ring_error(error)));
                     if let Some(rings) = &link.rings {
                         rings.abandon_message(writer.outbox.mid_frame());
                     }
@@ -1005,11 +1274,11 @@ fn flush_until_empty(link: &Link) {
             Some(rings) if !socket_full => link.wait_for_space(rings, until).map(drop),
             _ => link.wait_socket_writable(until).map(drop),
         };
-        if waited.is_err() {
+        if let Err(error) = waited {
             let mut writer = link.lock_writer();
-            writer.broken = true;
+            writer.broken = Some(Broken::of(&link.ring_error(error)));
             if let Some(rings) = &link.rings {
-                rings.abandon_message(true);
+                rings.abandon_message(writer.outbox.mid_frame());
             }
             writer.outbox = Outbox::default();
             return;
@@ -1090,7 +1359,9 @@ pub fn pipe_simplex<T>() -> Result<(Sender<T>, Receiver<T>)> {
 /// One end of a two-way pipe: sends and receives messages of type `T`.
 ///
 /// Pass it to another process in the argument of [`Process::spawn`](crate::Process::spawn)
-/// (or a pool task) to talk to that process.
+/// (or a pool task) to talk to that process. An end handed to several processes is shared:
+/// their messages never interleave, and each message sent to it is received by exactly one of
+/// them (see [`Receiver`]).
 ///
 /// ```
 /// # fn main() -> mp::Result<()> {
@@ -1135,6 +1406,12 @@ pub struct Sender<T> {
 }
 
 /// The receiving end of a one-way pipe.
+///
+/// It can be shared: clones, and copies handed to other processes, are the same receiving end,
+/// and each message goes to exactly one of them (a work queue). A process that dies while it
+/// waits for a message takes none with it; one killed in the middle of receiving a message
+/// loses that message and leaves the pipe unusable: the others get [`Error::Corrupted`] saying
+/// so, never a message twice or a hang.
 ///
 /// ```
 /// # fn main() -> mp::Result<()> {
@@ -1456,6 +1733,31 @@ impl<T> Sender<T> {
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         Sender { link: Arc::clone(&self.link), _type: PhantomData }
+    }
+}
+
+/// Clones share one receiving end: each message goes to exactly one of them, whichever
+/// process they were handed to (Python's pattern of one pipe feeding several workers).
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// fn take_two(rx: mp::Receiver<u32>) -> u32 {
+///     rx.recv().unwrap() + rx.recv().unwrap()
+/// }
+///
+/// let (tx, rx) = mp::pipe_simplex::<u32>()?;
+/// let mut first = mp::Process::spawn(take_two, rx.clone())?;
+/// let mut second = mp::Process::spawn(take_two, rx)?;
+/// for value in [1, 2, 3, 4] {
+///     tx.send(&value)?;
+/// }
+/// assert_eq!(first.join()? + second.join()?, 10);
+/// # Ok(()) }
+/// ```
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        Receiver { link: Arc::clone(&self.link), _type: PhantomData }
     }
 }
 

@@ -51,6 +51,20 @@ const INLINE_BYTES: usize = 24;
 /// How many bytes a push may have to be copied inline: a frame header (24 bytes) and 16 more.
 const INLINE_CAPACITY: usize = 64 - INLINE_BYTES;
 const READ_POS: usize = 64;
+/// Who is receiving from this ring: 0, or the token of one `Link` (pid << 32 | serial). Held
+/// from the start of a receive to the end of the message it returns, so that each message goes
+/// to exactly one of the processes sharing the receiving end, and only the holder touches the
+/// socket (the descriptors on it belong to the frames in order). On the line of `READ_POS`,
+/// which a lone reader owns: taking and freeing it costs no transfer between CPUs.
+const READ_LOCK: usize = 72;
+/// `READ_POS` when the read lock was taken. A holder that died before freeing any byte of its
+/// message left the ring intact (the next reader takes over); one that freed some of it leaves
+/// a stream whose next frame cannot be found (the ring is poisoned).
+const READ_LOCKED_AT: usize = 80;
+/// How many readers sleep on `READ_EVENT`, waiting for the read lock.
+const READ_WAITERS: usize = 88;
+/// Futex word, bumped when the read lock is freed while readers wait for it.
+const READ_EVENT: usize = 92;
 /// How many readers are (about to be) asleep in `poll` on the socket.
 const READER_SLEEPING: usize = 128;
 /// How many writers are (about to be) asleep on `SPACE_EVENT`.
@@ -59,11 +73,43 @@ const WRITER_SLEEPING: usize = 192;
 const SPACE_EVENT: usize = 196;
 /// Who is writing a message: 0, or the token of one `Link` (pid << 32 | serial).
 const WRITE_LOCK: usize = 256;
-/// Set when a writer died or failed in the middle of a message: the stream is unusable.
+/// Why the stream is unusable (0: it is fine; see [`Poison`]).
 const POISONED: usize = 320;
-/// The process id of a reader inside a receive call (0: none). A writer facing a full ring
-/// keeps waiting for such a reader instead of copying the rest of its message aside.
-const RECEIVING: usize = 384;
+
+/// Why a ring was made unusable: a message was left half written or half read, so nobody can
+/// find where the next one starts. The first cause stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Poison {
+    /// A sending process died or gave up in the middle of a message.
+    Writer = 1,
+    /// A receiving process died or gave up in the middle of a message.
+    Reader = 2,
+    /// A frame arrived damaged or cut short.
+    Damaged = 3,
+}
+
+impl Poison {
+    fn message(code: u32) -> &'static str {
+        match code {
+            1 => {
+                "a process sending on this pipe died or gave up in the middle of a message, \
+                 leaving it half written (several processes were sharing the same sending end, \
+                 or a send failed); the messages after it are lost"
+            }
+            2 => {
+                "a process receiving on this pipe died or gave up in the middle of a message, \
+                 which is lost with it (several processes were sharing the receiving end); the \
+                 messages after it cannot be found"
+            }
+            _ => {
+                "a message on this pipe arrived damaged or cut short, so the messages after it \
+                 cannot be found"
+            }
+        }
+    }
+}
+
 /// The memfd of one pipe and its mapping, shared by the endpoints that live in this process.
 #[derive(Debug)]
 pub(crate) struct RingFile {
@@ -104,7 +150,6 @@ impl RingFile {
             base: index * SIDE_BYTES,
             seen_read: AtomicU64::new(0),
             unpublished: AtomicU64::new(0),
-            pid: std::process::id(),
         }
     }
 }
@@ -122,8 +167,6 @@ pub(crate) struct Ring {
     /// costs an atomic read-modify-write and a fence, so it happens once per frame (see
     /// [`Ring::publish_read`]) rather than for each part of it.
     unpublished: AtomicU64,
-    /// This process (asking the kernel is a system call; a ring is built where it is used).
-    pid: u32,
 }
 
 fn corrupted(what: &str) -> io::Error {
@@ -140,18 +183,20 @@ impl Ring {
     }
 
     fn check_poison(&self) -> io::Result<()> {
-        if self.word32(POISONED).load(Ordering::Acquire) != 0 {
-            return Err(corrupted(
-                "a process writing into this pipe died or failed in the middle of a message \
-                 (several processes were sharing the same sending end)",
-            ));
+        match self.word32(POISONED).load(Ordering::Acquire) {
+            0 => Ok(()),
+            code => Err(corrupted(Poison::message(code))),
         }
-        Ok(())
     }
 
-    /// Marks the stream unusable: a message was left half written.
-    pub(crate) fn poison(&self) {
-        self.word32(POISONED).store(1, Ordering::Release);
+    /// Marks the stream unusable, for `cause` unless it already was for another.
+    pub(crate) fn poison(&self, cause: Poison) {
+        let _ = self.word32(POISONED).compare_exchange(
+            0,
+            cause as u32,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// Copies `bytes` into the ring at position `at`, wrapping round the end.
@@ -329,8 +374,8 @@ impl Ring {
             return Ok(());
         }
         let read = self.word64(READ_POS).load(Ordering::Relaxed);
-        // A compare-exchange, not a store: if it fails, another process reads this ring too,
-        // and both of us have seen torn messages. Sequentially consistent, like the load
+        // A compare-exchange, not a store: under the read lock nobody else moves it, so a
+        // failure means damaged shared memory. Sequentially consistent, like the load
         // after it, so that either we see a writer going to sleep or it sees the space (it
         // announces itself, then fences, then looks); on x86 this costs no extra fence.
         if self
@@ -338,9 +383,10 @@ impl Ring {
             .compare_exchange(read, read + unpublished, Ordering::SeqCst, Ordering::Relaxed)
             .is_err()
         {
-            self.poison();
+            self.poison(Poison::Damaged);
             return Err(corrupted(
-                "two processes receive on the same end of a pipe; give each its own pipe",
+                "the read position of a pipe moved while this process held its read lock (its \
+                 shared memory was changed from outside mp)",
             ));
         }
         if self.word32(WRITER_SLEEPING).load(Ordering::SeqCst) != 0 {
@@ -362,38 +408,98 @@ impl Ring {
         self.word32(READER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Marks this process as inside a receive call on this ring, until the guard is dropped.
-    pub(crate) fn receiving(&self) -> Receiving<'_> {
-        self.word32(RECEIVING).store(self.pid, Ordering::Release);
-        Receiving { ring: self, pid: self.pid }
+    // ---- The read lock (see `READ_LOCK`).
+
+    /// Tries to take the read lock for the `Link` with this token: None once it holds it, or
+    /// the token of the holder.
+    pub(crate) fn try_read_lock(&self, token: u64) -> io::Result<Option<u64>> {
+        self.check_poison()?;
+        match self.word64(READ_LOCK).compare_exchange(
+            0,
+            token,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => {
+                let at = self.word64(READ_POS).load(Ordering::Relaxed);
+                self.word64(READ_LOCKED_AT).store(at, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(owner) if owner == token => Ok(None),
+            Err(owner) => Ok(Some(owner)),
+        }
     }
 
-    /// True when a live process is inside a receive call on this ring: it keeps reading, so a
-    /// writer may wait for room without risking a deadlock.
+    /// The token of the read lock's holder (0: free).
+    pub(crate) fn read_lock_holder(&self) -> u64 {
+        self.word64(READ_LOCK).load(Ordering::Relaxed)
+    }
+
+    /// Frees the read lock (after the holder published what it read), and wakes the readers
+    /// waiting for it.
+    pub(crate) fn read_unlock(&self, token: u64) {
+        // Sequentially consistent, like the waiters' announcement and look at the lock: either
+        // we see a waiter or it sees the lock free.
+        if self
+            .word64(READ_LOCK)
+            .compare_exchange(token, 0, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+            && self.word32(READ_WAITERS).load(Ordering::SeqCst) != 0
+        {
+            self.word32(READ_EVENT).fetch_add(1, Ordering::Release);
+            sys::futex_wake(self.word32(READ_EVENT));
+        }
+    }
+
+    /// Sleeps while the read lock is held by `owner`, at most `timeout`. The caller re-checks.
+    pub(crate) fn wait_for_read_unlock(&self, owner: u64, timeout: Duration) {
+        let event = self.word32(READ_EVENT).load(Ordering::Acquire);
+        self.word32(READ_WAITERS).fetch_add(1, Ordering::SeqCst);
+        if self.word64(READ_LOCK).load(Ordering::SeqCst) == owner {
+            sys::futex_wait(self.word32(READ_EVENT), event, timeout);
+        }
+        self.word32(READ_WAITERS).fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Deals with a read lock held by `owner` if that process is dead: true when this `Link`
+    /// (`token`) took its place, because it had freed nothing of the message it was reading
+    /// (the message is still whole in the ring and goes to us); the poison error when it had
+    /// (the rest of its message is there, but not where it starts); false while it lives.
+    pub(crate) fn take_over_dead_reader(&self, owner: u64, token: u64) -> io::Result<bool> {
+        if process_alive((owner >> 32) as u32) {
+            return Ok(false);
+        }
+        // Only a holder moves these, and the dead one cannot: they are stable while the lock
+        // still names it, which the compare-exchange below checks.
+        let intact = self.word64(READ_POS).load(Ordering::Acquire)
+            == self.word64(READ_LOCKED_AT).load(Ordering::Relaxed);
+        let replacement = if intact { token } else { 0 };
+        if self
+            .word64(READ_LOCK)
+            .compare_exchange(owner, replacement, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            // Someone else dealt with it first.
+            return Ok(false);
+        }
+        if !intact {
+            self.poison(Poison::Reader);
+            self.check_poison()?;
+        }
+        Ok(true)
+    }
+
+    /// True when a live process holds the read lock, i.e. is inside a receive call: it keeps
+    /// reading, so a writer may wait for room without risking a deadlock.
     pub(crate) fn reader_is_receiving(&self) -> bool {
-        match self.word32(RECEIVING).load(Ordering::Acquire) {
+        match self.word64(READ_LOCK).load(Ordering::Acquire) {
             0 => false,
-            pid => process_alive(pid),
+            token => process_alive((token >> 32) as u32),
         }
     }
 }
 
-/// See [`Ring::receiving`].
-pub(crate) struct Receiving<'a> {
-    ring: &'a Ring,
-    pid: u32,
-}
-
-impl Drop for Receiving<'_> {
-    fn drop(&mut self) {
-        // Only this process marks the ring while it holds the receiving end's lock.
-        if self.ring.word32(RECEIVING).load(Ordering::Relaxed) == self.pid {
-            self.ring.word32(RECEIVING).store(0, Ordering::Release);
-        }
-    }
-}
-
-/// False once process `pid` has exited (a zombie counts as exited).
+/// False once process `pid` has exited (a zombie counts as exited) and closed its descriptors.
 pub(crate) fn process_alive(pid: u32) -> bool {
     if let Err(error) = sys::send_signal(pid, 0)
         && error.raw_os_error() == Some(libc::ESRCH)
@@ -402,9 +508,25 @@ pub(crate) fn process_alive(pid: u32) -> bool {
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => match stat.rfind(')') {
-            Some(end) => !matches!(stat.as_bytes().get(end + 2), Some(b'Z' | b'X')),
-            None => true,
+            Some(end) if matches!(stat.as_bytes().get(end + 2), Some(b'Z' | b'X')) => {
+                other_threads_alive(pid)
+            }
+            _ => true,
         },
         Err(_) => false,
     }
+}
+
+/// The main thread of a killed process shows as a zombie while its other threads are still
+/// exiting, and they hold its descriptors: until the last is gone, its end of a socket is
+/// open, so "dead" would be read as "dead, yet its socket is open" (another holder).
+fn other_threads_alive(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse::<u32>().ok())
+        .is_some_and(|threads| threads > 1)
 }

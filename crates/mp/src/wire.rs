@@ -447,6 +447,14 @@ impl FrameReader {
         outcome
     }
 
+    /// How many descriptors the frame being read announced (0 before its header is in).
+    pub(crate) fn announced_fds(&self) -> usize {
+        match &self.state {
+            ReadState::Header => 0,
+            ReadState::Meta { header } | ReadState::Body { header, .. } => header.n_fds,
+        }
+    }
+
     /// True when no part of a frame has been read.
     pub(crate) fn between_frames(&self) -> bool {
         matches!(self.state, ReadState::Header) && self.buf.is_empty()

@@ -156,6 +156,20 @@ pub(crate) fn recv_into_spare(
     Ok(received)
 }
 
+/// Copies up to `buf.len()` bytes from the head of a socket's stream without taking them (nor
+/// any descriptors that came with them), without blocking. `Ok(0)` means end of stream.
+pub(crate) fn peek(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a live, writable buffer of the given length.
+    check_size(unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    })
+}
+
 /// Interest and readiness of one descriptor in [`poll`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Ready {
