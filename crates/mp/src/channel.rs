@@ -561,7 +561,7 @@ impl Link {
         deadline: Option<Instant>,
     ) -> Result<Option<Frame>> {
         loop {
-            match reader.frames.read_frame_ring(&rings.inbound)? {
+            match self.read_ring(rings, reader)? {
                 ReadOutcome::Frame(mut frame) => {
                     self.take_fds(rings, reader, &mut frame)?;
                     return Ok(Some(frame));
@@ -665,14 +665,37 @@ impl Link {
         reader.read_locked = false;
     }
 
+    /// Reads from the inbound ring, holding the read lock. A frame that did not fit in memory
+    /// is read and dropped (an error); the descriptors it announced are taken off the socket
+    /// and closed here, so that they never reach the next message that carries some.
+    fn read_ring(&self, rings: &RingEnds, reader: &mut ReadSide) -> Result<ReadOutcome> {
+        let outcome = reader.frames.read_frame_ring(&rings.inbound);
+        let dropped = reader.frames.take_dropped_fds();
+        if dropped > 0 {
+            drop(self.take_announced_fds(rings, reader, dropped)?);
+        }
+        outcome
+    }
+
     /// Gives `frame` the descriptors its header announced, which travel on the socket.
     fn take_fds(&self, rings: &RingEnds, reader: &mut ReadSide, frame: &mut Frame) -> Result<()> {
-        while reader.fds.len() < frame.announced_fds {
+        frame.fds = self.take_announced_fds(rings, reader, frame.announced_fds)?;
+        Ok(())
+    }
+
+    /// The next `announced` descriptors from the socket, waiting for them if they are not all
+    /// there yet (they were sent before the frame that announced them).
+    fn take_announced_fds(
+        &self,
+        rings: &RingEnds,
+        reader: &mut ReadSide,
+        announced: usize,
+    ) -> Result<Vec<OwnedFd>> {
+        while reader.fds.len() < announced {
             if reader.peer_closed {
                 return Err(Error::Corrupted {
                     message: format!(
-                        "a message should carry {} handles but {} arrived",
-                        frame.announced_fds,
+                        "a message should carry {announced} handles but {} arrived",
                         reader.fds.len()
                     ),
                 });
@@ -680,10 +703,9 @@ impl Link {
             let interest = sys::Ready { readable: true, hangup: true, ..Default::default() };
             sys::poll(&[(self.fd.as_fd(), interest)], Some(CHECK_EVERY))
                 .map_err(|error| Error::io("waiting for handles", error))?;
-            self.drain_socket(rings, reader, frame.announced_fds)?;
+            self.drain_socket(rings, reader, announced)?;
         }
-        frame.fds = reader.fds.drain(..frame.announced_fds).collect();
-        Ok(())
+        Ok(reader.fds.drain(..announced).collect())
     }
 
     /// Reads the wake-up bytes at the head of the socket, and the descriptors of the frame
@@ -892,7 +914,7 @@ impl Link {
         rings: &RingEnds,
         reader: &mut ReadSide,
     ) -> Result<Option<Frame>> {
-        match reader.frames.read_frame_ring(&rings.inbound)? {
+        match self.read_ring(rings, reader)? {
             ReadOutcome::Frame(mut frame) => {
                 self.take_fds(rings, reader, &mut frame)?;
                 Ok(Some(frame))

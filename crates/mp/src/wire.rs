@@ -393,6 +393,7 @@ enum ReadState {
         left: usize,
         failed: usize,
         frame_len: usize,
+        n_fds: usize,
     },
 }
 
@@ -423,6 +424,10 @@ pub(crate) struct FrameReader {
     fds: Vec<OwnedFd>,
     /// A buffer to receive the next body into (its capacity is reused).
     body_buffer: Option<Vec<u8>>,
+    /// Descriptors announced by a frame that was read and dropped (it did not fit in memory)
+    /// and that travel separately (the rings): the caller takes them off the socket and closes
+    /// them, or the next frame that carries descriptors would get them.
+    dropped_fds: usize,
 }
 
 impl FrameReader {
@@ -450,9 +455,16 @@ impl FrameReader {
     /// How many descriptors the frame being read announced (0 before its header is in).
     pub(crate) fn announced_fds(&self) -> usize {
         match &self.state {
-            ReadState::Header => 0,
+            ReadState::Header => self.dropped_fds,
             ReadState::Meta { header } | ReadState::Body { header, .. } => header.n_fds,
+            ReadState::Skip { n_fds, .. } => *n_fds,
         }
+    }
+
+    /// How many descriptors a frame that was just read and dropped announced (see
+    /// `dropped_fds`); the caller now owns the job of closing them.
+    pub(crate) fn take_dropped_fds(&mut self) -> usize {
+        std::mem::take(&mut self.dropped_fds)
     }
 
     /// True when no part of a frame has been read.
@@ -486,7 +498,7 @@ impl FrameReader {
         let left = frame_len - read - self.buf.len();
         self.buf = Vec::new();
         self.buf.reserve_exact(SKIP_STEP.min(left));
-        self.state = ReadState::Skip { left, failed: want, frame_len };
+        self.state = ReadState::Skip { left, failed: want, frame_len, n_fds: header.n_fds };
         true
     }
 
@@ -571,15 +583,17 @@ impl FrameReader {
                     }
                     self.state = ReadState::Body { header, meta };
                 }
-                ReadState::Skip { left, failed, frame_len } => {
+                ReadState::Skip { left, failed, frame_len, n_fds } => {
                     let left = left - self.buf.len();
                     self.buf.clear();
                     if left > 0 {
-                        self.state = ReadState::Skip { left, failed, frame_len };
+                        self.state = ReadState::Skip { left, failed, frame_len, n_fds };
                         continue;
                     }
                     // Its descriptors, if any, are closed with it.
-                    if !external_fds {
+                    if external_fds {
+                        self.dropped_fds = n_fds;
+                    } else {
                         self.fds.clear();
                     }
                     return Err(out_of_memory(

@@ -162,3 +162,38 @@ fn a_parent_out_of_memory_gets_an_error() {
     assert_eq!(small, [3]);
     assert!(result.starts_with("cannot allocate 1.00 GiB for receiving a message"), "{result}");
 }
+
+/// Waits to be limited, then receives a message too large for it that carries a pipe end,
+/// and a small one that carries another: returns what the second pipe end delivers.
+fn receiver_of_ends(connection: Connection<(Vec<f64>, mp::Receiver<u32>)>) -> (String, u32) {
+    let ready: Connection<u32> = mp::testing::retype(connection);
+    ready.send(&0).unwrap();
+    ready.recv().unwrap(); // limited
+    let connection: Connection<(Vec<f64>, mp::Receiver<u32>)> = mp::testing::retype(ready);
+    let error = out_of_memory(connection.recv());
+    let (_, end) = connection.recv().unwrap();
+    (error, end.recv().unwrap())
+}
+
+#[test]
+fn the_pipe_ends_of_a_dropped_message_never_reach_the_next_message() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _guard = watchdog(LIMIT);
+    let (here, there) = mp::pipe::<(Vec<f64>, mp::Receiver<u32>)>().unwrap();
+    let mut receiver = Process::spawn(receiver_of_ends, there).unwrap();
+    let ready: Connection<u32> = mp::testing::retype(here);
+    ready.recv().unwrap();
+    limit_memory(receiver.pid());
+    ready.send(&0).unwrap();
+    let here: Connection<(Vec<f64>, mp::Receiver<u32>)> = mp::testing::retype(ready);
+    let (dropped_tx, dropped_rx) = mp::pipe_simplex::<u32>().unwrap();
+    let (kept_tx, kept_rx) = mp::pipe_simplex::<u32>().unwrap();
+    here.send(&(vec![0.5; GIB / 8], dropped_rx)).unwrap();
+    here.send(&(Vec::new(), kept_rx)).unwrap();
+    // Whichever end the worker got, it hears from it: 1 would be the dropped message's.
+    let _ = dropped_tx.send(&1);
+    kept_tx.send(&2).unwrap();
+    let (error, heard) = receiver.join().expect("the worker survives its error");
+    assert!(error.starts_with("cannot allocate 1.00 GiB for receiving a message"), "{error}");
+    assert_eq!(heard, 2, "the second message carried the first one's pipe end");
+}
