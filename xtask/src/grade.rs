@@ -28,24 +28,29 @@
 //!
 //! # How each exercise is run
 //!
-//! 1. `cargo test -p exercise-N --test graded --no-run --message-format=json` under
-//!    `--build-timeout`: a build failure makes every test of the exercise `error`, with the
-//!    compiler's errors as the message (the tests are then the `#[test]` functions of the
-//!    file, so the maximum score does not drop).
-//! 2. `<test binary> --list --format terse` gives the tests, ordered as in the test file.
-//! 3. Each test runs alone: `<bin> --exact NAME --include-ignored --test-threads=1
-//!    --nocapture`, in its own process group, under `--test-timeout` and within what is left
-//!    of the exercise's budget `--timeout` (tests after the budget is spent are `error`, not
-//!    run). Output is capped (64 KiB per stream kept, the rest read and dropped).
+//! 1. Builds, before any student code runs: in template mode the graded tests against the
+//!    pristine template (the *judge*), then, with the student's files laid over it, against
+//!    the student's crate (the *subject*), each `cargo test -p exercise-N --test graded
+//!    --no-run` within what is left of `--build-timeout` (all builds together). A build
+//!    failure makes every test of the exercise `error`, with the compiler's errors. Binaries
+//!    are copied into the grader's private directory and checked before each use.
+//! 2. `<judge> --list --format terse` gives the tests (the template's), in file order.
+//! 3. Each test runs alone in the sandbox (`workspace::Sandbox`: as `nobody` in a PID
+//!    namespace when the grader is root, with an explicit environment): `<subject> --exact
+//!    NAME --include-ignored --test-threads=1 --nocapture`, under `--test-timeout` and what is
+//!    left of the exercise's budget `--timeout` and of the run's `--deadline`. Output is
+//!    capped (64 KiB per stream kept, the rest read and dropped; `observed:` lines are kept
+//!    apart).
+//! 4. If the subject passed, the judge runs the same test with `JUDGE_REPLAY=1` and the
+//!    subject's observations on stdin; the test passes only if the judge passes it. (Tests
+//!    that do not use `judge::observe!` are graded on the subject's report: `judged: false`.)
 //!
-//! A test *passes* on exit 0 with libtest's `test result: ok. 1 passed`; *fails* on libtest's
-//! own failure report (a panic, a failed assertion); anything else is an *error*: a time-out
-//! (the whole process group is killed), a crash (a signal: abort, stack overflow, segfault),
-//! or an exit before the test finished (`std::process::exit`). Processes a test leaves
-//! running (even ones that left its process group, found by an environment marker) are
-//! killed after it; the test keeps its status, and its message and `leftover_processes` say
-//! how many there were. Panic reports lose their thread ids, and `RUST_BACKTRACE=0`, so
-//! messages are the same from run to run.
+//! The subject *fails* on libtest's own failure report; anything else is an *error*: a
+//! time-out (the grader's limit, or the graded test's own watchdog), a crash (a signal), or an
+//! exit before the test finished (`std::process::exit`). Processes a test leaves running are
+//! ended with its namespace; the test keeps its status, and its message and
+//! `leftover_processes` say how many there were. Panic reports lose their thread ids, and
+//! `RUST_BACKTRACE=0`, so messages are the same from run to run.
 //!
 //! # Scores and outputs
 //!

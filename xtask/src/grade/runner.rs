@@ -398,9 +398,9 @@ fn run_test(
     command.args.push("--color=never".into());
     let outcome =
         sandbox.run(&command, Limits { wall_clock: limit, output_cap: TEST_OUTPUT_CAP })?;
-    let stderr = strip_thread_ids(&outcome.stderr);
+    let stderr = strip_pids(&strip_thread_ids(&outcome.stderr));
     let (panic, other_stderr) = split_panic(&stderr);
-    let stdout = strip_harness(&outcome.stdout, name);
+    let stdout = strip_pids(&strip_harness(&outcome.stdout, name));
     let output = [stdout.trim_end(), other_stderr.trim_end()]
         .iter()
         .filter(|s| !s.is_empty())
@@ -420,7 +420,7 @@ fn run_test(
         command.stdin = Some(observations.into_bytes());
         let checked = sandbox
             .run(&command, Limits { wall_clock: JUDGE_LIMIT, output_cap: TEST_OUTPUT_CAP })?;
-        let judge_stderr = strip_thread_ids(&checked.stderr);
+        let judge_stderr = strip_pids(&strip_thread_ids(&checked.stderr));
         let (judge_panic, _) = split_panic(&judge_stderr);
         if !(checked.success() && checked.stdout.contains("test result: ok. 1 passed")) {
             status = Status::Fail;
@@ -570,6 +570,29 @@ fn strip_thread_ids(text: &str) -> String {
     result
 }
 
+/// `worker process 4242`, `(pid 4242)`, `pid: 4242` → `<pid>`: process ids change every run
+/// (mp's error messages name the worker's).
+fn strip_pids(text: &str) -> String {
+    let mut result = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let found = ["worker process ", "pid: ", "pid "]
+            .iter()
+            .filter_map(|marker| rest.find(marker).map(|at| (at, marker.len())))
+            .min();
+        let Some((at, len)) = found else { break };
+        let after = &rest[at + len..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        result.push_str(&rest[..at + len]);
+        if digits > 0 {
+            result.push_str("<pid>");
+        }
+        rest = &after[digits..];
+    }
+    result.push_str(rest);
+    result
+}
+
 /// Splits stderr into the panic report (from `thread '...' panicked at` on, without the
 /// backtrace hint) and everything else.
 fn split_panic(stderr: &str) -> (String, String) {
@@ -686,6 +709,17 @@ mod tests {
         assert_eq!(
             strip_thread_ids(text),
             "thread 'adds' panicked at tests/graded.rs:3:5:\nit's (1) thing"
+        );
+    }
+
+    #[test]
+    fn pids_are_stripped_from_messages() {
+        let text = "task 3 panicked in worker process 4242: boom\nworker 1 (pid 77) died; \
+                    TaskPanicked { pid: 9, .. }; pid of nothing";
+        assert_eq!(
+            strip_pids(text),
+            "task 3 panicked in worker process <pid>: boom\nworker 1 (pid <pid>) died; \
+             TaskPanicked { pid: <pid>, .. }; pid of nothing"
         );
     }
 
