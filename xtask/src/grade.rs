@@ -73,7 +73,7 @@
 
 mod integrity;
 mod report;
-mod runner;
+pub(crate) mod runner;
 
 use std::{
     path::{Path, PathBuf},

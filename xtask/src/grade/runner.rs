@@ -364,7 +364,7 @@ pub fn list(
 
 /// The test binary as `cargo test` runs it, with nothing of the grader's environment: what
 /// cargo gives a test at run time, a plain PATH, and short, reproducible panic messages.
-fn test_command(binary: &Path, exercise: &Exercise) -> Confined {
+pub(crate) fn test_command(binary: &Path, exercise: &Exercise) -> Confined {
     let env = [
         ("PATH", OsString::from("/usr/local/bin:/usr/bin:/bin")),
         ("LANG", "C.UTF-8".into()),
