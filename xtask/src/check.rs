@@ -3,9 +3,10 @@
 //! One row per check, then `N passed, N failed`; the exit code is 1 when anything failed.
 //! Per exercise: the solution passes the graded tests, the unsolved exercise fails every one
 //! of them (so each test tests something), the judge passes every test on the solution's
-//! observed values (as `cargo xtask grade` runs them), and the solution binary runs with small arguments
-//! and writes what it should (a Markdown table on stdout that parses, CSV files whose rows
-//! have the header's width, SVG files that are whole documents with labelled axes). Then the
+//! observed values (as `cargo xtask grade` runs them), and the solution binary runs with small
+//! arguments and writes what it should (a Markdown table on stdout that parses, CSV files
+//! whose rows have the header's width, SVG files that are whole documents with labelled
+//! axes). Then the
 //! rest of the workspace: tidy rules, formatting, clippy with warnings denied, the other
 //! crates' tests.
 
