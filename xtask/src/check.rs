@@ -269,7 +269,8 @@ fn run_smoke(
 }
 
 /// Writes the handout, grades it as CI would, and checks the results: every exercise graded,
-/// every test a plain failure (a `todo!`), nothing flagged as changed, 0 points.
+/// every test a plain failure (a `todo!`), nothing flagged as changed, 0 points, unverified
+/// (graded in place).
 fn handout_grades(root: &Path, exercises: &[Exercise]) -> std::result::Result<String, String> {
     let base = root.join("target/xtask-check");
     let dir = base.join("handout");
@@ -302,7 +303,9 @@ fn handout_grades(root: &Path, exercises: &[Exercise]) -> std::result::Result<St
     if let Some(test) = tests.iter().find(|t| t["status"] != "fail") {
         return Err(format!("a test of the unsolved handout did not simply fail: {test}"));
     }
-    if results["score"] != 0 || results["integrity"]["verified"] != true {
+    // Graded in place: never verified, but nothing may differ from the manifest.
+    let unchanged = results["integrity"]["changes"].as_array().is_some_and(Vec::is_empty);
+    if results["score"] != 0 || results["integrity"]["verified"] != false || !unchanged {
         return Err(format!(
             "expected 0 points and no changed files, got score {} and integrity {}",
             results["score"], results["integrity"]

@@ -20,11 +20,11 @@
 //!   `cd template && cargo xtask grade --submission ../student --template . --out ../grade`.
 //! * Without `--template`, the submission is graded in place, and its protected files are
 //!   checked against `.course/protected.sha256` (`sha256sum` format, written by
-//!   `cargo xtask handout` through [`protected_files`] and [`write_manifest`]). Any
-//!   difference makes the grade *unverified* (`integrity.verified: false`, an `UNVERIFIED`
-//!   message everywhere) but it is still computed with the files as they are. Without a
-//!   manifest the grade is unverified too. This mode is for students checking their work;
-//!   since the manifest lives in the same repository, it catches mistakes, not cheats.
+//!   `cargo xtask handout` through [`protected_files`] and [`write_manifest`]), and every
+//!   difference is reported. Such a grade is never verified (`integrity.verified: false`, an
+//!   `UNVERIFIED` message everywhere, no `Points X/Y` line): the manifest lives in the same
+//!   repository, and the judge is built from the student's own workspace. This mode is for
+//!   students checking their work; it catches mistakes, not cheats.
 //!
 //! # How each exercise is run
 //!

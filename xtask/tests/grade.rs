@@ -60,7 +60,11 @@ fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
 /// Builds the submission (template + `files/`), grades it, and compares `results.json` with
 /// the golden file.
 fn grade(name: &str, mode: Mode) -> Graded {
-    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("grade").join(name);
+    // In place, a fixture other than in-place-tampered has its own golden file and scratch.
+    let suffix =
+        if mode == Mode::InPlace && name != "in-place-tampered" { ".in-place" } else { "" };
+    let scratch =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("grade").join(format!("{name}{suffix}"));
     let submission = scratch.join("submission");
     let out = match mode {
         Mode::TemplateDefaultOut => submission.join("target/grade"),
@@ -119,7 +123,7 @@ fn grade(name: &str, mode: Mode) -> Graded {
 
     let text = std::fs::read_to_string(out.join("results.json")).unwrap();
     let results: Value = serde_json::from_str(&text).unwrap();
-    let golden = fixture.join("expected_results.json");
+    let golden = fixture.join(format!("expected_results{suffix}.json"));
     // Nothing else to normalise: results.json has no times, pids or absolute paths.
     let actual = normalise(&text);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -306,6 +310,23 @@ fn test_output_cannot_end_the_summary_s_code_blocks() {
         }
     }
     assert!(!outside.iter().any(|line| line.contains("50/50")), "{summary}");
+}
+
+#[test]
+fn in_place_every_adversarial_submission_is_unverified_and_leaves_nothing_behind() {
+    // Without a template the student's own build is the judge: a forged score is possible,
+    // so it must never read as a grade.
+    for name in ["forged-verdict", "tamper-others", "escape-and-daemon", "odd-files"] {
+        let graded = grade(name, Mode::InPlace);
+        assert_eq!(graded.results["integrity"]["verified"], false, "{name}");
+        let points = format!("Points {}/", graded.results["score"]);
+        assert!(!graded.stdout.contains(&points), "{name}: {}", graded.stdout);
+    }
+    let survivors: Vec<String> = ["987661", "987662", "987663"]
+        .iter()
+        .flat_map(|n| processes_with_args(&["sleep", n]))
+        .collect();
+    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
 }
 
 #[test]

@@ -75,6 +75,13 @@ impl Integrity {
                  exercises/*/src/**/*.rs (except main.rs and given.rs) is yours to change; \
                  restore the others from the template."
             )),
+            "manifest" if changes.is_empty() => Some(
+                "UNVERIFIED: graded in place, without the course template. No protected file \
+                 differs from the manifest, but the tests were built and judged with this \
+                 repository's own code, which the code under test can change: this is a check \
+                 of your work, not a grade."
+                    .to_string(),
+            ),
             "manifest" => Some(format!(
                 "UNVERIFIED: protected files differ from {MANIFEST}: {list}. This grade was \
                  computed with them as they are, so it does not count; restore them from the \
@@ -268,7 +275,9 @@ pub fn verify_manifest(root: &Path, out: &Path) -> Result<Integrity> {
         }
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Integrity { mode: "manifest", verified: changes.is_empty(), changes })
+    // Never verified: the manifest lives in the graded repository, and without a template the
+    // judge is built from the student's own workspace.
+    Ok(Integrity { mode: "manifest", verified: false, changes })
 }
 
 /// Makes `work` a pristine copy of the template (without `.git` and `target`).
@@ -482,7 +491,8 @@ mod tests {
             .unwrap();
         assert!(check.success(), "sha256sum -c disagrees with the manifest");
         let clean = verify_manifest(&root, &root.join("target")).unwrap();
-        assert!(clean.verified && clean.changes.is_empty() && clean.message().is_none());
+        assert!(!clean.verified && clean.changes.is_empty());
+        assert!(clean.message().unwrap().starts_with("UNVERIFIED: graded in place"));
 
         write("exercises/exercise-1/src/lib.rs", "solved\n");
         write("exercises/exercise-1/ANSWERS.md", "my answers\n");
