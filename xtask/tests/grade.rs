@@ -27,6 +27,9 @@ enum Mode {
     /// In place, checked against a `.course/protected.sha256` written before the student's
     /// changes.
     InPlace,
+    /// `--template`, with the sandbox's fallback forced (no namespaces: the grader as a child
+    /// subreaper).
+    TemplateWithoutNamespaces,
 }
 
 struct Graded {
@@ -61,8 +64,11 @@ fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
 /// the golden file.
 fn grade(name: &str, mode: Mode) -> Graded {
     // In place, a fixture other than in-place-tampered has its own golden file and scratch.
-    let suffix =
-        if mode == Mode::InPlace && name != "in-place-tampered" { ".in-place" } else { "" };
+    let suffix = match mode {
+        Mode::InPlace if name != "in-place-tampered" => ".in-place",
+        Mode::TemplateWithoutNamespaces => ".process-group",
+        _ => "",
+    };
     let scratch =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("grade").join(format!("{name}{suffix}"));
     let submission = scratch.join("submission");
@@ -113,6 +119,9 @@ fn grade(name: &str, mode: Mode) -> Graded {
         command.env(key, &file);
         github_files.push(file);
     }
+    if mode == Mode::TemplateWithoutNamespaces {
+        command.env("XTASK_SANDBOX", "process-group");
+    }
     let (code, stdout, stderr) = run_with_watchdog(command, Duration::from_secs(300));
     assert_eq!(code, Some(0), "the grader failed on {name}:\n{stdout}\n{stderr}");
     assert!(snapshot(&template) == before, "grading {name} changed the template");
@@ -158,6 +167,14 @@ fn check_summary_and_junit(results: &Value, out: &Path) {
     assert_eq!(junit.matches("<failure ").count(), failing, "{junit}");
     assert_eq!(junit.matches("<error ").count(), erring, "{junit}");
     assert!(junit.ends_with("</testsuites>\n"));
+}
+
+/// Held by the tests that grade escape-and-daemon: each checks that its sleepers are gone, so
+/// none may run while another one's grader is still at work.
+static DAEMONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn daemons() -> std::sync::MutexGuard<'static, ()> {
+    DAEMONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn message_of<'a>(results: &'a Value, test: &str) -> &'a str {
@@ -256,6 +273,7 @@ fn a_test_cannot_change_other_tests_its_binary_or_the_template() {
 
 #[test]
 fn nothing_the_tests_start_outlives_them_or_reaches_the_workflow() {
+    let _daemons = daemons();
     let graded = grade("escape-and-daemon", Mode::Template);
     assert_eq!(graded.results["score"], 6);
     let message = message_of(&graded.results, "exercise-2 / echo_prints_one_word");
@@ -267,6 +285,23 @@ fn nothing_the_tests_start_outlives_them_or_reaches_the_workflow() {
     assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
     let summary = std::fs::read_to_string(&graded.github_files[3]).unwrap();
     assert!(summary.starts_with("# Grade: 6/6 points"), "{summary}");
+}
+
+#[test]
+fn without_namespaces_the_grader_still_ends_everything_the_tests_start() {
+    let _daemons = daemons();
+    let graded = grade("escape-and-daemon", Mode::TemplateWithoutNamespaces);
+    assert_eq!(graded.results["score"], 6);
+    assert_eq!(graded.results["sandbox"], "process group, the grader as subreaper");
+    let message = message_of(&graded.results, "exercise-2 / echo_prints_one_word");
+    assert!(message.contains("left 2 processes running"), "{message}");
+    let message = message_of(&graded.results, "exercise-1 / adds_small_numbers");
+    assert!(message.contains("left 1 process running"), "{message}");
+    let survivors: Vec<String> = ["987661", "987662", "987663"]
+        .iter()
+        .flat_map(|n| processes_with_args(&["sleep", n]))
+        .collect();
+    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
 }
 
 #[test]
@@ -314,6 +349,7 @@ fn test_output_cannot_end_the_summary_s_code_blocks() {
 
 #[test]
 fn in_place_every_adversarial_submission_is_unverified_and_leaves_nothing_behind() {
+    let _daemons = daemons();
     // Without a template the student's own build is the judge: a forged score is possible,
     // so it must never read as a grade.
     for name in ["forged-verdict", "tamper-others", "escape-and-daemon", "odd-files"] {
