@@ -241,7 +241,14 @@ impl Sandbox {
                 command
             }
         };
-        command.current_dir(&what.dir).env_clear().process_group(0);
+        // As `nobody`, a working directory under a home that others cannot enter (a CI runner's
+        // checkout, say) would stop every test: the private home is the fallback.
+        let dir = if self.kind != SandboxKind::Namespace || others_can_enter(&what.dir) {
+            what.dir.as_path()
+        } else {
+            home.as_path()
+        };
+        command.current_dir(dir).env_clear().process_group(0);
         command.env("HOME", &home).env("TMPDIR", &home);
         for (key, value) in &what.env {
             command.env(key, value);
@@ -331,6 +338,14 @@ fn live_processes() -> Vec<String> {
         .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
         .filter(|pid| state(pid).is_some_and(|state| state != 'Z'))
         .collect()
+}
+
+/// True when users other than the owner may enter `dir` and every directory above it.
+fn others_can_enter(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+
+    dir.ancestors()
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0))
 }
 
 fn is_root() -> bool {
@@ -637,6 +652,19 @@ mod tests {
         let outcome = run_limited(command, limits).unwrap();
         assert!(outcome.timed_out && !outcome.success());
         assert_eq!(outcome.stdout.trim(), "started");
+    }
+
+    #[test]
+    fn a_directory_under_a_closed_one_cannot_be_entered_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let closed = std::env::temp_dir().join(format!("xtask-closed-{}", std::process::id()));
+        std::fs::create_dir_all(closed.join("inside")).unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(others_can_enter(&closed.join("inside")));
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(!others_can_enter(&closed.join("inside")));
+        std::fs::remove_dir_all(&closed).unwrap();
     }
 
     #[test]
