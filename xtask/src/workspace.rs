@@ -194,6 +194,13 @@ impl Sandbox {
             std::fs::create_dir_all(dir.join(sub))
                 .map_err(|e| format!("cannot create {}: {e}", dir.join(sub).display()))?;
         }
+        if kind != SandboxKind::ProcessGroup {
+            // The namespace's first process is this very program, copied: the file it was
+            // started from may be rebuilt while it runs (`cargo xtask check` builds xtask).
+            let init = dir.join("sandbox-init");
+            std::fs::copy("/proc/self/exe", &init)
+                .map_err(|e| format!("cannot copy this program to {}: {e}", init.display()))?;
+        }
         Ok(Sandbox { kind, dir: dir.to_path_buf(), runs: AtomicU64::new(0) })
     }
 
@@ -229,7 +236,7 @@ impl Sandbox {
                 }
                 command
                     .args(["--pid", "--fork", "--kill-child", "--mount-proc", "--"])
-                    .arg(std::env::current_exe()?)
+                    .arg(self.dir.join("sandbox-init"))
                     .arg("sandbox-init")
                     .arg("--report")
                     .arg(&report);
