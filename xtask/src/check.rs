@@ -165,9 +165,17 @@ fn judge_accepts_the_solution(
     };
     let judge = build(&exercise.name)?;
     let subject = build(&exercise.solution_name())?;
+    /// Removes the sandbox's directory however the check ends.
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
     let private = std::env::temp_dir().join(format!("xtask-check-judge-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&private);
-    let sandbox = workspace::Sandbox::probe(&private).map_err(text)?;
+    let scratch = Scratch(private);
+    let sandbox = workspace::Sandbox::probe(&scratch.0).map_err(text)?;
     let limits = Limits { wall_clock: Duration::from_secs(120), output_cap: OUTPUT_CAP };
     let mut list = runner::test_command(&judge, exercise);
     list.args.extend(["--list", "--format", "terse"].map(Into::into));
@@ -191,7 +199,6 @@ fn judge_accepts_the_solution(
             refused.push(format!("{name}:\n{}", judged.stderr.trim()));
         }
     }
-    let _ = std::fs::remove_dir_all(&private);
     match (names.len(), refused.is_empty()) {
         (0, _) => Err("no graded tests were listed".into()),
         (n, true) => Ok(format!("{n} tests judged, all pass ({})", sandbox.describe())),
