@@ -2,9 +2,11 @@
 //!
 //! One row per check, then `N passed, N failed`; the exit code is 1 when anything failed.
 //! Per exercise: the solution passes the graded tests, the unsolved exercise fails every one
-//! of them (so each test tests something), and the solution binary runs with small arguments
-//! and writes what it should (a Markdown table on stdout that parses, CSV files whose rows
-//! have the header's width, SVG files that are whole documents with labelled axes). Then the
+//! of them (so each test tests something), the judge passes every test on the solution's
+//! observed values (as `cargo xtask grade` runs them), and the solution binary runs with small
+//! arguments and writes what it should (a Markdown table on stdout that parses, CSV files
+//! whose rows have the header's width, SVG files that are whole documents with labelled
+//! axes). Then the
 //! rest of the workspace: tidy rules, formatting, clippy with warnings denied, the other
 //! crates' tests.
 
@@ -126,6 +128,11 @@ fn check_exercise(root: &Path, exercise: &Exercise, report: &mut Report) {
             )),
         }),
     );
+    report.record(
+        name,
+        "the judge (the tests without the student's code) passes the solution's observed values",
+        judge_accepts_the_solution(root, exercise),
+    );
     match smoke_run(exercise.number) {
         None => report.record(name, "the solution binary runs", Err(no_smoke_run(exercise.number))),
         Some(smoke) => report.record(
@@ -133,6 +140,69 @@ fn check_exercise(root: &Path, exercise: &Exercise, report: &mut Report) {
             "the solution binary runs and writes its results",
             run_smoke(root, exercise, smoke),
         ),
+    }
+}
+
+/// What `cargo xtask grade` does for each test, with the solution as the student's code: the
+/// solution's graded test runs and observes its values, and the exercise's own build of the
+/// tests (the judge, with the unsolved stubs) replays them and must pass every test. This
+/// catches a test that checks something outside `judge::observe!` that the judge cannot see.
+fn judge_accepts_the_solution(
+    root: &Path,
+    exercise: &Exercise,
+) -> std::result::Result<String, String> {
+    use crate::grade::runner;
+
+    let text = |error: Box<dyn std::error::Error>| error.to_string();
+    let source = std::fs::read_to_string(exercise.dir.join("tests/graded.rs"))
+        .map_err(|e| format!("{}: {e}", exercise.dir.display()))?;
+    if !source.contains("observe!(") {
+        return Err("the graded tests do not use judge::observe!".into());
+    }
+    let build = |package: &str| {
+        let as_package = Exercise { name: package.to_string(), ..exercise.clone() };
+        runner::build(root, None, &as_package, STEP_LIMIT).map_err(text)?
+    };
+    let judge = build(&exercise.name)?;
+    let subject = build(&exercise.solution_name())?;
+    /// Removes the sandbox's directory however the check ends.
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let private = std::env::temp_dir().join(format!("xtask-check-judge-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    let scratch = Scratch(private);
+    let sandbox = workspace::Sandbox::probe(&scratch.0).map_err(text)?;
+    let limits = Limits { wall_clock: Duration::from_secs(120), output_cap: OUTPUT_CAP };
+    let mut list = runner::test_command(&judge, exercise);
+    list.args.extend(["--list", "--format", "terse"].map(Into::into));
+    let listed = sandbox.run(&list, limits).map_err(text)?;
+    let names: Vec<&str> =
+        listed.stdout.lines().filter_map(|line| line.strip_suffix(": test")).collect();
+    let mut refused = Vec::new();
+    for name in &names {
+        let args = ["--exact", name, "--test-threads=1", "--nocapture"];
+        let mut run = runner::test_command(&subject, exercise);
+        run.args.extend(args.map(Into::into));
+        let observed = sandbox.run(&run, limits).map_err(text)?;
+        let mut replay = runner::test_command(&judge, exercise);
+        replay.args.extend(args.map(Into::into));
+        replay.env.push((judge::REPLAY.to_string(), "1".into()));
+        replay.stdin = Some(
+            observed.observations.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes(),
+        );
+        let judged = sandbox.run(&replay, limits).map_err(text)?;
+        if !(observed.success() && judged.success()) {
+            refused.push(format!("{name}:\n{}", judged.stderr.trim()));
+        }
+    }
+    match (names.len(), refused.is_empty()) {
+        (0, _) => Err("no graded tests were listed".into()),
+        (n, true) => Ok(format!("{n} tests judged, all pass ({})", sandbox.describe())),
+        (_, false) => Err(refused.join("\n\n")),
     }
 }
 
@@ -206,7 +276,8 @@ fn run_smoke(
 }
 
 /// Writes the handout, grades it as CI would, and checks the results: every exercise graded,
-/// every test a plain failure (a `todo!`), nothing flagged as changed, 0 points.
+/// every test a plain failure (a `todo!`), nothing flagged as changed, 0 points, unverified
+/// (graded in place).
 fn handout_grades(root: &Path, exercises: &[Exercise]) -> std::result::Result<String, String> {
     let base = root.join("target/xtask-check");
     let dir = base.join("handout");
@@ -239,7 +310,9 @@ fn handout_grades(root: &Path, exercises: &[Exercise]) -> std::result::Result<St
     if let Some(test) = tests.iter().find(|t| t["status"] != "fail") {
         return Err(format!("a test of the unsolved handout did not simply fail: {test}"));
     }
-    if results["score"] != 0 || results["integrity"]["verified"] != true {
+    // Graded in place: never verified, but nothing may differ from the manifest.
+    let unchanged = results["integrity"]["changes"].as_array().is_some_and(Vec::is_empty);
+    if results["score"] != 0 || results["integrity"]["verified"] != false || !unchanged {
         return Err(format!(
             "expected 0 points and no changed files, got score {} and integrity {}",
             results["score"], results["integrity"]

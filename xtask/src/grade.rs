@@ -20,32 +20,37 @@
 //!   `cd template && cargo xtask grade --submission ../student --template . --out ../grade`.
 //! * Without `--template`, the submission is graded in place, and its protected files are
 //!   checked against `.course/protected.sha256` (`sha256sum` format, written by
-//!   `cargo xtask handout` through [`protected_files`] and [`write_manifest`]). Any
-//!   difference makes the grade *unverified* (`integrity.verified: false`, an `UNVERIFIED`
-//!   message everywhere) but it is still computed with the files as they are. Without a
-//!   manifest the grade is unverified too. This mode is for students checking their work;
-//!   since the manifest lives in the same repository, it catches mistakes, not cheats.
+//!   `cargo xtask handout` through [`protected_files`] and [`write_manifest`]), and every
+//!   difference is reported. Such a grade is never verified (`integrity.verified: false`, an
+//!   `UNVERIFIED` message everywhere, no `Points X/Y` line): the manifest lives in the same
+//!   repository, and the judge is built from the student's own workspace. This mode is for
+//!   students checking their work; it catches mistakes, not cheats.
 //!
 //! # How each exercise is run
 //!
-//! 1. `cargo test -p exercise-N --test graded --no-run --message-format=json` under
-//!    `--build-timeout`: a build failure makes every test of the exercise `error`, with the
-//!    compiler's errors as the message (the tests are then the `#[test]` functions of the
-//!    file, so the maximum score does not drop).
-//! 2. `<test binary> --list --format terse` gives the tests, ordered as in the test file.
-//! 3. Each test runs alone: `<bin> --exact NAME --include-ignored --test-threads=1
-//!    --nocapture`, in its own process group, under `--test-timeout` and within what is left
-//!    of the exercise's budget `--timeout` (tests after the budget is spent are `error`, not
-//!    run). Output is capped (64 KiB per stream kept, the rest read and dropped).
+//! 1. Builds, before any student code runs: in template mode the graded tests against the
+//!    pristine template (the *judge*), then, with the student's files laid over it, against
+//!    the student's crate (the *subject*), each `cargo test -p exercise-N --test graded
+//!    --no-run` within what is left of `--build-timeout` (all builds together). A build
+//!    failure makes every test of the exercise `error`, with the compiler's errors. Binaries
+//!    are copied into the grader's private directory and checked before each use.
+//! 2. `<judge> --list --format terse` gives the tests (the template's), in file order.
+//! 3. Each test runs alone in the sandbox (`workspace::Sandbox`: as `nobody` in a PID
+//!    namespace when the grader is root, with an explicit environment): `<subject> --exact
+//!    NAME --include-ignored --test-threads=1 --nocapture`, under `--test-timeout` and what is
+//!    left of the exercise's budget `--timeout` and of the run's `--deadline`. Output is
+//!    capped (64 KiB per stream kept, the rest read and dropped; `observed:` lines are kept
+//!    apart).
+//! 4. If the subject passed, the judge runs the same test with `JUDGE_REPLAY=1` and the
+//!    subject's observations on stdin; the test passes only if the judge passes it. (Tests
+//!    that do not use `judge::observe!` are graded on the subject's report: `judged: false`.)
 //!
-//! A test *passes* on exit 0 with libtest's `test result: ok. 1 passed`; *fails* on libtest's
-//! own failure report (a panic, a failed assertion); anything else is an *error*: a time-out
-//! (the whole process group is killed), a crash (a signal: abort, stack overflow, segfault),
-//! or an exit before the test finished (`std::process::exit`). Processes a test leaves
-//! running (even ones that left its process group, found by an environment marker) are
-//! killed after it; the test keeps its status, and its message and `leftover_processes` say
-//! how many there were. Panic reports lose their thread ids, and `RUST_BACKTRACE=0`, so
-//! messages are the same from run to run.
+//! The subject *fails* on libtest's own failure report; anything else is an *error*: a
+//! time-out (the grader's limit, or the graded test's own watchdog), a crash (a signal), or an
+//! exit before the test finished (`std::process::exit`). Processes a test leaves running are
+//! ended with its namespace; the test keeps its status, and its message and
+//! `leftover_processes` say how many there were. Panic reports lose their thread ids, and
+//! `RUST_BACKTRACE=0`, so messages are the same from run to run.
 //!
 //! # Scores and outputs
 //!
@@ -68,17 +73,17 @@
 
 mod integrity;
 mod report;
-mod runner;
+pub(crate) mod runner;
 
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 pub use integrity::{protected_files, write_manifest};
 
-use crate::workspace::{self, Result};
+use crate::workspace::{self, Result, Sandbox};
 
 /// Grade the exercises of a student repository and write the results.
 #[derive(Debug, clap::Args)]
@@ -104,17 +109,23 @@ pub struct GradeArgs {
     #[arg(long = "exercise", value_name = "N")]
     pub exercises: Vec<u32>,
     /// Seconds all the tests of one exercise may take together (builds not included).
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, value_name = "SECS", default_value_t = 240)]
     pub timeout: u64,
-    /// Seconds one test may take.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    /// Seconds one test may take (the graded tests' own watchdog stops them after 60 s).
+    #[arg(long, value_name = "SECS", default_value_t = 90)]
     pub test_timeout: u64,
-    /// Seconds building one exercise's tests may take.
+    /// Seconds all the builds may take together (the course's tests and the student's).
     #[arg(long, value_name = "SECS", default_value_t = 900)]
     pub build_timeout: u64,
+    /// Seconds the whole grading may take; tests not run by then are errors. Keep it below
+    /// the CI job's limit (`timeout-minutes` in classroom.yml).
+    #[arg(long, value_name = "SECS", default_value_t = 2100)]
+    pub deadline: u64,
 }
 
 pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.deadline);
     let cwd = std::env::current_dir()?;
     let absolute = |path: &Path| -> Result<PathBuf> {
         let path = cwd.join(path);
@@ -129,9 +140,22 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
         None => submission.join("target/grade"),
     };
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let out = out.canonicalize()?;
+    let out = out.canonicalize().map_err(|e| format!("{}: {e}", out.display()))?;
+    let budget = runner::Budget {
+        build: Duration::from_secs(args.build_timeout),
+        test: Duration::from_secs(args.test_timeout),
+        exercise: Duration::from_secs(args.timeout),
+    };
 
-    let (work, target_dir, integrity) = match &args.template {
+    // The grader's own directory: test binaries, the sandbox's reports and homes. Student code
+    // runs as another user (or in a namespace) and cannot write here.
+    let private = Private::create()?;
+    let sandbox = Sandbox::probe(&private.0)?;
+    let bin = private.0.join("bin");
+    let building = Instant::now();
+    let build_left = || budget.build.saturating_sub(building.elapsed());
+
+    let (work, target_dir, integrity, exercises, mut prepared) = match &args.template {
         Some(template) => {
             let template = absolute(template)?;
             if !template.join("exercises").is_dir() {
@@ -159,33 +183,77 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
                 .into());
             }
             let work = base.join("workspace");
+            let target_dir = base.join("target");
+            // First the judges: the graded tests built against the template's own crates,
+            // before any file of the student's is in the workspace.
+            integrity::copy_template(&template, &work, &out)?;
+            let exercises = chosen(&work, &args.exercises)?;
+            let mut judges = Vec::new();
+            for exercise in &exercises {
+                eprintln!("building the course's tests of {} ...", exercise.name);
+                let built = runner::build(&work, Some(&target_dir), exercise, build_left())?;
+                judges.push(match built {
+                    Ok(binary) => Ok(runner::Protected::copy(
+                        &binary,
+                        &bin.join(format!("judge-{}", exercise.name)),
+                    )?),
+                    Err(message) => Err(format!(
+                        "the course template's own tests of {} do not build (a problem of the \
+                         course, not yours):\n{message}",
+                        exercise.name
+                    )),
+                });
+            }
             let integrity = integrity::overlay(&template, &submission, &work, &out)?;
-            (work, Some(base.join("target")), integrity)
+            let mut prepared = Vec::new();
+            for (exercise, judge) in exercises.iter().zip(judges) {
+                eprintln!("building {} ...", exercise.name);
+                let source = read_source(exercise);
+                prepared.push(match judge {
+                    Err(message) => runner::Prepared::Failed { message, names: Vec::new() },
+                    Ok(judge) => {
+                        let names = runner::list(&judge, exercise, &source, &sandbox)?;
+                        let built =
+                            runner::build(&work, Some(&target_dir), exercise, build_left())?;
+                        ready(exercise, &bin, &source, judge, names, built)?
+                    }
+                });
+            }
+            (work, Some(target_dir), integrity, exercises, prepared)
         }
         None => {
             let integrity = integrity::verify_manifest(&submission, &out)?;
-            (submission.clone(), None, integrity)
+            let exercises = chosen(&submission, &args.exercises)?;
+            let mut prepared = Vec::new();
+            for exercise in &exercises {
+                eprintln!("building {} ...", exercise.name);
+                let source = read_source(exercise);
+                let built = runner::build(&submission, None, exercise, build_left())?;
+                // No template: the judge is the student's own build (the grade is unverified).
+                prepared.push(match built {
+                    Err(message) => runner::Prepared::Failed { message, names: Vec::new() },
+                    Ok(binary) => {
+                        let judge = runner::Protected::copy(
+                            &binary,
+                            &bin.join(format!("judge-{}", exercise.name)),
+                        )?;
+                        let names = runner::list(&judge, exercise, &source, &sandbox)?;
+                        ready(exercise, &bin, &source, judge, names, Ok(binary))?
+                    }
+                });
+            }
+            (submission.clone(), None, integrity, exercises, prepared)
         }
     };
+    let _ = &target_dir;
 
-    let mut exercises = workspace::exercises(&work)?;
-    for wanted in &args.exercises {
-        if !exercises.iter().any(|e| e.number == *wanted) {
-            return Err(format!("there is no exercise {wanted} in {}", work.display()).into());
-        }
-    }
-    if !args.exercises.is_empty() {
-        exercises.retain(|e| args.exercises.contains(&e.number));
-    }
-    let budget = runner::Budget {
-        build: Duration::from_secs(args.build_timeout),
-        test: Duration::from_secs(args.test_timeout),
-        exercise: Duration::from_secs(args.timeout),
-    };
+    // Every binary is built: only now does any student code run.
     let mut runs = Vec::new();
-    for exercise in &exercises {
+    for (exercise, prepared) in exercises.iter().zip(prepared.iter_mut()) {
         eprintln!("grading {} ...", exercise.name);
-        let mut run = runner::grade_exercise(&work, target_dir.as_deref(), exercise, budget)?;
+        let source = read_source(exercise);
+        let mut run =
+            runner::grade_exercise(exercise, &source, prepared, &sandbox, budget, deadline)?;
         // Absolute paths of the grading workspace say nothing to the student.
         let prefix = format!("{}/", work.display());
         let strip = |text: &mut String| *text = text.replace(&prefix, "");
@@ -199,27 +267,118 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
         runs.push(run);
     }
 
-    let results = report::results(&runs, &integrity);
+    let results = report::results(&runs, &integrity, sandbox.describe());
     let json = serde_json::to_string_pretty(&results)? + "\n";
     write(&out.join("results.json"), &json)?;
     let markdown = report::markdown(&results, &runs);
     write(&out.join("summary.md"), &markdown)?;
     if let Some(step_summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(step_summary)?;
-        file.write_all(markdown.as_bytes())?;
+        let path = PathBuf::from(step_summary);
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(markdown.as_bytes()));
+        if let Err(e) = appended {
+            eprintln!("warning: cannot append the summary to {}: {e}", path.display());
+        }
     }
     if let Some(junit) = &args.junit {
         write(&cwd.join(junit), &report::junit(&results, &runs))?;
     }
     print!("{}", report::terminal(&results, &runs));
-    println!("Results: {}", out.join("results.json").display());
+    println!(
+        "Results: {} ({:.0} s)",
+        out.join("results.json").display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
+/// The exercises of `root`, or only the `wanted` ones.
+fn chosen(root: &Path, wanted: &[u32]) -> Result<Vec<workspace::Exercise>> {
+    let mut exercises = workspace::exercises(root)?;
+    for number in wanted {
+        if !exercises.iter().any(|e| e.number == *number) {
+            return Err(format!("there is no exercise {number} in {}", root.display()).into());
+        }
+    }
+    if !wanted.is_empty() {
+        exercises.retain(|e| wanted.contains(&e.number));
+    }
+    Ok(exercises)
+}
+
+/// The graded test file as the course wrote it (in template mode, the template's).
+fn read_source(exercise: &workspace::Exercise) -> String {
+    std::fs::read_to_string(exercise.dir.join("tests/graded.rs")).unwrap_or_default()
+}
+
+/// An exercise whose judge listed its tests and whose subject built.
+fn ready(
+    exercise: &workspace::Exercise,
+    bin: &Path,
+    source: &str,
+    judge: runner::Protected,
+    names: std::result::Result<Vec<String>, String>,
+    built: std::result::Result<PathBuf, String>,
+) -> Result<runner::Prepared> {
+    let names = match names {
+        Ok(names) => names,
+        Err(message) => return Ok(runner::Prepared::Failed { message, names: Vec::new() }),
+    };
+    Ok(match built {
+        Err(message) => runner::Prepared::Failed { message, names },
+        Ok(binary) => runner::Prepared::Ready {
+            subject: runner::Protected::copy(
+                &binary,
+                &bin.join(format!("subject-{}", exercise.name)),
+            )?,
+            judge,
+            names,
+            judged: source.contains("observe!("),
+        },
+    })
+}
+
+/// The grader's private directory, under the system's temporary directory, removed at the
+/// end: readable (its binaries run as `nobody`) but writable only by the grader.
+struct Private(PathBuf);
+
+impl Private {
+    fn create() -> Result<Private> {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = std::env::temp_dir().join(format!("course-grade-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        Ok(Private(dir))
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes `text` to `path`, replacing whatever is there (a directory too: the output must be
+/// the grader's file).
 fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_file()
+    {
+        eprintln!("warning: {} was not a file; it is replaced", path.display());
+        let removed =
+            if meta.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+        removed.map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
     }
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
 }

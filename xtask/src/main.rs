@@ -38,16 +38,30 @@ enum Command {
     },
     /// Students: which exercises pass right now, and a hint for the next one.
     Progress(progress::ProgressArgs),
+    /// Internal: the first process of the grader's sandbox (see `workspace::sandbox_init`).
+    #[command(hide = true)]
+    SandboxInit {
+        #[arg(long)]
+        report: PathBuf,
+        #[arg(long)]
+        uid: Option<u32>,
+        #[arg(last = true, required = true)]
+        program: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::SandboxInit { report, uid, program } = &cli.command {
+        return workspace::sandbox_init(report, *uid, program);
+    }
     let root = workspace::project_root();
     let result = match cli.command {
         Command::Check(args) => check::run(&root, &args),
         Command::Grade(args) => grade::run(&root, &args),
         Command::Handout { dir } => handout::run(&root, &dir),
         Command::Progress(args) => progress::run(&root, &args),
+        Command::SandboxInit { .. } => unreachable!("handled above"),
     };
     match result {
         Ok(code) => code,

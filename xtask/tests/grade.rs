@@ -27,18 +27,50 @@ enum Mode {
     /// In place, checked against a `.course/protected.sha256` written before the student's
     /// changes.
     InPlace,
+    /// `--template`, with the sandbox's fallback forced (no namespaces: the grader as a child
+    /// subreaper).
+    TemplateWithoutNamespaces,
 }
 
 struct Graded {
     results: Value,
     out: PathBuf,
     stdout: String,
+    /// Files named by the GITHUB_* variables the grader was given (as in a workflow step).
+    github_files: Vec<PathBuf>,
+}
+
+/// The sandbox depends on the machine (root or not): golden files say `SANDBOX`.
+fn normalise(results: &str) -> String {
+    results
+        .lines()
+        .map(|line| match line.strip_prefix("  \"sandbox\": ") {
+            Some(_) => "  \"sandbox\": \"SANDBOX\",".to_string(),
+            None => line.to_string(),
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+/// Every file of the template and its contents, to check that grading never changes it.
+fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    list_files(root, Path::new(""), &mut files);
+    files.sort();
+    files.into_iter().map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap())).collect()
 }
 
 /// Builds the submission (template + `files/`), grades it, and compares `results.json` with
 /// the golden file.
 fn grade(name: &str, mode: Mode) -> Graded {
-    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("grade").join(name);
+    // In place, a fixture other than in-place-tampered has its own golden file and scratch.
+    let suffix = match mode {
+        Mode::InPlace if name != "in-place-tampered" => ".in-place",
+        Mode::TemplateWithoutNamespaces => ".process-group",
+        _ => "",
+    };
+    let scratch =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("grade").join(format!("{name}{suffix}"));
     let submission = scratch.join("submission");
     let out = match mode {
         Mode::TemplateDefaultOut => submission.join("target/grade"),
@@ -46,13 +78,19 @@ fn grade(name: &str, mode: Mode) -> Graded {
     };
     let _ = std::fs::remove_dir_all(&submission);
     let _ = std::fs::remove_file(out.join("results.json"));
+    let _ = std::fs::remove_dir_all(out.join("results.json"));
     let template = fixtures().join("template");
-    copy_tree(&template, &submission);
+    let before = snapshot(&template);
+    copy_tree(&template, &submission, true);
     if mode == Mode::InPlace {
         write_manifest(&submission);
     }
     let fixture = fixtures().join("submissions").join(name);
-    copy_tree(&fixture.join("files"), &submission);
+    copy_tree(&fixture.join("files"), &submission, false);
+    if name == "odd-files" {
+        // A directory where the grader writes its results.
+        std::fs::create_dir_all(out.join("results.json/inside")).unwrap();
+    }
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command.arg("grade").arg("--submission").arg(&submission);
@@ -60,7 +98,8 @@ fn grade(name: &str, mode: Mode) -> Graded {
         command.arg("--out").arg(&out);
     }
     command.arg("--junit").arg(out.join("junit.xml"));
-    // Only the infinite loop needs a short limit; the others have room to spare under load.
+    // Only the infinite loop needs a short limit (its other test has a 2 s watchdog); the
+    // others have room to spare under load.
     let test_timeout = if name == "infinite-loop" { "3" } else { "60" };
     command.args(["--test-timeout", test_timeout, "--timeout", "120", "--build-timeout", "300"]);
     if mode != Mode::InPlace {
@@ -69,15 +108,33 @@ fn grade(name: &str, mode: Mode) -> Graded {
         // In place, the build goes to the submission's own target/; keep it out of the tree.
         command.env("CARGO_TARGET_DIR", scratch.join("target"));
     }
-    command.env_remove("GITHUB_STEP_SUMMARY").env_remove("GITHUB_ACTIONS");
+    // As in a workflow step: files that would let the code under test change later steps.
+    let github = scratch.join("github");
+    let _ = std::fs::remove_dir_all(&github);
+    std::fs::create_dir_all(&github).unwrap();
+    let mut github_files = Vec::new();
+    for key in ["GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"] {
+        let file = github.join(key);
+        std::fs::write(&file, "").unwrap();
+        command.env(key, &file);
+        github_files.push(file);
+    }
+    if mode == Mode::TemplateWithoutNamespaces {
+        command.env("XTASK_SANDBOX", "process-group");
+    }
     let (code, stdout, stderr) = run_with_watchdog(command, Duration::from_secs(300));
     assert_eq!(code, Some(0), "the grader failed on {name}:\n{stdout}\n{stderr}");
+    assert!(snapshot(&template) == before, "grading {name} changed the template");
+    for file in &github_files {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(!text.contains("fake-jq"), "{name}: the code under test wrote {}", file.display());
+    }
 
     let text = std::fs::read_to_string(out.join("results.json")).unwrap();
     let results: Value = serde_json::from_str(&text).unwrap();
-    let golden = fixture.join("expected_results.json");
-    // Nothing to normalise: results.json has no times, pids or absolute paths.
-    let actual = text;
+    let golden = fixture.join(format!("expected_results{suffix}.json"));
+    // Nothing else to normalise: results.json has no times, pids or absolute paths.
+    let actual = normalise(&text);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &actual).unwrap();
     }
@@ -90,11 +147,15 @@ fn grade(name: &str, mode: Mode) -> Graded {
         golden.display()
     );
     check_summary_and_junit(&results, &out);
-    Graded { results, out, stdout }
+    Graded { results, out, stdout, github_files }
 }
 
 fn check_summary_and_junit(results: &Value, out: &Path) {
-    let points = format!("Points {}/{}", results["score"], results["max_score"]);
+    let points = if results["integrity"]["verified"] == true {
+        format!("Points {}/{}", results["score"], results["max_score"])
+    } else {
+        format!("UNVERIFIED: {}/{} tests passed", results["score"], results["max_score"])
+    };
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains(&points), "{summary}");
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
@@ -106,6 +167,14 @@ fn check_summary_and_junit(results: &Value, out: &Path) {
     assert_eq!(junit.matches("<failure ").count(), failing, "{junit}");
     assert_eq!(junit.matches("<error ").count(), erring, "{junit}");
     assert!(junit.ends_with("</testsuites>\n"));
+}
+
+/// Held by the tests that grade escape-and-daemon: each checks that its sleepers are gone, so
+/// none may run while another one's grader is still at work.
+static DAEMONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn daemons() -> std::sync::MutexGuard<'static, ()> {
+    DAEMONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn message_of<'a>(results: &'a Value, test: &str) -> &'a str {
@@ -159,9 +228,14 @@ fn panics_aborts_and_exits_are_failures_and_errors() {
 #[test]
 fn an_infinite_loop_times_out_and_the_rest_is_graded() {
     let graded = grade("infinite-loop", Mode::Template);
+    // The test's own watchdog (2 s) stops it before the grader's limit.
     let message = message_of(&graded.results, "exercise-1 / adds_negative_numbers");
-    assert!(message.contains("timed out after 3 s"), "{message}");
-    assert_eq!(graded.results["exercises"][0]["score"], 3);
+    assert!(message.contains("took longer than 2 s"), "{message}");
+    assert!(message.contains("the test's own watchdog"), "{message}");
+    let message = message_of(&graded.results, "exercise-1 / sums_a_long_slice");
+    assert!(message.contains("took longer than 3 s"), "{message}");
+    assert!(message.contains("the grader's limit for one test"), "{message}");
+    assert_eq!(graded.results["exercises"][0]["score"], 2);
 }
 
 #[test]
@@ -174,6 +248,120 @@ fn leftover_processes_are_killed_and_reported() {
         .into_iter()
         .chain(processes_with_args(&["sleep", "987654"]))
         .collect::<Vec<_>>();
+    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
+}
+
+#[test]
+fn a_forged_pass_line_a_lying_list_and_a_grader_check_score_nothing() {
+    // Before the judge: 20/22 (the constructor's 20 listed tests "passed", exercise 2's
+    // forgery saw COURSE_XTASK_RUN); an honest submission of this code scores 0.
+    let graded = grade("forged-verdict", Mode::Template);
+    let results = &graded.results;
+    assert_eq!((results["score"].as_u64(), results["max_score"].as_u64()), (Some(0), Some(6)));
+    let message = message_of(results, "exercise-1 / adds_small_numbers");
+    assert!(message.contains("checked apart from your code"), "{message}");
+}
+
+#[test]
+fn a_test_cannot_change_other_tests_its_binary_or_the_template() {
+    // Before: exercise 2's tests rewritten before they were built and the binary replaced by
+    // a script: 6/6. Honest: 2 (add is right, sum and echo are not written).
+    let graded = grade("tamper-others", Mode::Template);
+    assert_eq!(graded.results["score"], 2);
+    assert_eq!(graded.results["max_score"], 6);
+}
+
+#[test]
+fn nothing_the_tests_start_outlives_them_or_reaches_the_workflow() {
+    let _daemons = daemons();
+    let graded = grade("escape-and-daemon", Mode::Template);
+    assert_eq!(graded.results["score"], 6);
+    let message = message_of(&graded.results, "exercise-2 / echo_prints_one_word");
+    assert!(message.contains("left 2 processes running"), "{message}");
+    let survivors: Vec<String> = ["987661", "987662", "987663"]
+        .iter()
+        .flat_map(|n| processes_with_args(&["sleep", n]))
+        .collect();
+    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
+    let summary = std::fs::read_to_string(&graded.github_files[3]).unwrap();
+    assert!(summary.starts_with("# Grade: 6/6 points"), "{summary}");
+}
+
+#[test]
+fn without_namespaces_the_grader_still_ends_everything_the_tests_start() {
+    let _daemons = daemons();
+    let graded = grade("escape-and-daemon", Mode::TemplateWithoutNamespaces);
+    assert_eq!(graded.results["score"], 6);
+    assert_eq!(graded.results["sandbox"], "process group, the grader as subreaper");
+    let message = message_of(&graded.results, "exercise-2 / echo_prints_one_word");
+    assert!(message.contains("left 2 processes running"), "{message}");
+    let message = message_of(&graded.results, "exercise-1 / adds_small_numbers");
+    assert!(message.contains("left 1 process running"), "{message}");
+    let survivors: Vec<String> = ["987661", "987662", "987663"]
+        .iter()
+        .flat_map(|n| processes_with_args(&["sleep", n]))
+        .collect();
+    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
+}
+
+#[test]
+fn odd_files_are_reported_by_path_and_never_stop_the_grader() {
+    let graded = grade("odd-files", Mode::Template);
+    let results = &graded.results;
+    assert_eq!((results["score"].as_u64(), results["max_score"].as_u64()), (Some(4), Some(6)));
+    let message = results["message"].as_str().unwrap();
+    for expected in [
+        "exercises/exercise-1/tests/graded.rs (changed: a symbolic link)",
+        "exercises/exercise-2/tests/graded.rs (deleted)",
+        "exercises/scratch/Cargo.toml (added)",
+        "exercises/scratch/src/lib.rs (exercises/scratch is not an exercise of the course",
+        "exercises/exercise-2/src/lib.rs (a symbolic link or special file",
+    ] {
+        assert!(message.contains(expected), "{expected}\n{message}");
+    }
+}
+
+#[test]
+fn test_output_cannot_end_the_summary_s_code_blocks() {
+    let graded = grade("fence-forging", Mode::Template);
+    assert_eq!(graded.results["score"], 2);
+    let summary = std::fs::read_to_string(graded.out.join("summary.md")).unwrap();
+    // Outside code blocks (CommonMark: a fence closes with at least as many of its character).
+    let mut open: Option<String> = None;
+    let mut outside = Vec::new();
+    for line in summary.lines() {
+        let run: String = line.chars().take_while(|c| *c == '`' || *c == '~').collect();
+        match &open {
+            None if run.len() >= 3 => open = Some(run),
+            Some(fence)
+                if run.len() >= fence.len()
+                    && run.starts_with(&fence[..1])
+                    && line.trim_end() == run =>
+            {
+                open = None
+            }
+            None => outside.push(line),
+            Some(_) => {}
+        }
+    }
+    assert!(!outside.iter().any(|line| line.contains("50/50")), "{summary}");
+}
+
+#[test]
+fn in_place_every_adversarial_submission_is_unverified_and_leaves_nothing_behind() {
+    let _daemons = daemons();
+    // Without a template the student's own build is the judge: a forged score is possible,
+    // so it must never read as a grade.
+    for name in ["forged-verdict", "tamper-others", "escape-and-daemon", "odd-files"] {
+        let graded = grade(name, Mode::InPlace);
+        assert_eq!(graded.results["integrity"]["verified"], false, "{name}");
+        let points = format!("Points {}/", graded.results["score"]);
+        assert!(!graded.stdout.contains(&points), "{name}: {}", graded.stdout);
+    }
+    let survivors: Vec<String> = ["987661", "987662", "987663"]
+        .iter()
+        .flat_map(|n| processes_with_args(&["sleep", n]))
+        .collect();
     assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
 }
 
@@ -202,6 +390,10 @@ fn in_place_a_tampered_test_file_makes_the_grade_unverified() {
     let message = results["message"].as_str().unwrap();
     assert!(message.starts_with("UNVERIFIED") && message.contains("tests/graded.rs"), "{message}");
     assert!(graded.stdout.contains("UNVERIFIED"), "{}", graded.stdout);
+    // Never a plain `Points X/Y`, which GitHub Classroom would read as the grade.
+    assert!(!graded.stdout.contains("Points 6/6"), "{}", graded.stdout);
+    let summary = std::fs::read_to_string(graded.out.join("summary.md")).unwrap();
+    assert!(!summary.contains("Points 6/6") && summary.contains("verified: false"), "{summary}");
 }
 
 #[test]
@@ -218,7 +410,8 @@ fn huge_output_is_capped_and_the_test_still_passes() {
 fn write_manifest(root: &Path) {
     let mut files = Vec::new();
     list_files(root, Path::new(""), &mut files);
-    files.retain(|f| !f.ends_with("src/lib.rs") && *f != "Cargo.lock");
+    files.retain(|f| !(f.starts_with("exercises/") && f.ends_with("src/lib.rs")));
+    files.retain(|f| f != "Cargo.lock");
     files.sort();
     let output = Command::new("sha256sum").args(&files).current_dir(root).output().unwrap();
     assert!(output.status.success());
@@ -238,14 +431,24 @@ fn list_files(root: &Path, relative: &Path, files: &mut Vec<String>) {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// Copies a tree; symbolic links are followed (the template's) or copied as links (a
+/// submission's).
+fn copy_tree(from: &Path, to: &Path, follow_links: bool) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
             if entry.file_name() != "target" {
-                copy_tree(&entry.path(), &target);
+                if target.is_file() {
+                    std::fs::remove_file(&target).unwrap();
+                }
+                copy_tree(&entry.path(), &target, follow_links);
             }
+        } else if kind.is_symlink() && !follow_links {
+            std::fs::create_dir_all(to).unwrap();
+            let _ = std::fs::remove_file(&target);
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
         } else {
             std::fs::create_dir_all(to).unwrap();
             std::fs::copy(entry.path(), &target).unwrap();

@@ -2,17 +2,40 @@
 //! allreduces give exact integer sums, every float sum is within its rounding bound, and the
 //! tree algorithms take ceil(log2 P) steps, for 1 to 9 ranks (powers of two or not).
 
+//!
+//! Every call to your code is wrapped in `observe!`: its value is printed as plain data, and
+//! `cargo xtask grade` checks it again in a process without your code (see the `judge` crate).
+
 mp::test_support!();
 
 use std::time::Duration;
 
+use judge::observe;
 use reduction::*;
 
 const RANKS: std::ops::RangeInclusive<usize> = 1..=9;
 
+/// A rank's report as plain data: int, float, and (steps, sent, received) of each tally.
+type PlainReport = (Option<u64>, Option<f64>, (u64, u64, u64), (u64, u64, u64));
+
+fn plain_reports(n_ranks: usize, algorithm: Algorithm) -> Result<Vec<PlainReport>, String> {
+    let tally = |t: Tally| (t.steps, t.sent, t.received);
+    let reports = run_collective(n_ranks, algorithm).map_err(|error| error.to_string())?;
+    Ok(reports.iter().map(|r| (r.int, r.float, tally(r.int_tally), tally(r.float_tally))).collect())
+}
+
 fn run(n_ranks: usize, algorithm: Algorithm) -> Vec<RankReport> {
-    run_collective(n_ranks, algorithm)
+    let tally = |(steps, sent, received)| Tally { steps, sent, received };
+    observe!(plain_reports(n_ranks, algorithm))
         .unwrap_or_else(|error| panic!("{} on {n_ranks} ranks failed: {error}", algorithm.name()))
+        .into_iter()
+        .map(|(int, float, int_tally, float_tally)| RankReport {
+            int,
+            float,
+            int_tally: tally(int_tally),
+            float_tally: tally(float_tally),
+        })
+        .collect()
 }
 
 /// ceil(log2 n): the rounds of a tree over n ranks.
@@ -208,9 +231,11 @@ fn every_float_sum_is_within_the_rounding_bound_of_its_order_and_linear_adds_in_
 fn zero_ranks_is_an_error_and_one_rank_keeps_its_own_value_without_any_message() {
     let _watchdog = course::watchdog(Duration::from_secs(60));
     for algorithm in Algorithm::ALL {
-        let error = run_collective(0, algorithm).err();
+        let error = observe!(run_collective(0, algorithm).err().map(|error| {
+            (matches!(error, mp::Error::InvalidArgument { .. }), error.to_string())
+        }));
         assert!(
-            matches!(error, Some(mp::Error::InvalidArgument { .. })),
+            matches!(error, Some((true, _))),
             "{} on 0 ranks should be Err(InvalidArgument), got {error:?}",
             algorithm.name()
         );

@@ -24,31 +24,64 @@ pub struct Integrity {
     pub changes: Vec<Change>,
 }
 
-/// One protected file that differs.
+/// One protected file that differs, or a file of the student's that grading did not use.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Change {
     pub path: String,
-    /// `changed`, `deleted` or `added`.
+    /// `changed`, `deleted`, `added`, or `ignored` (a file in the student's part that was not
+    /// used; `why` says why).
     pub change: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl Change {
+    fn new(path: &Path, change: &'static str) -> Change {
+        Change { path: path.to_string_lossy().into_owned(), change, why: None }
+    }
+
+    fn because(mut self, why: impl Into<String>) -> Change {
+        self.why = Some(why.into());
+        self
+    }
 }
 
 impl Integrity {
     /// The sentence a student and a teacher read about the protected files, if any differ.
     pub fn message(&self) -> Option<String> {
-        let list = self
-            .changes
+        let (ignored, changes): (Vec<&Change>, Vec<&Change>) =
+            self.changes.iter().partition(|c| c.change == "ignored");
+        let ignored = (!ignored.is_empty()).then(|| {
+            let list = ignored
+                .iter()
+                .map(|c| format!("{} ({})", c.path, c.why.as_deref().unwrap_or("ignored")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("Not used for grading: {list}.")
+        });
+        let list = changes
             .iter()
-            .map(|c| format!("{} ({})", c.path, c.change))
+            .map(|c| match &c.why {
+                Some(why) => format!("{} ({}: {why})", c.path, c.change),
+                None => format!("{} ({})", c.path, c.change),
+            })
             .collect::<Vec<_>>()
             .join(", ");
-        match self.mode {
-            _ if self.changes.is_empty() && self.verified => None,
+        let message = match self.mode {
+            _ if changes.is_empty() && self.verified => None,
             "template" => Some(format!(
                 "Protected files differ from the course template: {list}. They were not used: \
                  grading used the template's versions (an added file was ignored). Only \
                  exercises/*/src/**/*.rs (except main.rs and given.rs) is yours to change; \
                  restore the others from the template."
             )),
+            "manifest" if changes.is_empty() => Some(
+                "UNVERIFIED: graded in place, without the course template. No protected file \
+                 differs from the manifest, but the tests were built and judged with this \
+                 repository's own code, which the code under test can change: this is a check \
+                 of your work, not a grade."
+                    .to_string(),
+            ),
             "manifest" => Some(format!(
                 "UNVERIFIED: protected files differ from {MANIFEST}: {list}. This grade was \
                  computed with them as they are, so it does not count; restore them from the \
@@ -59,6 +92,10 @@ impl Integrity {
                 "UNVERIFIED: there is no {MANIFEST} and no --template, so the tests and \
                  manifests were not checked."
             )),
+        };
+        match (message, ignored) {
+            (Some(message), Some(ignored)) => Some(format!("{message} {ignored}")),
+            (message, ignored) => message.or(ignored),
         }
     }
 }
@@ -130,6 +167,51 @@ pub fn walk(root: &Path, skip: &[&Path]) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// What a directory entry of a submission is; symbolic links are never followed there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Symlink,
+    /// A fifo, socket or device.
+    Special,
+}
+
+/// Every entry of a submission under `root` that is not a directory (relative, sorted), with
+/// its kind, skipping what [`walk`] skips.
+pub fn walk_entries(root: &Path, skip: &[&Path]) -> Result<Vec<(PathBuf, Kind)>> {
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(dir) = pending.pop() {
+        let absolute = root.join(&dir);
+        if skip.contains(&absolute.as_path()) {
+            continue;
+        }
+        let entries = std::fs::read_dir(&absolute)
+            .map_err(|e| format!("cannot read {}: {e}", absolute.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot read {}: {e}", absolute.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = dir.join(&name);
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("cannot read {}: {e}", root.join(&relative).display()))?;
+            if kind.is_dir() {
+                if !is_skipped_dir(&name) {
+                    pending.push(relative);
+                }
+            } else if kind.is_file() {
+                found.push((relative, Kind::File));
+            } else if kind.is_symlink() {
+                found.push((relative, Kind::Symlink));
+            } else {
+                found.push((relative, Kind::Special));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
 /// The files of `root` a student must not change: all but the editable and ignored ones.
 /// `cargo xtask handout` lists them in the manifest with [`write_manifest`].
 pub fn protected_files(root: &Path) -> Result<Vec<PathBuf>> {
@@ -173,55 +255,97 @@ pub fn verify_manifest(root: &Path, out: &Path) -> Result<Integrity> {
     }
     let mut changes = Vec::new();
     for (name, digest) in &listed {
-        match std::fs::read(root.join(name)) {
-            Err(_) => changes.push(Change { path: name.clone(), change: "deleted" }),
-            Ok(bytes) if hex(&sha256(&bytes)) != *digest => {
-                changes.push(Change { path: name.clone(), change: "changed" })
-            }
-            Ok(_) => {}
+        let path = root.join(name);
+        let change = Change::new(Path::new(name), "changed");
+        match std::fs::symlink_metadata(&path) {
+            Err(_) => changes.push(Change::new(Path::new(name), "deleted")),
+            Ok(meta) if meta.is_symlink() => changes.push(change.because("a symbolic link")),
+            Ok(meta) if !meta.is_file() => changes.push(change.because("not a regular file")),
+            Ok(_) => match std::fs::read(&path) {
+                Err(e) => changes.push(change.because(format!("unreadable: {e}"))),
+                Ok(bytes) if hex(&sha256(&bytes)) != *digest => changes.push(change),
+                Ok(_) => {}
+            },
         }
     }
-    for relative in walk(root, &[out])? {
+    for (relative, _) in walk_entries(root, &[out])? {
         let name = relative.to_string_lossy().into_owned();
         if !is_editable(&relative) && !is_ignored(&relative) && !listed.contains_key(&name) {
-            changes.push(Change { path: name, change: "added" });
+            changes.push(Change::new(&relative, "added"));
         }
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Integrity { mode: "manifest", verified: changes.is_empty(), changes })
+    // Never verified: the manifest lives in the graded repository, and without a template the
+    // judge is built from the student's own workspace.
+    Ok(Integrity { mode: "manifest", verified: false, changes })
 }
 
-/// Builds the grading workspace `work`: the template (without `.git` and `target`), with the
-/// submission's editable files on top. Returns what differs in the protected files.
-pub fn overlay(template: &Path, submission: &Path, work: &Path, out: &Path) -> Result<Integrity> {
+/// Makes `work` a pristine copy of the template (without `.git` and `target`).
+pub fn copy_template(template: &Path, work: &Path, out: &Path) -> Result<()> {
     if work.exists() {
         std::fs::remove_dir_all(work)
             .map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
     }
-    let template_files = walk(template, &[out, work])?;
-    for relative in &template_files {
-        copy(&template.join(relative), &work.join(relative))?;
+    for relative in walk(template, &[out, work])? {
+        copy(&template.join(relative.as_path()), &work.join(&relative))?;
     }
-    let submission_files = walk(submission, &[out, work])?;
+    Ok(())
+}
+
+/// Lays the submission's editable files over `work` (a pristine copy of `template`): only
+/// regular files, only in the template's own exercises. Returns what differs in the protected
+/// files and what of the student's part was not used, and why.
+pub fn overlay(template: &Path, submission: &Path, work: &Path, out: &Path) -> Result<Integrity> {
+    let template_files = walk(template, &[out, work])?;
+    let exercises: Vec<PathBuf> = template_files
+        .iter()
+        .filter(|path| {
+            let parts = parts(path);
+            parts.len() == 3 && parts[0] == "exercises" && parts[2] == "Cargo.toml"
+        })
+        .filter_map(|path| path.parent().map(Path::to_path_buf))
+        .collect();
+    let submission_entries = walk_entries(submission, &[out, work])?;
     let mut changes = Vec::new();
-    for relative in &submission_files {
+    for (relative, kind) in &submission_entries {
         if is_editable(relative) {
-            copy(&submission.join(relative), &work.join(relative))?;
+            let ignored = Change::new(relative, "ignored");
+            if !exercises.iter().any(|exercise| relative.starts_with(exercise)) {
+                let folder = parts(relative).into_iter().take(2).collect::<Vec<_>>().join("/");
+                changes.push(ignored.because(format!(
+                    "{folder} is not an exercise of the course, so it is not built; a crate of \
+                     your own cannot be added to the graded workspace"
+                )));
+            } else if *kind != Kind::File {
+                changes.push(ignored.because("a symbolic link or special file, not a source file"));
+            } else if let Err(e) = copy(&submission.join(relative), &work.join(relative)) {
+                changes.push(ignored.because(format!("it could not be used: {e}")));
+            }
         } else if !is_ignored(relative) && template_files.binary_search(relative).is_err() {
-            changes.push(Change { path: relative.to_string_lossy().into(), change: "added" });
+            changes.push(Change::new(relative, "added"));
         }
     }
     for relative in &template_files {
         if is_editable(relative) || is_ignored(relative) {
             continue;
         }
-        let path = relative.to_string_lossy().into_owned();
-        if submission_files.binary_search(relative).is_err() {
-            changes.push(Change { path, change: "deleted" });
-        } else if std::fs::read(template.join(relative))?
-            != std::fs::read(submission.join(relative))?
-        {
-            changes.push(Change { path, change: "changed" });
+        let change = Change::new(relative, "changed");
+        let found = submission_entries.binary_search_by(|(path, _)| path.cmp(relative));
+        match found.map(|at| submission_entries[at].1) {
+            Err(_) => changes.push(Change::new(relative, "deleted")),
+            Ok(Kind::Symlink) => changes.push(change.because("a symbolic link")),
+            Ok(Kind::Special) => changes.push(change.because("not a regular file")),
+            Ok(Kind::File) => {
+                let theirs = submission.join(relative);
+                let ours = template.join(relative);
+                let ours = std::fs::read(&ours)
+                    .map_err(|e| format!("cannot read {}: {e}", ours.display()))?;
+                match std::fs::read(&theirs) {
+                    Err(e) => changes.push(change.because(format!("unreadable: {e}"))),
+                    Ok(bytes) if bytes != ours => changes.push(change),
+                    Ok(_) => {}
+                }
+            }
         }
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
@@ -231,7 +355,8 @@ pub fn overlay(template: &Path, submission: &Path, work: &Path, out: &Path) -> R
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
     std::fs::copy(from, to)
         .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
@@ -366,7 +491,8 @@ mod tests {
             .unwrap();
         assert!(check.success(), "sha256sum -c disagrees with the manifest");
         let clean = verify_manifest(&root, &root.join("target")).unwrap();
-        assert!(clean.verified && clean.changes.is_empty() && clean.message().is_none());
+        assert!(!clean.verified && clean.changes.is_empty());
+        assert!(clean.message().unwrap().starts_with("UNVERIFIED: graded in place"));
 
         write("exercises/exercise-1/src/lib.rs", "solved\n");
         write("exercises/exercise-1/ANSWERS.md", "my answers\n");

@@ -23,6 +23,8 @@ pub struct Results {
     pub score: u32,
     pub max_score: u32,
     pub integrity: Integrity,
+    /// What isolated the code under test (`pid-namespace, user nobody`, ...).
+    pub sandbox: &'static str,
     pub exercises: Vec<ExerciseResult>,
     pub tests: Vec<TestResult>,
 }
@@ -33,6 +35,9 @@ pub struct ExerciseResult {
     pub status: Status,
     pub score: u32,
     pub max_score: u32,
+    /// True when a judge built without the student's code decided every pass (see the
+    /// `judge` crate); false when only the test process's own report was available.
+    pub judged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -70,7 +75,7 @@ fn score(run: &ExerciseRun) -> u32 {
     run.tests.iter().filter(|t| t.status == Status::Pass).count() as u32
 }
 
-pub fn results(runs: &[ExerciseRun], integrity: &Integrity) -> Results {
+pub fn results(runs: &[ExerciseRun], integrity: &Integrity, sandbox: &'static str) -> Results {
     let exercises: Vec<ExerciseResult> = runs
         .iter()
         .map(|run| ExerciseResult {
@@ -78,6 +83,7 @@ pub fn results(runs: &[ExerciseRun], integrity: &Integrity) -> Results {
             status: exercise_status(run),
             score: score(run),
             max_score: run.tests.len() as u32,
+            judged: run.judged,
             message: run.message.clone(),
         })
         .collect();
@@ -117,6 +123,7 @@ pub fn results(runs: &[ExerciseRun], integrity: &Integrity) -> Results {
         score: exercises.iter().map(|e| e.score).sum(),
         max_score: exercises.iter().map(|e| e.max_score).sum(),
         integrity: integrity.clone(),
+        sandbox,
         exercises,
         tests,
     }
@@ -156,13 +163,36 @@ fn cell(text: &str) -> String {
     first.replace('|', "\\|")
 }
 
+/// A fenced code block that nothing in `text` can end: the fence is a run of backticks longer
+/// than any in the text (a closing fence needs at least as many, and tildes never close it).
 fn fenced(text: &str) -> String {
-    let fence = if text.contains("```") { "~~~~" } else { "```" };
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
     format!("{fence}text\n{}\n{fence}\n", text.trim_end())
 }
 
+/// The last line of every form: `Points X/Y`, which GitHub Classroom reads, only for a
+/// verified grade.
+pub fn points_line(results: &Results) -> String {
+    if results.integrity.verified {
+        format!("Points {}/{}", results.score, results.max_score)
+    } else {
+        format!(
+            "UNVERIFIED: {}/{} tests passed, not a grade (verified: false)",
+            results.score, results.max_score
+        )
+    }
+}
+
 pub fn markdown(results: &Results, runs: &[ExerciseRun]) -> String {
-    let mut md = format!("# Grade: {}/{} points\n\n", results.score, results.max_score);
+    let mut md = if results.integrity.verified {
+        format!("# Grade: {}/{} points\n\n", results.score, results.max_score)
+    } else {
+        format!(
+            "# UNVERIFIED: {}/{} tests passed (not a grade)\n\n",
+            results.score, results.max_score
+        )
+    };
     if let Some(message) = results.integrity.message() {
         md.push_str(&format!("> [!WARNING]\n> {message}\n\n"));
     }
@@ -214,7 +244,7 @@ pub fn markdown(results: &Results, runs: &[ExerciseRun]) -> String {
             md.push_str("</details>\n");
         }
     }
-    md.push_str(&format!("\nPoints {}/{}\n", results.score, results.max_score));
+    md.push_str(&format!("\n{}\n", points_line(results)));
     md
 }
 
@@ -246,7 +276,7 @@ pub fn terminal(results: &Results, runs: &[ExerciseRun]) -> String {
     if let Some(message) = results.integrity.message() {
         text.push_str(&format!("\n{message}\n"));
     }
-    text.push_str(&format!("\nPoints {}/{}\n", results.score, results.max_score));
+    text.push_str(&format!("\n{}\n", points_line(results)));
     text
 }
 
@@ -347,6 +377,15 @@ mod tests {
         let long = "é".repeat(2000);
         assert_eq!(cap_output(&long).chars().count(), 500);
         assert_eq!(cap_output("short"), "short");
+    }
+
+    #[test]
+    fn nothing_in_the_text_ends_its_fence() {
+        let text = "```\n~~~~\n# Points 50/50\n`````\nend";
+        let block = fenced(text);
+        let fence = block.lines().next().unwrap().trim_end_matches("text");
+        assert_eq!(fence, "``````");
+        assert!(block.lines().skip(1).take(5).all(|line| !line.starts_with(fence)));
     }
 
     #[test]

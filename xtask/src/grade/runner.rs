@@ -1,14 +1,14 @@
 //! Building one exercise's graded tests and running each test in its own limited process.
 
 use std::{
+    ffi::OsString,
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
 
 use serde::Serialize;
 
-use crate::workspace::{self, Exercise, Limits, Result};
+use crate::workspace::{self, Confined, Exercise, Limits, Outcome, Result, Sandbox};
 
 /// How a test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,7 +40,7 @@ pub struct TestRun {
     /// What the test and the student's code printed (harness lines and panic text removed).
     pub output: String,
     pub test_code: Option<String>,
-    /// Processes the test left running, which the grader killed.
+    /// Processes the test left running, which the grader's sandbox ended.
     pub leftovers: usize,
     pub elapsed: Duration,
 }
@@ -51,6 +51,8 @@ pub struct ExerciseRun {
     pub name: String,
     /// Set when the tests could not run at all (compile error, no test binary, ...).
     pub message: Option<String>,
+    /// Whether a judge without the student's code decided (see [`Prepared::Ready`]).
+    pub judged: bool,
     pub tests: Vec<TestRun>,
     pub elapsed: Duration,
 }
@@ -58,6 +60,7 @@ pub struct ExerciseRun {
 /// The limits grading works under.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
+    /// All the builds together.
     pub build: Duration,
     pub test: Duration,
     pub exercise: Duration,
@@ -69,100 +72,177 @@ const TEST_OUTPUT_CAP: usize = 64 * 1024;
 const BUILD_OUTPUT_CAP: usize = 16 * 1024 * 1024;
 /// Characters of compiler errors kept in each test's message.
 const COMPILE_MESSAGE_CAP: usize = 4000;
+/// How long the judge may take to check one test's observations.
+const JUDGE_LIMIT: Duration = Duration::from_secs(30);
+
+/// A test binary copied where the code under test cannot write (as `nobody`, in the grader's
+/// private directory), with what it looked like then; [`Protected::verify`] refuses it if it
+/// changed since (any write, rename or replacement changes its inode or change time).
+#[derive(Debug, Clone)]
+pub struct Protected {
+    pub path: PathBuf,
+    stamp: (u64, u64, u64, i64, i64),
+}
+
+impl Protected {
+    pub fn copy(from: &Path, to: &Path) -> Result<Protected> {
+        use std::os::unix::fs::PermissionsExt;
+
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let _ = std::fs::remove_file(to);
+        std::fs::copy(from, to)
+            .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755))?;
+        Ok(Protected { path: to.to_path_buf(), stamp: stamp(to)? })
+    }
+
+    pub fn verify(&self) -> std::result::Result<(), String> {
+        match stamp(&self.path) {
+            Ok(now) if now == self.stamp => Ok(()),
+            _ => Err(format!(
+                "{} changed after it was built, so it was not run again: something in the tests \
+                 wrote to it",
+                self.path.display()
+            )),
+        }
+    }
+}
+
+fn stamp(path: &Path) -> Result<(u64, u64, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok((meta.dev(), meta.ino(), meta.size(), meta.ctime(), meta.ctime_nsec()))
+}
+
+/// One exercise, built and listed, ready to run; or why it cannot run.
+#[derive(Debug)]
+pub enum Prepared {
+    Ready {
+        /// The graded test built against the student's crate.
+        subject: Protected,
+        /// The same test built against the template's own crate (template mode), which
+        /// decides; in manifest mode, the subject again.
+        judge: Protected,
+        /// The tests, from the judge (the template), in the order of the test file.
+        names: Vec<String>,
+        /// Whether the test file observes the student's values (`judge::observe!`); if not,
+        /// the verdict can only come from the test process itself.
+        judged: bool,
+    },
+    Failed {
+        message: String,
+        names: Vec<String>,
+    },
+}
 
 /// Builds and runs the graded tests of `exercise` in the workspace `work`.
 pub fn grade_exercise(
-    work: &Path,
-    target_dir: Option<&Path>,
     exercise: &Exercise,
+    source: &str,
+    prepared: &Prepared,
+    sandbox: &Sandbox,
     budget: Budget,
+    deadline: Instant,
 ) -> Result<ExerciseRun> {
     let started = Instant::now();
-    let test_file = exercise.dir.join("tests/graded.rs");
-    let source = std::fs::read_to_string(&test_file).unwrap_or_default();
-    let failed = |message: String, names: Vec<String>| {
-        let names = if names.is_empty() { declared_tests(&source) } else { names };
-        // Each test says why in short; the exercise's message has the whole story.
-        let short = short_message(&message);
-        let tests = names
-            .into_iter()
-            .map(|name| TestRun {
-                test_code: test_code(&source, &name),
-                name,
-                status: Status::Error,
-                message: Some(short.clone()),
-                output: String::new(),
-                leftovers: 0,
-                elapsed: Duration::ZERO,
-            })
-            .collect();
-        Ok(ExerciseRun {
-            name: exercise.name.clone(),
-            message: Some(message),
-            tests,
-            elapsed: started.elapsed(),
-        })
+    let (subject, judge, names, judged) = match prepared {
+        Prepared::Failed { message, names } => {
+            return Ok(failed(exercise, source, message, names.clone(), started));
+        }
+        Prepared::Ready { subject, judge, names, judged } => (subject, judge, names, *judged),
     };
-    if !test_file.is_file() {
-        return failed(
-            format!(
-                "{} has no tests/graded.rs: restore it from the course template",
-                exercise.name
-            ),
-            Vec::new(),
-        );
-    }
-    let binary = match build(work, target_dir, exercise, budget.build)? {
-        Ok(binary) => binary,
-        Err(message) => return failed(message, Vec::new()),
-    };
-    let names = match list(&binary, exercise)? {
-        Ok(names) => names,
-        Err(message) => return failed(message, Vec::new()),
-    };
-    let mut names = names;
-    // In the order of the test file, as results.json wants; unknown positions last.
-    names.sort_by_key(|name| (position(&source, name).unwrap_or(usize::MAX), name.clone()));
     let mut tests = Vec::new();
-    // The budget is for the tests: the build had its own limit.
     let testing = Instant::now();
     for name in names {
-        let left = budget.exercise.saturating_sub(testing.elapsed());
+        let left = budget
+            .exercise
+            .saturating_sub(testing.elapsed())
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let not_run = |why: String| TestRun {
+            name: name.clone(),
+            status: Status::Error,
+            message: Some(why),
+            output: String::new(),
+            test_code: None,
+            leftovers: 0,
+            elapsed: Duration::ZERO,
+        };
         let mut run = if left.is_zero() {
-            TestRun {
-                name: name.clone(),
-                status: Status::Error,
-                message: Some(format!(
+            not_run(if Instant::now() >= deadline {
+                "not run: the whole grading's time limit was used up before it".to_string()
+            } else {
+                format!(
                     "not run: the exercise's time budget of {} s was used up by the tests \
                      before it; make the slow ones faster",
                     budget.exercise.as_secs()
-                )),
-                output: String::new(),
-                test_code: None,
-                leftovers: 0,
-                elapsed: Duration::ZERO,
-            }
+                )
+            })
+        } else if let Err(why) = subject.verify().and_then(|()| judge.verify()) {
+            not_run(why)
         } else {
-            run_test(&binary, exercise, &name, budget.test.min(left))?
+            run_test(subject, judge, judged, exercise, name, budget.test.min(left), sandbox)?
         };
-        run.test_code = test_code(&source, &name);
+        run.test_code = test_code(source, name);
         tests.push(run);
     }
     Ok(ExerciseRun {
         name: exercise.name.clone(),
         message: None,
+        judged,
         tests,
         elapsed: started.elapsed(),
     })
 }
 
+/// Every test of an exercise that could not run: an error, with the exercise's message.
+fn failed(
+    exercise: &Exercise,
+    source: &str,
+    message: &str,
+    names: Vec<String>,
+    started: Instant,
+) -> ExerciseRun {
+    let names = if names.is_empty() { declared_tests(source) } else { names };
+    // Each test says why in short; the exercise's message has the whole story.
+    let short = short_message(message);
+    let tests = names
+        .into_iter()
+        .map(|name| TestRun {
+            test_code: test_code(source, &name),
+            name,
+            status: Status::Error,
+            message: Some(short.clone()),
+            output: String::new(),
+            leftovers: 0,
+            elapsed: Duration::ZERO,
+        })
+        .collect();
+    ExerciseRun {
+        name: exercise.name.clone(),
+        message: Some(message.to_string()),
+        judged: false,
+        tests,
+        elapsed: started.elapsed(),
+    }
+}
+
 /// `cargo test -p exercise-N --test graded --no-run`: the test binary, or what went wrong.
-fn build(
+pub fn build(
     work: &Path,
     target_dir: Option<&Path>,
     exercise: &Exercise,
     limit: Duration,
 ) -> Result<std::result::Result<PathBuf, String>> {
+    if !exercise.dir.join("tests/graded.rs").is_file() {
+        return Ok(Err(format!(
+            "{} has no tests/graded.rs: restore it from the course template",
+            exercise.name
+        )));
+    }
     let mut command = workspace::cargo(work);
     command
         .args(["test", "--package", &exercise.name, "--test", "graded", "--no-run"])
@@ -244,23 +324,31 @@ fn short_message(message: &str) -> String {
     cap_chars(&lines.join("\n"), COMPILE_MESSAGE_CAP)
 }
 
-/// `<test binary> --list --format terse`: the names of the tests.
-fn list(binary: &Path, exercise: &Exercise) -> Result<std::result::Result<Vec<String>, String>> {
-    let mut command = test_command(binary, exercise);
-    command.args(["--list", "--format", "terse"]);
+/// `<judge> --list --format terse`: the names of the tests, from the template's own build, in
+/// the order of the test file.
+pub fn list(
+    judge: &Protected,
+    exercise: &Exercise,
+    source: &str,
+    sandbox: &Sandbox,
+) -> Result<std::result::Result<Vec<String>, String>> {
+    if let Err(why) = judge.verify() {
+        return Ok(Err(why));
+    }
+    let mut command = test_command(&judge.path, exercise);
+    command.args.extend(["--list", "--format", "terse"].map(OsString::from));
     let limits = Limits { wall_clock: Duration::from_secs(60), output_cap: 1024 * 1024 };
-    let outcome = workspace::run_limited(command, limits)?;
+    let outcome = sandbox.run(&command, limits)?;
     if !outcome.success() {
         return Ok(Err(format!(
-            "the test binary of {} did not list its tests (exit {:?}, signal {:?}); it \
-             crashed before any test ran:\n{}",
+            "the course's tests of {} did not list themselves (exit {:?}, signal {:?}):\n{}",
             exercise.name,
             outcome.code,
             outcome.signal,
             cap_chars(outcome.stderr.trim(), COMPILE_MESSAGE_CAP)
         )));
     }
-    let names: Vec<String> = outcome
+    let mut names: Vec<String> = outcome
         .stdout
         .lines()
         .filter_map(|line| line.strip_suffix(": test"))
@@ -269,55 +357,150 @@ fn list(binary: &Path, exercise: &Exercise) -> Result<std::result::Result<Vec<St
     if names.is_empty() {
         return Ok(Err(format!("{} has no graded tests", exercise.name)));
     }
+    // In the order of the test file, as results.json wants; unknown positions last.
+    names.sort_by_key(|name| (position(source, name).unwrap_or(usize::MAX), name.clone()));
     Ok(Ok(names))
 }
 
-fn test_command(binary: &Path, exercise: &Exercise) -> Command {
-    let mut command = Command::new(binary);
-    // What `cargo test` gives a test at run time, and short, reproducible panic messages.
-    command
-        .current_dir(&exercise.dir)
-        .env("CARGO_MANIFEST_DIR", &exercise.dir)
-        .env("CARGO_PKG_NAME", &exercise.name)
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("RUST_TEST_THREADS")
-        .env_remove("RUST_TEST_NOCAPTURE");
-    command
+/// The test binary as `cargo test` runs it, with nothing of the grader's environment: what
+/// cargo gives a test at run time, a plain PATH, and short, reproducible panic messages.
+pub(crate) fn test_command(binary: &Path, exercise: &Exercise) -> Confined {
+    let env = [
+        ("PATH", OsString::from("/usr/local/bin:/usr/bin:/bin")),
+        ("LANG", "C.UTF-8".into()),
+        ("RUST_BACKTRACE", "0".into()),
+        ("CARGO_MANIFEST_DIR", exercise.dir.clone().into()),
+        ("CARGO_PKG_NAME", exercise.name.clone().into()),
+    ];
+    Confined {
+        program: binary.to_path_buf(),
+        args: Vec::new(),
+        dir: exercise.dir.clone(),
+        env: env.into_iter().map(|(key, value)| (key.to_string(), value)).collect(),
+        stdin: None,
+    }
 }
 
-/// Runs one test alone, in its own process group, under `limit`.
-fn run_test(binary: &Path, exercise: &Exercise, name: &str, limit: Duration) -> Result<TestRun> {
-    let mut command = test_command(binary, exercise);
-    command.args(["--exact", name, "--include-ignored", "--test-threads=1", "--nocapture"]);
-    command.arg("--color=never");
+/// Runs one test alone in the sandbox under `limit`; if it passed there, the judge checks the
+/// values it observed.
+fn run_test(
+    subject: &Protected,
+    judge: &Protected,
+    judged: bool,
+    exercise: &Exercise,
+    name: &str,
+    limit: Duration,
+    sandbox: &Sandbox,
+) -> Result<TestRun> {
+    let args = ["--exact", name, "--include-ignored", "--test-threads=1", "--nocapture"];
+    let mut command = test_command(&subject.path, exercise);
+    command.args.extend(args.map(OsString::from));
+    command.args.push("--color=never".into());
     let outcome =
-        workspace::run_limited(command, Limits { wall_clock: limit, output_cap: TEST_OUTPUT_CAP })?;
-    let stderr = strip_thread_ids(&outcome.stderr);
+        sandbox.run(&command, Limits { wall_clock: limit, output_cap: TEST_OUTPUT_CAP })?;
+    let stderr = strip_pids(&strip_thread_ids(&outcome.stderr));
     let (panic, other_stderr) = split_panic(&stderr);
-    let stdout = strip_harness(&outcome.stdout, name);
+    let stdout = strip_pids(&strip_harness(&outcome.stdout, name));
     let output = [stdout.trim_end(), other_stderr.trim_end()]
         .iter()
         .filter(|s| !s.is_empty())
         .copied()
         .collect::<Vec<_>>()
         .join("\n");
+    let (mut status, mut message) = verdict(&outcome, &stderr, &panic, name, limit, exercise);
+    if status == Status::Pass && judged {
+        // What the test process says is only a claim: the judge, built without the student's
+        // code, checks the values it observed.
+        let mut command = test_command(&judge.path, exercise);
+        command.args.extend(args.map(OsString::from));
+        command.args.push("--color=never".into());
+        command.env.push((judge::REPLAY.to_string(), "1".into()));
+        let observations: String =
+            outcome.observations.iter().map(|line| format!("{line}\n")).collect();
+        command.stdin = Some(observations.into_bytes());
+        let checked = sandbox
+            .run(&command, Limits { wall_clock: JUDGE_LIMIT, output_cap: TEST_OUTPUT_CAP })?;
+        let judge_stderr = strip_pids(&strip_thread_ids(&checked.stderr));
+        let (judge_panic, _) = split_panic(&judge_stderr);
+        if !(checked.success() && checked.stdout.contains("test result: ok. 1 passed")) {
+            status = Status::Fail;
+            message = Some(format!(
+                "the values your code returned, checked apart from your code, do not pass this \
+                 test{}",
+                match judge_panic.trim() {
+                    "" => ".".to_string(),
+                    text => format!(":\n{text}"),
+                }
+            ));
+        }
+    }
+    let mut notes = Vec::new();
+    if outcome.truncated {
+        notes.push(format!(
+            "It printed more than {} KiB; the middle of its output was dropped.",
+            TEST_OUTPUT_CAP / 1024
+        ));
+    }
+    if !outcome.leftovers.is_empty() {
+        let n = outcome.leftovers.len();
+        notes.push(format!(
+            "It left {n} process{} running when it ended; the grader's sandbox ended {}. Wait \
+             for (join) every process your code starts.",
+            if n == 1 { "" } else { "es" },
+            if n == 1 { "it" } else { "them" },
+        ));
+    }
+    if !notes.is_empty() {
+        let note = notes.join(" ");
+        message = Some(match message {
+            Some(message) => format!("{message}\n{note}"),
+            None => note,
+        });
+    }
+    Ok(TestRun {
+        name: name.to_string(),
+        status,
+        message,
+        output,
+        test_code: None,
+        leftovers: outcome.leftovers.len(),
+        elapsed: outcome.elapsed,
+    })
+}
+
+/// What the test process's own ending says: pass (a claim the judge checks), fail, or error.
+fn verdict(
+    outcome: &Outcome,
+    stderr: &str,
+    panic: &str,
+    name: &str,
+    limit: Duration,
+    exercise: &Exercise,
+) -> (Status, Option<String>) {
     let finished_ok = outcome.stdout.contains("test result: ok. 1 passed");
     let finished_failed = outcome.stdout.contains("test result: FAILED. 0 passed; 1 failed");
     let panic_text = panic.trim().to_string();
     let with_panic = |text: String| {
         if panic_text.is_empty() { text } else { format!("{text}\n{panic_text}") }
     };
-    let (status, mut message) = if outcome.timed_out {
-        (
-            Status::Error,
-            Some(format!(
-                "timed out after {} s and was stopped: an infinite loop, a deadlock, or a recv \
-                 that nobody sends to? Run `cargo test -p {} -- --exact {name}` to see where it \
-                 hangs",
-                limit.as_secs(),
-                exercise.name
-            )),
+    let too_long = |seconds: u64, by: &str| {
+        format!(
+            "took longer than {seconds} s and was stopped ({by}): an infinite loop, a deadlock, \
+             or a recv that nobody sends to? Run `cargo test -p {} -- --exact {name}` to see \
+             where it hangs",
+            exercise.name
         )
+    };
+    // The graded tests' own watchdog: exit 97 after its limit, with a line on stderr.
+    let watchdog = stderr.lines().find_map(|line| {
+        let rest = line.strip_prefix("WATCHDOG: ")?;
+        let seconds = rest.split("after ").nth(1)?.split(' ').next()?;
+        seconds.parse::<u64>().ok()
+    });
+    if outcome.timed_out {
+        (Status::Error, Some(too_long(limit.as_secs(), "the grader's limit for one test")))
+    } else if let (Some(97), Some(seconds)) = (outcome.code, watchdog) {
+        (Status::Error, Some(too_long(seconds, "the test's own watchdog")))
     } else if outcome.code == Some(0) && finished_ok {
         (Status::Pass, None)
     } else if outcome.code == Some(101) && finished_failed {
@@ -349,39 +532,7 @@ fn run_test(binary: &Path, exercise: &Exercise, name: &str, limit: Duration) -> 
                  your code call std::process::exit, or panic outside the test?"
             ))),
         )
-    };
-    let mut notes = Vec::new();
-    if outcome.truncated {
-        notes.push(format!(
-            "It printed more than {} KiB; the middle of its output was dropped.",
-            TEST_OUTPUT_CAP / 1024
-        ));
     }
-    if outcome.leftovers > 0 && !outcome.timed_out {
-        notes.push(format!(
-            "It left {} process{} running after it ended; the grader killed {}. Wait for \
-             (join) every process your code starts.",
-            outcome.leftovers,
-            if outcome.leftovers == 1 { "" } else { "es" },
-            if outcome.leftovers == 1 { "it" } else { "them" },
-        ));
-    }
-    if !notes.is_empty() {
-        let note = notes.join(" ");
-        message = Some(match message {
-            Some(message) => format!("{message}\n{note}"),
-            None => note,
-        });
-    }
-    Ok(TestRun {
-        name: name.to_string(),
-        status,
-        message,
-        output,
-        test_code: None,
-        leftovers: if outcome.timed_out { 0 } else { outcome.leftovers },
-        elapsed: outcome.elapsed,
-    })
 }
 
 fn signal_name(signal: i32) -> String {
@@ -419,6 +570,29 @@ fn strip_thread_ids(text: &str) -> String {
     result
 }
 
+/// `worker process 4242`, `(pid 4242)`, `pid: 4242` → `<pid>`: process ids change every run
+/// (mp's error messages name the worker's).
+fn strip_pids(text: &str) -> String {
+    let mut result = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let found = ["worker process ", "pid: ", "pid "]
+            .iter()
+            .filter_map(|marker| rest.find(marker).map(|at| (at, marker.len())))
+            .min();
+        let Some((at, len)) = found else { break };
+        let after = &rest[at + len..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        result.push_str(&rest[..at + len]);
+        if digits > 0 {
+            result.push_str("<pid>");
+        }
+        rest = &after[digits..];
+    }
+    result.push_str(rest);
+    result
+}
+
 /// Splits stderr into the panic report (from `thread '...' panicked at` on, without the
 /// backtrace hint) and everything else.
 fn split_panic(stderr: &str) -> (String, String) {
@@ -451,7 +625,8 @@ fn strip_harness(stdout: &str, name: &str) -> String {
             || line == "failures:"
             || line == format!("    {name}")
             || line.starts_with("test result: ")
-            || line.starts_with("---- ");
+            || line.starts_with("---- ")
+            || line.starts_with(judge::PREFIX);
         if !harness {
             kept.push(line);
         }
@@ -534,6 +709,17 @@ mod tests {
         assert_eq!(
             strip_thread_ids(text),
             "thread 'adds' panicked at tests/graded.rs:3:5:\nit's (1) thing"
+        );
+    }
+
+    #[test]
+    fn pids_are_stripped_from_messages() {
+        let text = "task 3 panicked in worker process 4242: boom\nworker 1 (pid 77) died; \
+                    TaskPanicked { pid: 9, .. }; pid of nothing";
+        assert_eq!(
+            strip_pids(text),
+            "task 3 panicked in worker process <pid>: boom\nworker 1 (pid <pid>) died; \
+             TaskPanicked { pid: <pid>, .. }; pid of nothing"
         );
     }
 
