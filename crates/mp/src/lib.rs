@@ -44,6 +44,7 @@
 //! | `Queue()`, `Manager().Queue()` | [`Queue::new()`](Queue::new) (works from pool workers too) |
 //! | `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`put(&x)`](Queue::put), [`get()`](Queue::get), [`get_timeout(t)`](Queue::get_timeout) |
 //! | `pool.starmap(run, [(rank, conns), ...])` | [`launch(n, run, arg)`](launch) with [`Comm`] (MPI's rank/size/send/recv) |
+//! | (no bound in Python or MPI: a deadlocked group hangs) | [`Launch::run_timeout`], [`Comm::recv_timeout`] |
 //! | `RawArray('d', n)`, `shared_memory.SharedMemory` | [`SharedArray::<f64>::new(n)`](SharedArray::new) |
 //! | threads: `ThreadPool(n).map` | [`threads::ThreadPool::new(n)?.map(f, xs)`](threads::ThreadPool::map) (rayon) |
 //! | `time.perf_counter()` marks t0..t3 | [`timing::Phases`] (all intervals between marks) |

@@ -285,6 +285,34 @@ impl Comm {
         self.topology
     }
 
+    /// As [`Communicator::recv`], but gives up after `timeout` with [`Error::Timeout`]; nothing
+    /// is lost, and the message can still be received later.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    /// use std::time::Duration;
+    /// fn late(comm: Comm, _: ()) -> bool {
+    ///     if comm.rank() == 1 {
+    ///         let early = comm.recv_timeout::<u32>(0, Duration::from_millis(10));
+    ///         let timed_out = early.unwrap_err().is_timeout();
+    ///         comm.send(0, &()).unwrap(); // now rank 0 may send
+    ///         return timed_out && comm.recv_timeout::<u32>(0, Duration::from_secs(30)).unwrap() == 7;
+    ///     }
+    ///     let () = comm.recv(1).unwrap();
+    ///     comm.send(1, &7u32).unwrap();
+    ///     true
+    /// }
+    ///
+    /// assert_eq!(mp::launch(2, late, ())?, [true, true]);
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_timeout<T: DeserializeOwned>(&self, source: usize, timeout: Duration) -> Result<T> {
+        let frame = self.link(source)?.recv_value_frame(Some(timeout))?;
+        wire::decode_postcard(&frame.body, frame.fds)
+    }
+
     fn link(&self, peer: usize) -> Result<&Arc<Link>> {
         if peer >= self.size {
             return Err(Error::invalid(format!(
@@ -387,12 +415,57 @@ impl Launch {
     {
         let _ = f;
         let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
+        self.start(f, arg).and_then(|ranks| wait_for_all(ranks, None))
+    }
+
+    /// As [`Launch::run`], but gives up after `timeout`: the ranks still running are killed and
+    /// the error is [`Error::Timeout`], naming them. A group whose ranks wait for each other
+    /// forever (a receive that no rank sends to: a deadlock) ends here instead of hanging.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    /// use std::time::Duration;
+    /// // Every rank waits for its left neighbour first: nobody ever sends.
+    /// fn deadlock(comm: Comm, _: ()) -> u64 {
+    ///     let left = (comm.rank() + comm.size() - 1) % comm.size();
+    ///     let value: u64 = comm.recv(left).unwrap();
+    ///     comm.send((comm.rank() + 1) % comm.size(), &value).unwrap();
+    ///     value
+    /// }
+    ///
+    /// let ring = mp::Launch { n_ranks: 3, topology: mp::Topology::Ring };
+    /// let error = ring.run_timeout(deadlock, (), Duration::from_millis(200)).unwrap_err();
+    /// assert!(error.is_timeout());
+    /// assert!(error.to_string().contains("ranks 0, 1, 2 of 3"), "{error}");
+    /// # Ok(()) }
+    /// ```
+    pub fn run_timeout<A, R, F>(&self, f: F, arg: A, timeout: Duration) -> Result<Vec<R>>
+    where
+        F: Fn(Comm, A) -> R + Copy + 'static,
+        A: Clone + Message,
+        R: Message,
+    {
+        let _ = f;
+        let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
+        let deadline = std::time::Instant::now() + timeout;
+        self.start(f, arg).and_then(|ranks| wait_for_all(ranks, Some((deadline, timeout))))
+    }
+
+    /// Connects the ranks and starts one process for each.
+    fn start<A, R, F>(&self, _: F, arg: A) -> Result<Vec<Process<R>>>
+    where
+        F: Fn(Comm, A) -> R + Copy + 'static,
+        A: Clone + Message,
+        R: Message,
+    {
         let comms = self.wire()?;
         let mut ranks = Vec::with_capacity(self.n_ranks);
         for comm in comms {
             ranks.push(Process::spawn(run_rank::<F, A, R>, (comm, arg.clone()))?);
         }
-        wait_for_all(ranks)
+        Ok(ranks)
     }
 
     fn wire(&self) -> Result<Vec<Comm>> {
@@ -461,15 +534,42 @@ where
     sys::conjure_zero_sized::<F>()(comm, arg)
 }
 
-/// Joins every rank as it finishes; on the first failure, stops the rest.
-fn wait_for_all<R: DeserializeOwned + 'static>(mut ranks: Vec<Process<R>>) -> Result<Vec<R>> {
+/// Joins every rank as it finishes; on the first failure, stops the rest. With a `limit`
+/// (deadline, and the time it stands for), the ranks still running then are killed.
+fn wait_for_all<R: DeserializeOwned + 'static>(
+    mut ranks: Vec<Process<R>>,
+    limit: Option<(std::time::Instant, Duration)>,
+) -> Result<Vec<R>> {
     let mut results: Vec<Option<R>> = (0..ranks.len()).map(|_| None).collect();
     let mut failures: Vec<(usize, Error)> = Vec::new();
     let mut pending: Vec<usize> = (0..ranks.len()).collect();
     let mut stop_deadline = None;
     while !pending.is_empty() {
+        if let Some((deadline, waited)) = limit
+            && failures.is_empty()
+            && std::time::Instant::now() >= deadline
+        {
+            for &rank in &pending {
+                let _ = ranks[rank].kill();
+            }
+            let still: Vec<String> = pending.iter().map(usize::to_string).collect();
+            return Err(Error::Timeout {
+                what: format!(
+                    "ranks {} of {} to finish, so they were stopped (do they wait for a \
+                     message that no rank sends?)",
+                    still.join(", "),
+                    ranks.len()
+                ),
+                waited,
+            });
+        }
+        let wake = match (stop_deadline, limit) {
+            (Some(stop), _) => Some(stop),
+            (None, Some((deadline, _))) => Some(deadline),
+            (None, None) => None,
+        };
         let links: Vec<_> = pending.iter().map(|&rank| ranks[rank].control()).collect();
-        channel::wait_for_any(&links, None, stop_deadline)?;
+        channel::wait_for_any(&links, None, wake)?;
         let mut still_pending = Vec::new();
         for &rank in &pending {
             match ranks[rank].join_timeout(Duration::ZERO) {

@@ -287,3 +287,29 @@ fn a_stream_of_small_messages_is_never_torn_when_the_writer_outruns_the_reader()
     }
     writer.join().unwrap();
 }
+
+/// Each rank records its pid, then waits for its left neighbour, which never sends.
+fn deadlocked_rank(comm: Comm, pids: mp::SharedArray<u64>) -> u64 {
+    pids.set(comm.rank(), u64::from(std::process::id()));
+    let left = (comm.rank() + comm.size() - 1) % comm.size();
+    comm.recv(left).unwrap()
+}
+
+#[test]
+fn a_deadlocked_group_ends_at_its_time_limit_with_every_rank_stopped() {
+    let _guard = watchdog(LIMIT);
+    let pids = mp::SharedArray::<u64>::new(3).unwrap();
+    let ring = mp::Launch { n_ranks: 3, topology: mp::Topology::Ring };
+    let error = ring.run_timeout(deadlocked_rank, pids.clone(), Duration::from_millis(500));
+    let error = error.unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    assert!(error.to_string().contains("ranks 0, 1, 2 of 3"), "{error}");
+    for rank in 0..3 {
+        let pid = pids.get(rank) as u32;
+        if pid == 0 {
+            continue; // stopped before it got that far
+        }
+        assert!(common::eventually(Duration::from_secs(10), || common::is_gone_and_reaped(pid)));
+    }
+    assert!(common::zombie_children().is_empty());
+}
