@@ -40,7 +40,9 @@
 //! | `a, b = Pipe()` | [`let (a, b) = pipe::<T>()?`](pipe) |
 //! | `r, w = Pipe(duplex=False)` | [`let (w, r) = pipe_simplex::<T>()?`](pipe_simplex) (sender first) |
 //! | `conn.send(x)`, `conn.recv()`, `EOFError` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`Error::Disconnected`] |
-//! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`send_bytes`](Connection::send_bytes), [`recv_bytes`](Connection::recv_bytes), and [`send_slice`](Connection::send_slice) for arrays |
+//! | `conn.send_bytes(b)`, `conn.recv_bytes()`, `recv_bytes_into(buf)` | [`send_bytes`](Connection::send_bytes), [`recv_bytes`](Connection::recv_bytes), [`recv_bytes_into`](Connection::recv_bytes_into) |
+//! | `conn.send_bytes(a)` of a NumPy array, `np.frombuffer(conn.recv_bytes(), dtype)` | [`send_slice(&a)`](Connection::send_slice), [`recv_vec::<f64>()`](Connection::recv_vec), or into a reused vector: [`recv_into(&mut v)`](Connection::recv_into); elements are [`bytemuck`]`::Pod` |
+//! | a function taking any object with `send` (or `recv`) | [`fn f(out: &impl SendEnd<T>)`](SendEnd), [`RecvEnd`]: [`Connection`] is both, [`Sender`] sends, [`Receiver`] receives |
 //! | `Queue()`, `Manager().Queue()` | [`Queue::new()`](Queue::new) (works from pool workers too) |
 //! | `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`put(&x)`](Queue::put), [`get()`](Queue::get), [`get_timeout(t)`](Queue::get_timeout) |
 //! | `pool.starmap(run, [(rank, conns), ...])` | [`launch(n, run, arg)`](launch) with [`Comm`] (MPI's rank/size/send/recv) |
@@ -91,6 +93,7 @@
 //! Linux only: `mp` uses Unix sockets, `memfd` and `/proc`.
 
 mod channel;
+mod ends;
 mod error;
 mod pool;
 mod process;
@@ -109,7 +112,27 @@ pub mod threads;
 pub mod timing;
 pub mod units;
 
+/// The crate behind [`Connection::send_slice`] and `recv_vec`/`recv_into`: their elements are
+/// `bytemuck::Pod`: plain numbers, and fixed-size arrays of them. Re-exported, so that code
+/// generic over those elements can name the bound (`T: mp::bytemuck::Pod`) without a
+/// dependency of its own, whose version would have to match mp's.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// use mp::bytemuck;
+///
+/// fn send_all<T: bytemuck::Pod>(end: &mp::Sender<()>, items: &[T]) -> mp::Result<()> {
+///     end.send_slice(items)
+/// }
+///
+/// let (tx, rx) = mp::pipe_simplex::<()>()?;
+/// send_all(&tx, &[1u16, 2])?;
+/// assert_eq!(rx.recv_vec::<u16>()?, [1, 2]);
+/// # Ok(()) }
+/// ```
+pub use bytemuck;
 pub use channel::{Connection, Receiver, Sender, pipe, pipe_simplex};
+pub use ends::{RecvEnd, SendEnd};
 pub use error::{Error, ExitReason, Result};
 pub use pool::{
     AsyncResult, CHUNKS_IN_FLIGHT, Imap, MapResult, Pool, StarFn, TaskRecord, Traced, cpu_count,

@@ -162,6 +162,34 @@ pub trait Communicator {
     fn recv_vec<E: bytemuck::Pod>(&self, source: usize) -> Result<Vec<E>> {
         bytes_to_vec(self.recv_bytes(source)?)
     }
+
+    /// Receives a message sent with [`Communicator::send_slice`] into `items`, reusing its
+    /// allocation (see [`Connection::recv_into`]): the typed
+    /// [`Communicator::recv_bytes_into`]. Bytes that are not a whole number of `E`s are an
+    /// error; after an error the contents of `items` are unspecified.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    ///
+    /// fn exchange(comm: Comm, _: ()) -> (Vec<f64>, usize) {
+    ///     let peer = 1 - comm.rank();
+    ///     let mut items = Vec::with_capacity(1000);
+    ///     for round in 0..3 {
+    ///         comm.send_slice(peer, &vec![round as f64; 1000]).unwrap();
+    ///         comm.recv_into(peer, &mut items).unwrap();
+    ///     }
+    ///     (items[..2].to_vec(), items.capacity())
+    /// }
+    ///
+    /// let expected = (vec![2.0, 2.0], 1000);
+    /// assert_eq!(mp::launch(2, exchange, ())?, [expected.clone(), expected]);
+    /// # Ok(()) }
+    /// ```
+    fn recv_into<E: bytemuck::Pod>(&self, source: usize, items: &mut Vec<E>) -> Result<()> {
+        crate::ends::recv_into_reusing(items, |buffer| self.recv_bytes_into(source, buffer))
+    }
 }
 
 /// Which ranks of a group are connected to each other.
