@@ -51,6 +51,7 @@
 //! | `time.perf_counter()` marks t0..t3 | [`timing::Phases`] (all intervals between marks) |
 //! | shell `time python3 prog.py` | [`timing::ProcessTimes::now()`](timing::ProcessTimes::now) (real/user/sys incl. children) |
 //! | "MB" vs "MiB" vs "Mb" | [`units::Bytes`], [`units::Bandwidth`], [`units::Unit`] |
+//! | `np.logspace(a, b, n)`, `np.unique(np.logspace(a, b, n).astype(int))` | [`mp::logspace(a, b, n)`](logspace), [`units::logspace_sizes(a, b, n)`](units::logspace_sizes) |
 //!
 //! ## Task functions
 //!
@@ -142,6 +143,7 @@ pub use queue::Queue;
 pub use ranks::{Comm, Communicator, Launch, Topology, launch};
 pub use shm::{Element, SharedArray};
 pub use split::array_split;
+pub use units::logspace;
 pub use worker::init;
 
 /// What can travel between processes: task arguments, results and messages.
