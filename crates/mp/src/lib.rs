@@ -45,7 +45,7 @@
 //! | a function taking any object with `send` (or `recv`) | [`fn f(out: &impl SendEnd<T>)`](SendEnd), [`RecvEnd`]: [`Connection`] is both, [`Sender`] sends, [`Receiver`] receives |
 //! | `Queue()`, `Manager().Queue()` | [`Queue::new()`](Queue::new) (works from pool workers too) |
 //! | `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`put(&x)`](Queue::put), [`get()`](Queue::get), [`get_timeout(t)`](Queue::get_timeout) |
-//! | `pool.starmap(run, [(rank, conns), ...])` | [`launch(n, run, arg)`](launch) with [`Comm`] (MPI's rank/size/send/recv) |
+//! | `pool.starmap(run, [(rank, conns_for_rank), ...])` | [`launch_each(run, args)`](launch_each) (rank `i` gets `args[i]`, pipe ends included) or [`launch(n, run, arg)`](launch) (the same `arg` for all), with [`Comm`] (MPI's rank/size/send/recv) |
 //! | `RawArray('d', n)`, `shared_memory.SharedMemory` | [`SharedArray::<f64>::new(n)`](SharedArray::new) |
 //! | threads: `ThreadPool(n).map` | [`threads::ThreadPool::new(n)?.map(f, xs)`](threads::ThreadPool::map) (rayon) |
 //! | `time.perf_counter()` marks t0..t3 | [`timing::Phases`] (all intervals between marks) |
@@ -140,7 +140,7 @@ pub use pool::{
 };
 pub use process::Process;
 pub use queue::Queue;
-pub use ranks::{Comm, Communicator, Launch, Topology, launch};
+pub use ranks::{Comm, Communicator, Launch, Topology, launch, launch_each};
 pub use shm::{Element, SharedArray};
 pub use split::array_split;
 pub use units::logspace;
