@@ -35,6 +35,7 @@
 //! | which worker ran what (by hand, with `os.getpid()`) | [`pool.map_traced(f, xs, k)`](Pool::map_traced) |
 //! | `np.array_split(xs, k)` | [`array_split(&xs, k)`](array_split) |
 //! | `p = Process(target=f, args=(x,)); p.start()` | [`let mut p = Process::spawn(f, x)?`](Process::spawn) |
+//! | `Process(target=f, args=(a, b))` | [`Process::spawn_star(f, (a, b))?`](Process::spawn_star) (2 to 4 arguments, as [`starmap`](Pool::starmap)) |
 //! | `p.join()` (result through a Queue) | [`p.join()?`](Process::join) returns `f(x)` |
 //! | `p.join(timeout)`, `p.is_alive()`, `p.pid`, `p.exitcode`, `p.kill()` | [`join_timeout`](Process::join_timeout), [`is_alive`](Process::is_alive), [`pid`](Process::pid), [`exit_reason`](Process::exit_reason), [`kill`](Process::kill) |
 //! | `a, b = Pipe()` | [`let (a, b) = pipe::<T>()?`](pipe) |
