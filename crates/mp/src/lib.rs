@@ -32,10 +32,13 @@
 //! | `pool.imap(f, xs)`, `imap_unordered`, `it.next(timeout)` | [`pool.imap(f, xs, k)`](Pool::imap), [`pool.imap_unordered(f, xs, k)`](Pool::imap_unordered), [`next_timeout(t)`](Imap::next_timeout) |
 //! | `pool.map_async(f, xs).get(timeout)`, `starmap_async` | [`pool.map_async(f, xs)?.get_timeout(t)`](MapResult::get_timeout), [`starmap_async`](Pool::starmap_async) |
 //! | `pool.apply_async(f, (x,)).get(timeout)` | [`pool.apply_async(f, x)?.get_timeout(t)`](AsyncResult::get_timeout) |
+//! | `pool.close(); pool.join()` | nothing to do: [`map`](Pool::map) and its kin return once their results are in, and [`get`](AsyncResult::get) waits for an async task's; then dropping the [`Pool`] (the end of its scope, or `drop(pool)`) stops its workers and reaps them |
+//! | `pool.terminate()`, `with Pool(n) as pool:` | `drop(pool)`, or the end of the pool's scope: workers still running a task get 2 s, then SIGKILL |
 //! | which worker ran what (by hand, with `os.getpid()`) | [`pool.map_traced(f, xs, k)`](Pool::map_traced) |
 //! | `np.array_split(xs, k)` | [`array_split(&xs, k)`](array_split) |
 //! | `p = Process(target=f, args=(x,)); p.start()` | [`let mut p = Process::spawn(f, x)?`](Process::spawn) |
 //! | `Process(target=f, args=(a, b))` | [`Process::spawn_star(f, (a, b))?`](Process::spawn_star) (2 to 4 arguments, as [`starmap`](Pool::starmap)) |
+//! | `p.start()` as a step of its own | none: `spawn` starts the process; to start it later, keep `f` and its argument and call `spawn` then |
 //! | `p.join()` (result through a Queue) | [`p.join()?`](Process::join) returns `f(x)` |
 //! | `p.join(timeout)`, `p.is_alive()`, `p.pid`, `p.exitcode`, `p.kill()` | [`join_timeout`](Process::join_timeout), [`is_alive`](Process::is_alive), [`pid`](Process::pid), [`exit_reason`](Process::exit_reason), [`kill`](Process::kill) |
 //! | `a, b = Pipe()` | [`let (a, b) = pipe::<T>()?`](pipe) |
@@ -46,6 +49,7 @@
 //! | a function taking any object with `send` (or `recv`) | [`fn f(out: &impl SendEnd<T>)`](SendEnd), [`RecvEnd`]: [`Connection`] is both, [`Sender`] sends, [`Receiver`] receives |
 //! | `Queue()`, `Manager().Queue()` | [`Queue::new()`](Queue::new) (works from pool workers too) |
 //! | `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`put(&x)`](Queue::put), [`get()`](Queue::get), [`get_timeout(t)`](Queue::get_timeout) |
+//! | `q.empty()`, `q.qsize()`, `q.get_nowait()` | none: [`q.get_timeout(Duration::ZERO)`](Queue::get_timeout) takes an item if one is there ([`Error::Timeout`] if not). As Python's docs say of `empty` and `qsize`, any answer may be wrong by the time you act on it: other processes put and get meanwhile, and an item just put may still be on its way. For a pipe: [`conn.poll(Duration::ZERO)`](Connection::poll) |
 //! | `pool.starmap(run, [(rank, conns_for_rank), ...])` | [`launch_each(run, args)`](launch_each) (rank `i` gets `args[i]`, pipe ends included) or [`launch(n, run, arg)`](launch) (the same `arg` for all), with [`Comm`] (MPI's rank/size/send/recv) |
 //! | `RawArray('d', n)`, `shared_memory.SharedMemory` | [`SharedArray::<f64>::new(n)`](SharedArray::new) |
 //! | threads: `ThreadPool(n).map` | [`threads::ThreadPool::new(n)?.map(f, xs)`](threads::ThreadPool::map) (rayon) |
