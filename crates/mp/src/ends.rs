@@ -320,7 +320,9 @@ impl<T> Connection<T> {
     /// unspecified.
     ///
     /// The bytes arrive in a buffer this thread keeps for the next call (as large as the
-    /// largest message received so far), then are copied into `items`.
+    /// largest message received so far), then are copied into `items`. That second copy
+    /// shows in a bandwidth measurement of large arrays: [`Connection::recv_bytes_into`]
+    /// receives with one copy, and `bytemuck::try_cast_slice` views its bytes as elements.
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
