@@ -32,24 +32,32 @@
 //! | `pool.imap(f, xs)`, `imap_unordered`, `it.next(timeout)` | [`pool.imap(f, xs, k)`](Pool::imap), [`pool.imap_unordered(f, xs, k)`](Pool::imap_unordered), [`next_timeout(t)`](Imap::next_timeout) |
 //! | `pool.map_async(f, xs).get(timeout)`, `starmap_async` | [`pool.map_async(f, xs)?.get_timeout(t)`](MapResult::get_timeout), [`starmap_async`](Pool::starmap_async) |
 //! | `pool.apply_async(f, (x,)).get(timeout)` | [`pool.apply_async(f, x)?.get_timeout(t)`](AsyncResult::get_timeout) |
+//! | `pool.close(); pool.join()` | nothing to do: [`map`](Pool::map) and its kin return once their results are in, and [`get`](AsyncResult::get) waits for an async task's; then dropping the [`Pool`] (the end of its scope, or `drop(pool)`) stops its workers and reaps them |
+//! | `pool.terminate()`, `with Pool(n) as pool:` | `drop(pool)`, or the end of the pool's scope: workers still running a task get 2 s, then SIGKILL |
 //! | which worker ran what (by hand, with `os.getpid()`) | [`pool.map_traced(f, xs, k)`](Pool::map_traced) |
 //! | `np.array_split(xs, k)` | [`array_split(&xs, k)`](array_split) |
 //! | `p = Process(target=f, args=(x,)); p.start()` | [`let mut p = Process::spawn(f, x)?`](Process::spawn) |
+//! | `Process(target=f, args=(a, b))` | [`Process::spawn_star(f, (a, b))?`](Process::spawn_star) (2 to 4 arguments, as [`starmap`](Pool::starmap)) |
+//! | `p.start()` as a step of its own | none: `spawn` starts the process; to start it later, keep `f` and its argument and call `spawn` then |
 //! | `p.join()` (result through a Queue) | [`p.join()?`](Process::join) returns `f(x)` |
 //! | `p.join(timeout)`, `p.is_alive()`, `p.pid`, `p.exitcode`, `p.kill()` | [`join_timeout`](Process::join_timeout), [`is_alive`](Process::is_alive), [`pid`](Process::pid), [`exit_reason`](Process::exit_reason), [`kill`](Process::kill) |
 //! | `a, b = Pipe()` | [`let (a, b) = pipe::<T>()?`](pipe) |
 //! | `r, w = Pipe(duplex=False)` | [`let (w, r) = pipe_simplex::<T>()?`](pipe_simplex) (sender first) |
 //! | `conn.send(x)`, `conn.recv()`, `EOFError` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`Error::Disconnected`] |
-//! | `conn.send_bytes(b)`, `conn.recv_bytes()` | [`send_bytes`](Connection::send_bytes), [`recv_bytes`](Connection::recv_bytes), and [`send_slice`](Connection::send_slice) for arrays |
+//! | `conn.send_bytes(b)`, `conn.recv_bytes()`, `recv_bytes_into(buf)` | [`send_bytes`](Connection::send_bytes), [`recv_bytes`](Connection::recv_bytes), [`recv_bytes_into`](Connection::recv_bytes_into) |
+//! | `conn.send_bytes(a)` of a NumPy array, `np.frombuffer(conn.recv_bytes(), dtype)` | [`send_slice(&a)`](Connection::send_slice), [`recv_vec::<f64>()`](Connection::recv_vec), or into a reused vector: [`recv_into(&mut v)`](Connection::recv_into); elements are [`bytemuck`]`::Pod` |
+//! | a function taking any object with `send` (or `recv`) | [`fn f(out: &impl SendEnd<T>)`](SendEnd), [`RecvEnd`]: [`Connection`] is both, [`Sender`] sends, [`Receiver`] receives |
 //! | `Queue()`, `Manager().Queue()` | [`Queue::new()`](Queue::new) (works from pool workers too) |
 //! | `q.put(x)`, `q.get()`, `q.get(timeout=t)` | [`put(&x)`](Queue::put), [`get()`](Queue::get), [`get_timeout(t)`](Queue::get_timeout) |
-//! | `pool.starmap(run, [(rank, conns), ...])` | [`launch(n, run, arg)`](launch) with [`Comm`] (MPI's rank/size/send/recv) |
+//! | `q.empty()`, `q.qsize()`, `q.get_nowait()` | none: [`q.get_timeout(Duration::ZERO)`](Queue::get_timeout) takes an item if one is there ([`Error::Timeout`] if not). As Python's docs say of `empty` and `qsize`, any answer may be wrong by the time you act on it: other processes put and get meanwhile, and an item just put may still be on its way. For a pipe: [`conn.poll(Duration::ZERO)`](Connection::poll) |
+//! | `pool.starmap(run, [(rank, conns_for_rank), ...])` | [`launch_each(run, args)`](launch_each) (rank `i` gets `args[i]`, pipe ends included) or [`launch(n, run, arg)`](launch) (the same `arg` for all), with [`Comm`] (MPI's rank/size/send/recv) |
 //! | (no bound in Python or MPI: a deadlocked group hangs) | [`Launch::run_timeout`], [`Comm::recv_timeout`] |
 //! | `RawArray('d', n)`, `shared_memory.SharedMemory` | [`SharedArray::<f64>::new(n)`](SharedArray::new) |
 //! | threads: `ThreadPool(n).map` | [`threads::ThreadPool::new(n)?.map(f, xs)`](threads::ThreadPool::map) (rayon) |
 //! | `time.perf_counter()` marks t0..t3 | [`timing::Phases`] (all intervals between marks) |
 //! | shell `time python3 prog.py` | [`timing::ProcessTimes::now()`](timing::ProcessTimes::now) (real/user/sys incl. children) |
 //! | "MB" vs "MiB" vs "Mb" | [`units::Bytes`], [`units::Bandwidth`], [`units::Unit`] |
+//! | `np.logspace(a, b, n)`, `np.unique(np.logspace(a, b, n).astype(int))` | [`mp::logspace(a, b, n)`](logspace), [`units::logspace_sizes(a, b, n)`](units::logspace_sizes) |
 //!
 //! ## Task functions
 //!
@@ -92,6 +100,7 @@
 //! Linux only: `mp` uses Unix sockets, `memfd` and `/proc`.
 
 mod channel;
+mod ends;
 mod error;
 mod pool;
 mod process;
@@ -110,16 +119,37 @@ pub mod threads;
 pub mod timing;
 pub mod units;
 
+/// The crate behind [`Connection::send_slice`] and `recv_vec`/`recv_into`: their elements are
+/// `bytemuck::Pod`: plain numbers, and fixed-size arrays of them. Re-exported, so that code
+/// generic over those elements can name the bound (`T: mp::bytemuck::Pod`) without a
+/// dependency of its own, whose version would have to match mp's.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// use mp::bytemuck;
+///
+/// fn send_all<T: bytemuck::Pod>(end: &mp::Sender<()>, items: &[T]) -> mp::Result<()> {
+///     end.send_slice(items)
+/// }
+///
+/// let (tx, rx) = mp::pipe_simplex::<()>()?;
+/// send_all(&tx, &[1u16, 2])?;
+/// assert_eq!(rx.recv_vec::<u16>()?, [1, 2]);
+/// # Ok(()) }
+/// ```
+pub use bytemuck;
 pub use channel::{Connection, Receiver, Sender, pipe, pipe_simplex};
+pub use ends::{RecvEnd, SendEnd};
 pub use error::{Error, ExitReason, Result};
 pub use pool::{
     AsyncResult, CHUNKS_IN_FLIGHT, Imap, MapResult, Pool, StarFn, TaskRecord, Traced, cpu_count,
 };
 pub use process::Process;
 pub use queue::Queue;
-pub use ranks::{Comm, Communicator, Launch, Topology, launch};
+pub use ranks::{Comm, Communicator, Launch, Topology, launch, launch_each};
 pub use shm::{Element, SharedArray};
 pub use split::array_split;
+pub use units::logspace;
 pub use worker::init;
 
 /// What can travel between processes: task arguments, results and messages.

@@ -719,7 +719,7 @@ star_fn!(A, B);
 star_fn!(A, B, C);
 star_fn!(A, B, C, D);
 
-fn unpack<F: StarFn<Args>, Args>(args: Args) -> F::Output {
+pub(crate) fn unpack<F: StarFn<Args>, Args>(args: Args) -> F::Output {
     sys::conjure_zero_sized::<F>().call_with(args)
 }
 

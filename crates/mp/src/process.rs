@@ -471,6 +471,42 @@ impl<R: Message> Process<R> {
     }
 }
 
+impl<R: Message> Process<R> {
+    /// Starts a new process running `f(a, b, ...)` with the fields of the tuple `args` as its
+    /// arguments: Python's `Process(target=f, args=(a, b))`, as [`Pool::starmap`] does for a
+    /// pool. Functions of 2, 3 or 4 arguments ([`StarFn`]); for one argument use
+    /// [`Process::spawn`]. Otherwise as [`Process::spawn`].
+    ///
+    /// [`Pool::starmap`]: crate::Pool::starmap
+    /// [`StarFn`]: crate::StarFn
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// fn fill(tx: mp::Sender<u32>, n: u32) -> u32 {
+    ///     (0..n).for_each(|i| tx.send(&i).unwrap());
+    ///     n
+    /// }
+    /// fn power(base: u64, exponent: u32) -> u64 { base.pow(exponent) }
+    ///
+    /// let (tx, rx) = mp::pipe_simplex::<u32>()?;
+    /// let mut filler = mp::Process::spawn_star(fill, (tx, 2))?;
+    /// assert_eq!(filler.join()?, 2);
+    /// assert_eq!([rx.recv()?, rx.recv()?], [0, 1]);
+    /// assert_eq!(mp::Process::spawn_star(power, (2, 10))?.join()?, 1024);
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_star<Args, F>(f: F, args: Args) -> Result<Process<R>>
+    where
+        F: crate::StarFn<Args, Output = R>,
+        Args: Message,
+    {
+        let _ = f;
+        let () = worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
+        Process::spawn(crate::pool::unpack::<F, Args>, args)
+    }
+}
+
 impl<R: DeserializeOwned + 'static> Process<R> {
     /// Waits for the process to finish and returns `f(arg)`.
     ///

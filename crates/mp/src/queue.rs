@@ -243,9 +243,16 @@ impl<T: DeserializeOwned + 'static> Queue<T> {
 
     /// As [`Queue::get`], but gives up with `Error::Timeout` after `timeout`.
     ///
+    /// With `Duration::ZERO` it is Python's `q.get_nowait()`, and what to use for `q.empty()`
+    /// or `q.qsize()`, which mp does not have: take an item if one is there. As Python's docs
+    /// warn of those, the answer may be out of date at once: other processes put and get
+    /// meanwhile, and an item just put may still be on its way.
+    ///
     /// ```
     /// # fn main() -> mp::Result<()> {
+    /// use std::time::Duration;
     /// let queue = mp::Queue::<u8>::new()?;
+    /// assert!(queue.get_timeout(Duration::ZERO).unwrap_err().is_timeout()); // empty for now
     /// assert!(queue.get_timeout(std::time::Duration::from_millis(10)).unwrap_err().is_timeout());
     /// queue.put(&1)?;
     /// assert_eq!(queue.get_timeout(std::time::Duration::from_secs(10))?, 1);

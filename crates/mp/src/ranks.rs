@@ -162,6 +162,34 @@ pub trait Communicator {
     fn recv_vec<E: bytemuck::Pod>(&self, source: usize) -> Result<Vec<E>> {
         bytes_to_vec(self.recv_bytes(source)?)
     }
+
+    /// Receives a message sent with [`Communicator::send_slice`] into `items`, reusing its
+    /// allocation (see [`Connection::recv_into`]): the typed
+    /// [`Communicator::recv_bytes_into`]. Bytes that are not a whole number of `E`s are an
+    /// error; after an error the contents of `items` are unspecified.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    ///
+    /// fn exchange(comm: Comm, _: ()) -> (Vec<f64>, usize) {
+    ///     let peer = 1 - comm.rank();
+    ///     let mut items = Vec::with_capacity(1000);
+    ///     for round in 0..3 {
+    ///         comm.send_slice(peer, &vec![round as f64; 1000]).unwrap();
+    ///         comm.recv_into(peer, &mut items).unwrap();
+    ///     }
+    ///     (items[..2].to_vec(), items.capacity())
+    /// }
+    ///
+    /// let expected = (vec![2.0, 2.0], 1000);
+    /// assert_eq!(mp::launch(2, exchange, ())?, [expected.clone(), expected]);
+    /// # Ok(()) }
+    /// ```
+    fn recv_into<E: bytemuck::Pod>(&self, source: usize, items: &mut Vec<E>) -> Result<()> {
+        crate::ends::recv_into_reusing(items, |buffer| self.recv_bytes_into(source, buffer))
+    }
 }
 
 /// Which ranks of a group are connected to each other.
@@ -468,6 +496,49 @@ impl Launch {
         Ok(ranks)
     }
 
+    /// Starts the group, rank `i` running `f(comm, args[i])`: each rank gets its own argument
+    /// (Python's `pool.starmap(run, [(rank, conns_for_rank), ...])`), and waits for all.
+    ///
+    /// `args` must give exactly `n_ranks` values (otherwise [`Error::InvalidArgument`], before
+    /// anything starts). They are taken in rank order and each is moved to its rank, so an
+    /// argument may carry pipe ends, queues or shared arrays meant for that rank alone: this
+    /// process keeps no copy. Results and failures as [`Launch::run`].
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    /// fn scaled(comm: Comm, factor: usize) -> usize { factor * comm.neighbours().len() }
+    ///
+    /// let star = mp::Launch { n_ranks: 3, topology: mp::Topology::Star { root: 0 } };
+    /// assert_eq!(star.run_each(scaled, [100, 10, 1])?, [200, 10, 1]);
+    /// assert!(star.run_each(scaled, [1, 2]).unwrap_err().to_string().contains("3 ranks"));
+    /// # Ok(()) }
+    /// ```
+    pub fn run_each<A, R, F>(&self, f: F, args: impl IntoIterator<Item = A>) -> Result<Vec<R>>
+    where
+        F: Fn(Comm, A) -> R + Copy + 'static,
+        A: Message,
+        R: Message,
+    {
+        let _ = f;
+        let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
+        let args: Vec<A> = args.into_iter().collect();
+        if args.len() != self.n_ranks {
+            return Err(Error::invalid(format!(
+                "run_each was given {} arguments for {} ranks: give one per rank",
+                args.len(),
+                self.n_ranks
+            )));
+        }
+        let comms = self.wire()?;
+        let mut ranks = Vec::with_capacity(self.n_ranks);
+        for (comm, arg) in comms.into_iter().zip(args) {
+            ranks.push(Process::spawn(run_rank::<F, A, R>, (comm, arg))?);
+        }
+        wait_for_all(ranks)
+    }
+
     fn wire(&self) -> Result<Vec<Comm>> {
         let size = self.n_ranks;
         if size == 0 || size > MAX_RANKS {
@@ -525,6 +596,51 @@ where
 {
     let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
     Launch { n_ranks, topology: Topology::AllToAll }.run(f, arg)
+}
+
+/// Starts one rank per argument, all connected to each other, rank `i` running
+/// `f(comm, args[i])`; returns their results in rank order. Python's
+/// `pool.starmap(run, [(rank, conns_for_rank), ...])`, where every rank gets its own argument;
+/// [`launch`] gives all the same one. See [`Launch::run_each`] for other topologies.
+///
+/// Each argument is moved to its rank (this process keeps no copy), so it may carry a pipe
+/// end for that rank alone: the sheet's pattern of wiring the ranks by hand.
+///
+/// ```
+/// # fn main() -> mp::Result<()> {
+/// # mp::init();
+/// use mp::{Comm, Communicator};
+///
+/// // Rank i gets its own number and its own pipe end, and reports back on it.
+/// fn report(comm: Comm, (value, out): (u64, mp::Sender<String>)) -> u64 {
+///     out.send(&format!("rank {} got {value}", comm.rank())).unwrap();
+///     value * 2
+/// }
+///
+/// let mut receivers = Vec::new();
+/// let mut args = Vec::new();
+/// for rank in 0..3u64 {
+///     let (tx, rx) = mp::pipe_simplex::<String>()?;
+///     args.push((10 * rank, tx));
+///     receivers.push(rx);
+/// }
+/// assert_eq!(mp::launch_each(report, args)?, [0, 20, 40]);
+/// assert_eq!(receivers[2].recv()?, "rank 2 got 20");
+///
+/// // One argument computed per rank, as in `launch_each(n, f, |rank| arg)`:
+/// fn square(_: Comm, x: usize) -> usize { x * x }
+/// assert_eq!(mp::launch_each(square, (0..4).map(|rank| rank + 1))?, [1, 4, 9, 16]);
+/// # Ok(()) }
+/// ```
+pub fn launch_each<A, R, F>(f: F, args: impl IntoIterator<Item = A>) -> Result<Vec<R>>
+where
+    F: Fn(Comm, A) -> R + Copy + 'static,
+    A: Message,
+    R: Message,
+{
+    let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
+    let args: Vec<A> = args.into_iter().collect();
+    Launch { n_ranks: args.len(), topology: Topology::AllToAll }.run_each(f, args)
 }
 
 fn run_rank<F, A, R>((comm, arg): (Comm, A)) -> R

@@ -469,6 +469,65 @@ impl fmt::Display for Bandwidth {
     }
 }
 
+/// `num` numbers evenly spaced on a log scale from `10^start_exp` to `10^stop_exp`, both
+/// included: numpy's `np.logspace(start_exp, stop_exp, num)` (base 10, `endpoint=True`), the
+/// x axis of every bandwidth sheet.
+///
+/// The exponents are numpy's `linspace` (`start + i * step`, the last exactly `stop_exp`), so
+/// the values are numpy's. `num` 0 gives an empty vector, 1 gives `[10^start_exp]`. Also at
+/// the crate root: `mp::logspace`. For message sizes in bytes, see [`logspace_sizes`].
+///
+/// ```
+/// // numpy's documentation: np.logspace(2.0, 3.0, num=4)
+/// // array([ 100.        ,  215.443469  ,  464.15888336, 1000.        ])
+/// let xs = mp::logspace(2.0, 3.0, 4);
+/// let numpy = [100.0, 215.443469, 464.15888336, 1000.0];
+/// assert_eq!(xs.len(), 4);
+/// for (x, expected) in xs.iter().zip(numpy) {
+///     assert!((x - expected).abs() < 1e-6, "{x} vs {expected}");
+/// }
+/// assert_eq!(mp::logspace(0.0, 6.0, 7), [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]);
+/// assert_eq!(mp::logspace(1.0, 2.0, 1), [10.0]);
+/// assert!(mp::logspace(1.0, 2.0, 0).is_empty());
+/// ```
+pub fn logspace(start_exp: f64, stop_exp: f64, num: usize) -> Vec<f64> {
+    let step = if num > 1 { (stop_exp - start_exp) / (num - 1) as f64 } else { 0.0 };
+    (0..num)
+        .map(|i| {
+            let exponent =
+                if i + 1 == num && num > 1 { stop_exp } else { i as f64 * step + start_exp };
+            10f64.powf(exponent)
+        })
+        .collect()
+}
+
+/// Message sizes in bytes for a sweep: [`logspace`]'s values cut to whole numbers, sorted,
+/// without repeats. Python's `np.unique(np.logspace(start_exp, stop_exp, num).astype(int))`.
+///
+/// Small sizes repeat once cut (1.0, 1.27, 1.62... are all 1 byte), so the result may be
+/// shorter than `num`.
+///
+/// ```
+/// use mp::units::logspace_sizes;
+/// // np.unique(np.logspace(0, 3, 10).astype(int))
+/// assert_eq!(logspace_sizes(0.0, 3.0, 10), [1, 2, 4, 10, 21, 46, 100, 215, 464, 1000]);
+/// // np.unique(np.logspace(0, 7, 15).astype(int)): 1 B to 10 MB, two points a decade
+/// assert_eq!(
+///     logspace_sizes(0.0, 7.0, 15),
+///     [1, 3, 10, 31, 100, 316, 1000, 3162, 10_000, 31_622, 100_000, 316_227, 1_000_000,
+///      3_162_277, 10_000_000]
+/// );
+/// assert_eq!(logspace_sizes(0.0, 2.0, 30).len(), 23); // 30 points, 7 repeats below 10
+/// ```
+pub fn logspace_sizes(start_exp: f64, stop_exp: f64, num: usize) -> Vec<usize> {
+    // `as` cuts toward zero (numpy's astype(int)) and saturates instead of wrapping.
+    let mut sizes: Vec<usize> =
+        logspace(start_exp, stop_exp, num).into_iter().map(|x| x as usize).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
 /// Writes `text` honouring the width, fill and alignment of `f` (right-aligned by default,
 /// like numbers). `Formatter::pad` would not do: it reads the precision as a maximum length.
 fn write_padded(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
