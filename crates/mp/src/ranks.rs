@@ -443,7 +443,8 @@ impl Launch {
     {
         let _ = f;
         let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
-        self.start(f, arg).and_then(|ranks| wait_for_all(ranks, None))
+        self.start(f, std::iter::repeat_n(arg, self.n_ranks))
+            .and_then(|ranks| wait_for_all(ranks, None))
     }
 
     /// As [`Launch::run`], but gives up after `timeout`: the ranks still running are killed and
@@ -478,20 +479,21 @@ impl Launch {
         let _ = f;
         let () = crate::worker::PlainFn::<F>::CHECK; // so that a build error names the caller's line
         let deadline = std::time::Instant::now() + timeout;
-        self.start(f, arg).and_then(|ranks| wait_for_all(ranks, Some((deadline, timeout))))
+        let args = std::iter::repeat_n(arg, self.n_ranks);
+        self.start(f, args).and_then(|ranks| wait_for_all(ranks, Some((deadline, timeout))))
     }
 
-    /// Connects the ranks and starts one process for each.
-    fn start<A, R, F>(&self, _: F, arg: A) -> Result<Vec<Process<R>>>
+    /// Connects the ranks and starts one process for each, rank `i` with `args[i]`.
+    fn start<A, R, F>(&self, _: F, args: impl IntoIterator<Item = A>) -> Result<Vec<Process<R>>>
     where
         F: Fn(Comm, A) -> R + Copy + 'static,
-        A: Clone + Message,
+        A: Message,
         R: Message,
     {
         let comms = self.wire()?;
         let mut ranks = Vec::with_capacity(self.n_ranks);
-        for comm in comms {
-            ranks.push(Process::spawn(run_rank::<F, A, R>, (comm, arg.clone()))?);
+        for (comm, arg) in comms.into_iter().zip(args) {
+            ranks.push(Process::spawn(run_rank::<F, A, R>, (comm, arg))?);
         }
         Ok(ranks)
     }
@@ -531,12 +533,7 @@ impl Launch {
                 self.n_ranks
             )));
         }
-        let comms = self.wire()?;
-        let mut ranks = Vec::with_capacity(self.n_ranks);
-        for (comm, arg) in comms.into_iter().zip(args) {
-            ranks.push(Process::spawn(run_rank::<F, A, R>, (comm, arg))?);
-        }
-        wait_for_all(ranks)
+        self.start(f, args).and_then(|ranks| wait_for_all(ranks, None))
     }
 
     fn wire(&self) -> Result<Vec<Comm>> {
