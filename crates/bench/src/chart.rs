@@ -19,7 +19,15 @@ pub fn bandwidth_chart(results: &Results) -> Chart {
         ("C MPI (Open MPI)", &results.mpi_c),
         ("mpi4py", &results.mpi4py),
     ];
-    for (name, outcome) in transports {
+    let ipc = &results.ipc_channel;
+    let ipc_names = [
+        format!("ipc-channel {}: IpcBytesSender", ipc.version),
+        format!("ipc-channel {}: IpcSender<Vec<u8>>", ipc.version),
+        format!("ipc-channel {}: IpcSharedMemory per message", ipc.version),
+    ];
+    let ipc_series =
+        ipc_names.iter().map(String::as_str).zip([&ipc.bytes, &ipc.typed, &ipc.shared_memory]);
+    for (name, outcome) in transports.into_iter().chain(ipc_series) {
         if let Some(points) = outcome.value().filter(|points| !points.is_empty()) {
             series.push(Series::line(name, as_gb_per_s(points)));
         }
@@ -56,10 +64,12 @@ mod tests {
                 "mp Comm (2 ranks)",
                 "Python Pipe (send_bytes / recv_bytes)",
                 "C MPI (Open MPI)",
+                "ipc-channel 0.23.1: IpcBytesSender",
+                "ipc-channel 0.23.1: IpcSharedMemory per message",
                 "memcpy, one thread (the limit)",
             ]
         );
-        assert_eq!(chart.series[4].style, mp::plot::Style::Dashed);
+        assert_eq!(chart.series[6].style, mp::plot::Style::Dashed);
         let svg = chart.to_svg().unwrap();
         assert!(svg.contains("message size [bytes]") && svg.contains("GB/s"));
     }

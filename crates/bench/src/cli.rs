@@ -11,9 +11,10 @@ Usage: cargo run --release -p mp-bench -- [FLAGS]
 
 Measures on this machine: Pool(4) start-up, map's per-task overhead (chunksize 1 and the
 default), one-way latency and bandwidth from 1 B to 64 MiB (mp pipe, mp Comm, threads with a
-channel, Python Pipe, C MPI, mpi4py, memcpy), a gather of 4 arrays of 1e6 f64, the peak memory
-of one 256 MiB message and a shared-memory flag's latency. Writes DIR/report.md (targets,
-met or not), DIR/results.json (every raw figure) and DIR/bandwidth.svg.
+channel, ipc-channel's bytes, typed and IpcSharedMemory channels, Python Pipe, C MPI, mpi4py,
+memcpy), a gather of 4 arrays of 1e6 f64, the peak memory of one 256 MiB message and a
+shared-memory flag's latency. Writes DIR/report.md (targets, met or not), DIR/results.json
+(every raw figure) and DIR/bandwidth.svg.
 
 Flags:
   --quick          short smoke run (under 30 s): fewer sizes, repetitions and tasks

@@ -2,11 +2,13 @@
 //! MPI and the hardware's limits on this machine, and writes `report.md`, `results.json` and
 //! `bandwidth.svg`. `cargo run --release -p mp-bench -- --help` lists the flags.
 //!
-//! Workers are copies of this executable, so `main` calls `mp::init()` first.
+//! Workers are copies of this executable, so `main` calls `mp::init()` first, and then
+//! `ipc_pingpong::serve_if_child()` for the ipc-channel ping-pong's child.
 
 mod chart;
 mod cli;
 mod external;
+mod ipc;
 mod limit;
 mod machine;
 mod memory;
@@ -23,6 +25,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     mp::init();
+    // A copy of this program started as ipc-channel's echoing child (see ipc.rs).
+    if let Some(code) = ipc_pingpong::serve_if_child() {
+        return code;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match cli::parse(&args) {
         Ok(cli::Command::Help) => {

@@ -472,12 +472,62 @@ fn side_of(peak: &MemoryPeak, sender: bool) -> u64 {
     if sender { peak.sender.peak_bytes } else { peak.receiver.peak_bytes }
 }
 
+/// The sizes of the ipc-channel table: latency at 1 B, 8 B and 64 KiB, bandwidth at 64 MiB.
+const IPC_TIMES: [u64; 3] = [1, 8, 64 << 10];
+
+/// mp's pipe and ipc-channel's three ways side by side: one-way times at small sizes and the
+/// bandwidth at 64 MiB, each ipc-channel figure with its ratio to mp's pipe.
+pub fn ipc_table(results: &Results) -> String {
+    let ipc = &results.ipc_channel;
+    let mut table = format!(
+        "| figure | mp pipe | ipc-channel {v} bytes | ipc-channel {v} typed `Vec<u8>` | ipc-channel {v} `IpcSharedMemory` |\n\
+         |---|---|---|---|---|\n",
+        v = ipc.version
+    );
+    let pipe = &results.ours.pipe;
+    let rows = IPC_TIMES
+        .iter()
+        .map(|&bytes| {
+            (
+                format!("{}, one way (median)", size(bytes)),
+                bytes,
+                one_way as fn(&Point) -> f64,
+                time as fn(f64) -> String,
+            )
+        })
+        .chain([(
+            format!("{}, bandwidth (size / median one way)", size(LARGE)),
+            LARGE,
+            bandwidth_of as fn(&Point) -> f64,
+            bandwidth as fn(f64) -> String,
+        )]);
+    for (what, bytes, get, unit) in rows {
+        let ours = point_value(pipe, bytes, get);
+        let _ = write!(table, "| {what} | {} |", shown(ours, pipe, unit));
+        for (_, outcome) in ipc.kinds() {
+            let theirs = point_value(outcome, bytes, get);
+            let ratio = match (theirs, ours) {
+                (Some(theirs), Some(ours)) if ours > 0.0 => {
+                    format!(" ({}× mp)", sig3(theirs / ours))
+                }
+                _ => String::new(),
+            };
+            let _ = write!(table, " {}{ratio} |", shown(theirs, outcome, unit));
+        }
+        table.push('\n');
+    }
+    table
+}
+
 /// The transports of the per-size tables, in column order.
 fn transports(results: &Results) -> Vec<(&'static str, &Outcome<Vec<Point>>)> {
     vec![
         ("mp pipe", &results.ours.pipe),
         ("mp Comm", &results.ours_comm),
         ("threads (rayon + mpsc)", &results.threads),
+        ("ipc-channel bytes", &results.ipc_channel.bytes),
+        ("ipc-channel typed", &results.ipc_channel.typed),
+        ("ipc-channel IpcSharedMemory", &results.ipc_channel.shared_memory),
         ("Python Pipe", &results.python.pipe),
         ("C MPI", &results.mpi_c),
         ("mpi4py", &results.mpi4py),
@@ -537,6 +587,9 @@ pub fn absences(results: &Results) -> Vec<String> {
     }
     note("mp Comm ping-pong", results.ours_comm.why_not());
     note("threads ping-pong", results.threads.why_not());
+    for (kind, outcome) in results.ipc_channel.kinds() {
+        note(&format!("ipc-channel {kind} ping-pong"), outcome.why_not());
+    }
     note("C MPI ping-pong", results.mpi_c.why_not());
     note("mpi4py ping-pong", results.mpi4py.why_not());
     note("memcpy", results.memcpy.why_not());
@@ -573,6 +626,7 @@ fn versions(results: &Results) -> String {
         None => parts.push("Python: not measured".into()),
     }
     parts.push(machine.mpi.clone().unwrap_or_else(|| "MPI: not measured".into()));
+    parts.push(format!("ipc-channel {}", results.ipc_channel.version));
     parts.join("; ")
 }
 
@@ -612,6 +666,8 @@ pub fn render(results: &Results) -> String {
     );
     let _ = writeln!(out, "\n## mp and Python's multiprocessing\n");
     out.push_str(&side_by_side(results));
+    let _ = writeln!(out, "\n## ipc-channel beside mp's pipe\n");
+    out.push_str(&ipc_table(results));
     let _ = writeln!(out, "\n## The limits of this machine\n");
     let large_memcpy = point_value(&results.memcpy, LARGE, bandwidth_of);
     let _ = writeln!(
@@ -664,7 +720,11 @@ fn method(results: &Results) -> String {
          sized to fill {budget} s; a sample is batch time / (2 × round trips). mp: `mp::pipe` \
          `send_bytes`/`recv_bytes_into` (into a reused buffer) to an echoing `Process`, and `Comm` between 2 ranks of \
          `mp::launch`. Threads: 2 rayon threads, std `mpsc` channels, the message moved and \
-         copied once into the receiver's buffer. Python: `Pipe()` `send_bytes`/`recv_bytes` \
+         copied once into the receiver's buffer. ipc-channel {ipc_version}: a copy of mp-bench \
+         started as the echoing child, connected through `IpcOneShotServer` (under a watchdog); \
+         `IpcBytesSender::send(&[u8])` / `IpcBytesReceiver::recv()`, typed \
+         `IpcSender<Vec<u8>>` (postcard), and `IpcSender<IpcSharedMemory>` with a new region \
+         per message each way (`IpcSharedMemory::from_bytes`, read back by copying). Python: `Pipe()` `send_bytes`/`recv_bytes` \
          with a forked echo process. MPI: `MPI_Send`/`MPI_Recv` of `MPI_BYTE`, built with \
          `mpicc -O2`, run as `{mpirun}` (ranks bound to one core each; Open MPI's shared-memory \
          transport busy-polls); mpi4py: `Send`/`Recv` on buffers. memcpy: `copy_from_slice` between \
@@ -680,6 +740,7 @@ fn method(results: &Results) -> String {
          - Shared-memory flag: {flag_samples} batches of {flag_batch} round trips after one untimed batch.\n\
          - The machine is shared and noisy (other jobs compile on the same 2 CPUs): compare \
          figures of one run, and expect 1.2-1.7× run-to-run spread on small-message latencies.\n",
+        ipc_version = results.ipc_channel.version,
         warm = settings.startup_warm_up,
         reps = settings.startup_reps,
         map_reps = settings.map_reps,
@@ -700,7 +761,7 @@ pub(crate) mod tests {
     use crate::{
         machine::Machine,
         memory::SideMemory,
-        results::{PerTask, Settings},
+        results::{IpcChannel, PerTask, Settings},
         sweep::{Point, RawPoint},
     };
 
@@ -752,6 +813,12 @@ pub(crate) mod tests {
             ours: side(1.0, &sizes),
             ours_comm: points(&sizes, |bytes| 11e-6 + bytes as f64 / 2e9),
             threads: Outcome::Failed { error: "the echo thread is gone".into() },
+            ipc_channel: IpcChannel {
+                version: "0.23.1".into(),
+                bytes: points(&sizes, |bytes| 5e-6 + bytes as f64 / 1e9),
+                typed: Outcome::Failed { error: "the echo child was killed".into() },
+                shared_memory: points(&sizes, |bytes| 30e-6 + bytes as f64 / 1e9),
+            },
             python: side(2.0, &sizes),
             mpi_c: points(&sizes, |bytes| 1e-6 + bytes as f64 / 6e9),
             mpi4py: Outcome::skipped("mpi4py is not installed"),
@@ -864,8 +931,18 @@ pub(crate) mod tests {
         );
         assert!(report.contains("numpy is missing; install it"));
         assert!(report.contains("threads ping-pong: the echo thread is gone"));
+        assert!(report.contains("ipc-channel typed ping-pong: the echo child was killed"));
+        assert!(report.contains("## ipc-channel beside mp's pipe"));
+        assert!(report.contains("ipc-channel 0.23.1"));
         assert!(report.contains("| 64 MiB |"));
         assert!(report.contains("![bandwidth against message size](bandwidth.svg)"));
+    }
+
+    #[test]
+    fn the_ipc_channel_table_compares_with_mp_pipe() {
+        let table = ipc_table(&sample_results());
+        assert!(table.contains("| 1 B, one way (median) | 10.0 µs | 5.00 µs (0.500× mp) | failed | 30.0 µs (3.00× mp) |"), "{table}");
+        assert!(table.contains("| 64 MiB, bandwidth (size / median one way) | 2.00 GB/s | 1.00 GB/s (0.500× mp) | failed | 1.00 GB/s (0.500× mp) |"), "{table}");
     }
 
     #[test]

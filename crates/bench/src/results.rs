@@ -130,6 +130,26 @@ impl Side {
     }
 }
 
+/// ipc-channel's three ways of sending bytes, each with the same ping-pong as mp's pipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IpcChannel {
+    /// The ipc-channel release measured.
+    pub version: String,
+    /// `IpcBytesSender` / `IpcBytesReceiver`.
+    pub bytes: Outcome<Vec<Point>>,
+    /// `IpcSender<Vec<u8>>` / `IpcReceiver<Vec<u8>>` (serde, postcard).
+    pub typed: Outcome<Vec<Point>>,
+    /// `IpcSender<IpcSharedMemory>`, a new region per message.
+    pub shared_memory: Outcome<Vec<Point>>,
+}
+
+impl IpcChannel {
+    /// The three sweeps with their short names, in report order.
+    pub fn kinds(&self) -> [(&'static str, &Outcome<Vec<Point>>); 3] {
+        [("bytes", &self.bytes), ("typed", &self.typed), ("IpcSharedMemory", &self.shared_memory)]
+    }
+}
+
 /// How much was measured: the knobs of one run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -201,6 +221,8 @@ pub struct Results {
     pub ours_comm: Outcome<Vec<Point>>,
     /// Two rayon threads and std channels: the threads baseline.
     pub threads: Outcome<Vec<Point>>,
+    /// ipc-channel between this process and a child.
+    pub ipc_channel: IpcChannel,
     /// Python's multiprocessing.
     pub python: Side,
     /// MPI in C.

@@ -10,12 +10,12 @@ use serde_json::json;
 use crate::{
     chart,
     cli::Options,
-    limit,
+    ipc, limit,
     machine::Machine,
     memory, mpi, ours,
     python::{self, Python},
     report,
-    results::{Outcome, PerTask, Results, Settings, Side},
+    results::{IpcChannel, Outcome, PerTask, Results, Settings, Side},
     stats::Summary,
     sweep::{Point, RawPoint},
 };
@@ -95,6 +95,21 @@ fn measure_ours(settings: &Settings) -> (Side, Outcome<Vec<Point>>, Outcome<Vec<
         memory,
     };
     (side, comm, threads)
+}
+
+fn measure_ipc_channel(settings: &Settings) -> IpcChannel {
+    let version = ipc_pingpong::IPC_CHANNEL_VERSION;
+    let measure = |kind: ipc_pingpong::Kind| {
+        step(&format!("ipc-channel {version}: {} ping-pong", kind.describe()), || {
+            summarise(ipc::ipc_sweep(kind, &settings.sweep))
+        })
+    };
+    IpcChannel {
+        version: version.into(),
+        bytes: measure(ipc_pingpong::Kind::Bytes),
+        typed: measure(ipc_pingpong::Kind::Typed),
+        shared_memory: measure(ipc_pingpong::Kind::SharedMemory),
+    }
 }
 
 fn measure_python(options: &Options, settings: &Settings, machine: &mut Machine) -> Side {
@@ -243,6 +258,7 @@ pub fn run(options: &Options) -> Result<Written, String> {
         summary(limit::shared_flag(settings.flag_batch, settings.flag_samples)?)
     });
     let (ours, ours_comm, threads) = measure_ours(&settings);
+    let ipc_channel = measure_ipc_channel(&settings);
     let python = measure_python(options, &settings, &mut machine);
     let (mpi_c, mpi4py, mpirun) = measure_mpi(options, &settings, &mut machine);
     machine.load_after = crate::machine::load_average();
@@ -253,6 +269,7 @@ pub fn run(options: &Options) -> Result<Written, String> {
         ours,
         ours_comm,
         threads,
+        ipc_channel,
         python,
         mpi_c,
         mpi4py,
