@@ -2,7 +2,8 @@
 //! (`tests/fixtures/template`: exercise 1 adds numbers, exercise 2 starts a child process).
 //!
 //! Each submission in `tests/fixtures/submissions/NAME` is `files/` (laid over a copy of the
-//! template, as a student's repository) and `expected_results.json` (the golden results).
+//! template, as a student's repository) and `expected_results.json` (the golden results); a
+//! few also have `expected_junit.xml` (the golden JUnit report, times normalised).
 //! `UPDATE_GOLDEN=1 cargo test -p xtask --test grade` rewrites the golden files.
 
 use std::{
@@ -147,7 +148,39 @@ fn grade(name: &str, mode: Mode) -> Graded {
         golden.display()
     );
     check_summary_and_junit(&results, &out);
+    if JUNIT_GOLDEN.contains(&name) && mode == Mode::Template {
+        check_junit_golden(&fixture, &out);
+    }
     Graded { results, out, stdout, github_files }
+}
+
+/// The fixtures whose `junit.xml` is compared with a golden `expected_junit.xml` (times
+/// normalised): those whose test output says nothing that changes from run to run.
+const JUNIT_GOLDEN: &[&str] = &["all-pass", "some-fail", "compile-error", "panic"];
+
+/// `time="1.234"` becomes `time="TIME"`.
+fn normalise_times(xml: &str) -> String {
+    let mut normalised = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(at) = rest.find(" time=\"") {
+        let (before, after) = rest.split_at(at + " time=\"".len());
+        normalised.push_str(before);
+        normalised.push_str("TIME");
+        rest = &after[after.find('"').unwrap()..];
+    }
+    normalised.push_str(rest);
+    normalised
+}
+
+fn check_junit_golden(fixture: &Path, out: &Path) {
+    let actual = normalise_times(&std::fs::read_to_string(out.join("junit.xml")).unwrap());
+    let golden = fixture.join("expected_junit.xml");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e}; write it with UPDATE_GOLDEN=1", golden.display()));
+    assert!(actual == expected, "junit.xml differs from {}:\n{actual}", golden.display());
 }
 
 fn check_summary_and_junit(results: &Value, out: &Path) {

@@ -362,7 +362,77 @@ pub fn junit(results: &Results, runs: &[ExerciseRun]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::grade::runner::TestRun;
+
+    /// Two exercises: one whose tests pass (one with output), fail and err with markup,
+    /// quotes and control characters in their text, and one that did not compile.
+    pub(super) fn sample() -> (Results, Vec<ExerciseRun>) {
+        let test = |name: &str, status, message: Option<&str>, output: &str, millis| TestRun {
+            name: name.to_string(),
+            status,
+            message: message.map(str::to_string),
+            output: output.to_string(),
+            test_code: None,
+            leftovers: 0,
+            elapsed: Duration::from_millis(millis),
+        };
+        let runs = vec![
+            ExerciseRun {
+                name: "exercise-1".to_string(),
+                message: None,
+                judged: true,
+                tests: vec![
+                    test("adds", Status::Pass, None, "", 12),
+                    test("prints", Status::Pass, None, "a line\nanother <line> & more\n", 1500),
+                    test(
+                        "sums",
+                        Status::Fail,
+                        Some(
+                            "thread 'sums' panicked at src/lib.rs:3:5:\nassertion `left == right` failed\n  left: \"<a>\"\n right: 'b'",
+                        ),
+                        "\u{1b}[31mred\u{1b}[0m and a bell \u{7}\tTab",
+                        7,
+                    ),
+                    test("loops", Status::Error, Some("took longer than 3 s | killed"), "", 3001),
+                ],
+                elapsed: Duration::from_millis(4520),
+            },
+            ExerciseRun {
+                name: "exercise-<2>".to_string(),
+                message: Some("does not compile:\nerror[E0308]: mismatched types".to_string()),
+                judged: false,
+                tests: vec![test(
+                    "echo",
+                    Status::Error,
+                    Some("exercise-2 does not compile:\nerror[E0308]: mismatched types"),
+                    "",
+                    0,
+                )],
+                elapsed: Duration::from_millis(250),
+            },
+        ];
+        let integrity = Integrity { mode: "template", verified: true, changes: Vec::new() };
+        (results(&runs, &integrity, "test"), runs)
+    }
+
+    fn golden(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report").join(name)
+    }
+
+    #[test]
+    fn junit_matches_its_golden_file() {
+        let (results, runs) = sample();
+        let actual = junit(&results, &runs);
+        let golden = golden("expected_junit.xml");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, &actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap();
+        assert!(actual == expected, "{actual}");
+    }
 
     #[test]
     fn xml_escapes_markup_and_control_characters() {
