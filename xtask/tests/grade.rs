@@ -498,12 +498,8 @@ fn copy_tree(from: &Path, to: &Path, follow_links: bool) {
 
 /// Runs the grader with a bound on its time: it is killed, and the test fails, past `limit`.
 fn run_with_watchdog(mut command: Command, limit: Duration) -> (Option<i32>, String, String) {
-    let logs = std::env::temp_dir().join(format!(
-        "xtask-grade-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&logs).unwrap();
+    let logs = tempfile::Builder::new().prefix("xtask-grade-").tempdir().unwrap();
+    let logs = logs.path();
     let stdout = std::fs::File::create(logs.join("stdout")).unwrap();
     let stderr = std::fs::File::create(logs.join("stderr")).unwrap();
     let mut child = command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).spawn().unwrap();
@@ -521,7 +517,6 @@ fn run_with_watchdog(mut command: Command, limit: Duration) -> (Option<i32>, Str
     };
     let stdout = std::fs::read_to_string(logs.join("stdout")).unwrap_or_default();
     let stderr = std::fs::read_to_string(logs.join("stderr")).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&logs);
     let status =
         status.unwrap_or_else(|| panic!("the grader ran over {limit:?}:\n{stdout}\n{stderr}"));
     (status.code(), stdout, stderr)

@@ -379,18 +379,16 @@ mod tests {
 
     #[test]
     fn sha256_agrees_with_sha256sum() {
-        let dir = std::env::temp_dir().join(format!("xtask-sha-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         for size in [0usize, 1, 3, 55, 56, 63, 64, 65, 119, 120, 1000, 100_003] {
             let data: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
-            let file = dir.join(format!("data-{size}"));
+            let file = dir.path().join(format!("data-{size}"));
             std::fs::write(&file, &data).unwrap();
             let output = std::process::Command::new("sha256sum").arg(&file).output().unwrap();
             assert!(output.status.success(), "sha256sum failed on {}", file.display());
             let expected = String::from_utf8(output.stdout).unwrap();
             assert_eq!(hex(&sha256(&data)), expected.split(' ').next().unwrap(), "{size} bytes");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -417,15 +415,15 @@ mod tests {
 
     #[test]
     fn the_manifest_finds_changed_deleted_and_added_files() {
-        let root = std::env::temp_dir().join(format!("xtask-manifest-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let write = |relative: &str, text: &str| copy_text(&root, relative, text);
+        let scratch = tempfile::tempdir().unwrap();
+        let root = scratch.path();
+        let write = |relative: &str, text: &str| copy_text(root, relative, text);
         write("Cargo.toml", "[workspace]\n");
         write("exercises/exercise-1/tests/graded.rs", "#[test] fn t() {}\n");
         write("exercises/exercise-1/src/lib.rs", "todo\n");
         write("exercises/exercise-1/src/main.rs", "fn main() {}\n");
         write("target/debug/junk", "x");
-        let files = protected_files(&root).unwrap();
+        let files = protected_files(root).unwrap();
         let names: Vec<String> = files.iter().map(|f| f.to_string_lossy().into()).collect();
         assert_eq!(
             names,
@@ -435,20 +433,20 @@ mod tests {
                 "exercises/exercise-1/tests/graded.rs"
             ]
         );
-        write_manifest(&root, &files).unwrap();
+        write_manifest(root, &files).unwrap();
         let manifest = std::fs::read_to_string(root.join(MANIFEST)).unwrap();
         let sha256sum =
-            std::process::Command::new("sha256sum").args(&files).current_dir(&root).output();
+            std::process::Command::new("sha256sum").args(&files).current_dir(root).output();
         let sha256sum = sha256sum.unwrap();
         assert!(sha256sum.status.success());
         assert_eq!(manifest, String::from_utf8(sha256sum.stdout).unwrap(), "not sha256sum's lines");
         let check = std::process::Command::new("sha256sum")
             .args(["--check", "--quiet", MANIFEST])
-            .current_dir(&root)
+            .current_dir(root)
             .status()
             .unwrap();
         assert!(check.success(), "sha256sum -c disagrees with the manifest");
-        let clean = verify_manifest(&root, &root.join("target")).unwrap();
+        let clean = verify_manifest(root, &root.join("target")).unwrap();
         assert!(!clean.verified && clean.changes.is_empty());
         assert!(clean.message().unwrap().starts_with("UNVERIFIED: graded in place"));
 
@@ -457,7 +455,7 @@ mod tests {
         write("exercises/exercise-1/tests/graded.rs", "#[test] fn t() { assert!(true) }\n");
         write("exercises/exercise-1/build.rs", "fn main() {}\n");
         std::fs::remove_file(root.join("exercises/exercise-1/src/main.rs")).unwrap();
-        let tampered = verify_manifest(&root, &root.join("target")).unwrap();
+        let tampered = verify_manifest(root, &root.join("target")).unwrap();
         assert!(!tampered.verified);
         let changes: Vec<(&str, &str)> =
             tampered.changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
@@ -472,7 +470,6 @@ mod tests {
         assert!(
             tampered.message().unwrap().contains("exercises/exercise-1/tests/graded.rs (changed)")
         );
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     fn copy_text(root: &Path, relative: &str, text: &str) {
