@@ -5,10 +5,9 @@
 //! of them (so each test tests something), the judge passes every test on the solution's
 //! observed values (as `cargo xtask grade` runs them), and the solution binary runs with small
 //! arguments and writes what it should (a Markdown table on stdout that parses, CSV files
-//! whose rows have the header's width, SVG files that are whole documents with labelled
-//! axes). Then the
-//! rest of the workspace: tidy rules, formatting, clippy with warnings denied, the other
-//! crates' tests.
+//! whose rows have the header's width, SVG files that are well-formed XML documents with
+//! labelled axes). Then the rest of the workspace: tidy rules, formatting, clippy with
+//! warnings denied, the other crates' tests.
 
 use std::{
     path::{Path, PathBuf},
@@ -477,6 +476,8 @@ impl Report {
 mod validate {
     use std::path::Path;
 
+    use quick_xml::{Reader, events::Event};
+
     /// Counts the Markdown tables in `text`; each must have a separator line and rows of the
     /// header's width.
     pub fn markdown_tables(text: &str) -> Result<usize, String> {
@@ -549,11 +550,49 @@ mod validate {
         Ok(n_rows)
     }
 
+    /// A whole SVG document: well-formed XML (read with quick-xml) whose one root element is
+    /// `<svg>`, with at least 3 `<text>` elements. Returns how many.
     fn svg(text: &str) -> Result<usize, String> {
-        if !text.trim_start().starts_with("<svg") || !text.trim_end().ends_with("</svg>") {
-            return Err("not a whole SVG document".to_string());
+        let mut reader = Reader::from_str(text);
+        let mut depth = 0usize;
+        let mut root = None;
+        let mut n_texts = 0;
+        loop {
+            let event = reader.read_event().map_err(|e| {
+                format!("not well-formed XML (at byte {}): {e}", reader.error_position())
+            })?;
+            let element = match &event {
+                Event::Start(element) | Event::Empty(element) => element,
+                // quick-xml checks that it closes the element last opened.
+                Event::End(_) => {
+                    depth -= 1;
+                    continue;
+                }
+                Event::Text(text) if depth == 0 && !text.iter().all(u8::is_ascii_whitespace) => {
+                    return Err("text outside the root element".to_string());
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            if depth == 0 && root.replace(element.local_name().as_ref().to_vec()).is_some() {
+                return Err("more than one root element".to_string());
+            }
+            if let Some(Err(e)) = element.attributes().find(Result::is_err) {
+                return Err(format!("not well-formed XML: {e}"));
+            }
+            if element.local_name().as_ref() == b"text" {
+                n_texts += 1;
+            }
+            if matches!(event, Event::Start(_)) {
+                depth += 1;
+            }
         }
-        let n_texts = text.matches("<text").count();
+        if depth != 0 {
+            return Err("not well-formed XML: an element is not closed".to_string());
+        }
+        if root.as_deref() != Some(b"svg") {
+            return Err("not a whole SVG document: the root element is not <svg>".to_string());
+        }
         if n_texts < 3 {
             return Err(
                 "fewer than 3 text labels: a plot needs a title and labelled axes".to_string()
@@ -588,6 +627,19 @@ mod validate {
             assert_eq!(svg(labelled), Ok(3));
             assert!(svg("<svg><text>t</text>").is_err());
             assert!(svg("<svg></svg>").is_err());
+            let declared = "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\">\
+                            <text x=\"1\">t</text><text>x</text><text/></svg>\n";
+            assert_eq!(svg(declared), Ok(3));
+            for broken in [
+                "<svg><text>t</text><text>x</text><text>y</svg>",
+                "<svg><text>t</text><text>x</text><text>y</text>",
+                "<svg><text/><text/><text/></svg><svg/>",
+                "<svg><text a=\"1\" a=\"2\"/><text/><text/></svg>",
+                "<svg><text/><text/><text/></svg> trailing",
+                "<g><text/><text/><text/></g>",
+            ] {
+                assert!(svg(broken).is_err(), "{broken}");
+            }
         }
     }
 }

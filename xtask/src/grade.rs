@@ -285,7 +285,7 @@ pub fn run(root: &Path, args: &GradeArgs) -> Result<ExitCode> {
         }
     }
     if let Some(junit) = &args.junit {
-        write(&cwd.join(junit), &report::junit(&results, &runs))?;
+        write(&cwd.join(junit), &report::junit(&runs)?)?;
     }
     print!("{}", report::terminal(&results, &runs));
     println!(

@@ -2,8 +2,10 @@
 //! (`tests/fixtures/template`: exercise 1 adds numbers, exercise 2 starts a child process).
 //!
 //! Each submission in `tests/fixtures/submissions/NAME` is `files/` (laid over a copy of the
-//! template, as a student's repository) and `expected_results.json` (the golden results).
-//! `UPDATE_GOLDEN=1 cargo test -p xtask --test grade` rewrites the golden files.
+//! template, as a student's repository) and `expected_results.json` (the golden results); a
+//! few also have `expected_junit.xml` (the JUnit report of the old hand-written writer, times
+//! normalised, compared element by element). `UPDATE_GOLDEN=1 cargo test -p xtask --test grade`
+//! rewrites the golden results.
 
 use std::{
     path::{Path, PathBuf},
@@ -12,6 +14,9 @@ use std::{
 };
 
 use serde_json::Value;
+
+#[path = "support/junit.rs"]
+mod junit_xml;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -147,7 +152,40 @@ fn grade(name: &str, mode: Mode) -> Graded {
         golden.display()
     );
     check_summary_and_junit(&results, &out);
+    if JUNIT_GOLDEN.contains(&name) && mode == Mode::Template {
+        check_junit_golden(&fixture, &out);
+    }
     Graded { results, out, stdout, github_files }
+}
+
+/// The fixtures whose `junit.xml` is compared with a golden `expected_junit.xml` (times
+/// normalised): those whose test output says nothing that changes from run to run.
+const JUNIT_GOLDEN: &[&str] = &["all-pass", "some-fail", "compile-error", "panic"];
+
+/// `time="1.234"` becomes `time="TIME"`.
+fn normalise_times(xml: &str) -> String {
+    let mut normalised = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(at) = rest.find(" time=\"") {
+        let (before, after) = rest.split_at(at + " time=\"".len());
+        normalised.push_str(before);
+        normalised.push_str("TIME");
+        rest = &after[after.find('"').unwrap()..];
+    }
+    normalised.push_str(rest);
+    normalised
+}
+
+/// The golden files were written by the hand-written writer; quick-junit's report must say the
+/// same, element by element.
+fn check_junit_golden(fixture: &Path, out: &Path) {
+    let actual = normalise_times(&std::fs::read_to_string(out.join("junit.xml")).unwrap());
+    let golden = fixture.join("expected_junit.xml");
+    let expected =
+        std::fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+    let expected = junit_xml::parse(&expected).unwrap();
+    junit_xml::same_report(&expected, &junit_xml::parse(&actual).unwrap())
+        .unwrap_or_else(|e| panic!("junit.xml differs from {}: {e}\n{actual}", golden.display()));
 }
 
 fn check_summary_and_junit(results: &Value, out: &Path) {
@@ -167,6 +205,8 @@ fn check_summary_and_junit(results: &Value, out: &Path) {
     assert_eq!(junit.matches("<failure ").count(), failing, "{junit}");
     assert_eq!(junit.matches("<error ").count(), erring, "{junit}");
     assert!(junit.ends_with("</testsuites>\n"));
+    let report = junit_xml::parse(&junit).unwrap_or_else(|e| panic!("{e}\n{junit}"));
+    junit_xml::check_schema(&report).unwrap_or_else(|e| panic!("{e}\n{junit}"));
 }
 
 /// Held by the tests that grade escape-and-daemon: each checks that its sleepers are gone, so
@@ -458,12 +498,8 @@ fn copy_tree(from: &Path, to: &Path, follow_links: bool) {
 
 /// Runs the grader with a bound on its time: it is killed, and the test fails, past `limit`.
 fn run_with_watchdog(mut command: Command, limit: Duration) -> (Option<i32>, String, String) {
-    let logs = std::env::temp_dir().join(format!(
-        "xtask-grade-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&logs).unwrap();
+    let logs = tempfile::Builder::new().prefix("xtask-grade-").tempdir().unwrap();
+    let logs = logs.path();
     let stdout = std::fs::File::create(logs.join("stdout")).unwrap();
     let stderr = std::fs::File::create(logs.join("stderr")).unwrap();
     let mut child = command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).spawn().unwrap();
@@ -481,7 +517,6 @@ fn run_with_watchdog(mut command: Command, limit: Duration) -> (Option<i32>, Str
     };
     let stdout = std::fs::read_to_string(logs.join("stdout")).unwrap_or_default();
     let stderr = std::fs::read_to_string(logs.join("stderr")).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&logs);
     let status =
         status.unwrap_or_else(|| panic!("the grader ran over {limit:?}:\n{stdout}\n{stderr}"));
     (status.code(), stdout, stderr)

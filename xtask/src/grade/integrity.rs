@@ -7,6 +7,7 @@ use std::{
 };
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::workspace::Result;
 
@@ -367,59 +368,9 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// SHA-256 (FIPS 180-4), so the manifest needs no crypto dependency.
+/// SHA-256 (FIPS 180-4), the digest `sha256sum` prints.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2,
-    ];
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-    let mut message = data.to_vec();
-    message.push(0x80);
-    while message.len() % 64 != 56 {
-        message.push(0);
-    }
-    message.extend_from_slice(&((data.len() as u64) * 8).to_be_bytes());
-    for block in message.chunks_exact(64) {
-        let mut w = [0u32; 64];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            (hh, g, f, e, d, c, b, a) = (g, f, e, d.wrapping_add(t1), c, b, a, t1.wrapping_add(t2));
-        }
-        for (state, value) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *state = state.wrapping_add(value);
-        }
-    }
-    let mut digest = [0u8; 32];
-    for (chunk, word) in digest.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    digest
+    Sha256::digest(data).into()
 }
 
 #[cfg(test)]
@@ -428,17 +379,16 @@ mod tests {
 
     #[test]
     fn sha256_agrees_with_sha256sum() {
-        let dir = std::env::temp_dir().join(format!("xtask-sha-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         for size in [0usize, 1, 3, 55, 56, 63, 64, 65, 119, 120, 1000, 100_003] {
             let data: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
-            let file = dir.join(format!("data-{size}"));
+            let file = dir.path().join(format!("data-{size}"));
             std::fs::write(&file, &data).unwrap();
             let output = std::process::Command::new("sha256sum").arg(&file).output().unwrap();
+            assert!(output.status.success(), "sha256sum failed on {}", file.display());
             let expected = String::from_utf8(output.stdout).unwrap();
             assert_eq!(hex(&sha256(&data)), expected.split(' ').next().unwrap(), "{size} bytes");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -465,15 +415,15 @@ mod tests {
 
     #[test]
     fn the_manifest_finds_changed_deleted_and_added_files() {
-        let root = std::env::temp_dir().join(format!("xtask-manifest-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let write = |relative: &str, text: &str| copy_text(&root, relative, text);
+        let scratch = tempfile::tempdir().unwrap();
+        let root = scratch.path();
+        let write = |relative: &str, text: &str| copy_text(root, relative, text);
         write("Cargo.toml", "[workspace]\n");
         write("exercises/exercise-1/tests/graded.rs", "#[test] fn t() {}\n");
         write("exercises/exercise-1/src/lib.rs", "todo\n");
         write("exercises/exercise-1/src/main.rs", "fn main() {}\n");
         write("target/debug/junk", "x");
-        let files = protected_files(&root).unwrap();
+        let files = protected_files(root).unwrap();
         let names: Vec<String> = files.iter().map(|f| f.to_string_lossy().into()).collect();
         assert_eq!(
             names,
@@ -483,14 +433,20 @@ mod tests {
                 "exercises/exercise-1/tests/graded.rs"
             ]
         );
-        write_manifest(&root, &files).unwrap();
+        write_manifest(root, &files).unwrap();
+        let manifest = std::fs::read_to_string(root.join(MANIFEST)).unwrap();
+        let sha256sum =
+            std::process::Command::new("sha256sum").args(&files).current_dir(root).output();
+        let sha256sum = sha256sum.unwrap();
+        assert!(sha256sum.status.success());
+        assert_eq!(manifest, String::from_utf8(sha256sum.stdout).unwrap(), "not sha256sum's lines");
         let check = std::process::Command::new("sha256sum")
             .args(["--check", "--quiet", MANIFEST])
-            .current_dir(&root)
+            .current_dir(root)
             .status()
             .unwrap();
         assert!(check.success(), "sha256sum -c disagrees with the manifest");
-        let clean = verify_manifest(&root, &root.join("target")).unwrap();
+        let clean = verify_manifest(root, &root.join("target")).unwrap();
         assert!(!clean.verified && clean.changes.is_empty());
         assert!(clean.message().unwrap().starts_with("UNVERIFIED: graded in place"));
 
@@ -499,7 +455,7 @@ mod tests {
         write("exercises/exercise-1/tests/graded.rs", "#[test] fn t() { assert!(true) }\n");
         write("exercises/exercise-1/build.rs", "fn main() {}\n");
         std::fs::remove_file(root.join("exercises/exercise-1/src/main.rs")).unwrap();
-        let tampered = verify_manifest(&root, &root.join("target")).unwrap();
+        let tampered = verify_manifest(root, &root.join("target")).unwrap();
         assert!(!tampered.verified);
         let changes: Vec<(&str, &str)> =
             tampered.changes.iter().map(|c| (c.path.as_str(), c.change)).collect();
@@ -514,7 +470,6 @@ mod tests {
         assert!(
             tampered.message().unwrap().contains("exercises/exercise-1/tests/graded.rs (changed)")
         );
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     fn copy_text(root: &Path, relative: &str, text: &str) {

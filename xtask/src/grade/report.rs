@@ -1,9 +1,11 @@
 //! The grade's three forms: `results.json` (Exercism v2 plus scores), a Markdown summary and
 //! JUnit XML.
 
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
 use super::{
+    Result,
     integrity::Integrity,
     runner::{ExerciseRun, Status, cap_chars},
 };
@@ -280,95 +282,167 @@ pub fn terminal(results: &Results, runs: &[ExerciseRun]) -> String {
     text
 }
 
-/// Text fit for XML: escaped, and without the control characters XML 1.0 forbids.
-pub fn xml_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
+/// Text fit for JUnit XML, which quick-junit then escapes. The control characters XML 1.0
+/// forbids (and ANSI colour codes, which quick-junit would strip) are shown as `\u{1b}`; a tab
+/// becomes a space and a carriage return a line feed, since quick-junit keeps neither (an XML
+/// reader turns a carriage return into a line feed anyway).
+pub fn xml_text(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&apos;"),
-            '\t' | '\n' | '\r' => escaped.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
-                escaped.push_str(&format!("\\u{{{:x}}}", c as u32))
+            '\t' => shown.push(' '),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' => shown.push('\n'),
+            c if (c as u32) < 0x20 && c != '\n' || c == '\u{fffe}' || c == '\u{ffff}' => {
+                shown.push_str(&format!("\\u{{{:x}}}", c as u32))
             }
-            c => escaped.push(c),
+            c => shown.push(c),
         }
     }
-    escaped
+    shown
 }
 
-pub fn junit(results: &Results, runs: &[ExerciseRun]) -> String {
-    let count = |status| results.tests.iter().filter(|t| t.status == status).count();
-    let total_time: f64 = runs.iter().map(|r| r.elapsed.as_secs_f64()).sum();
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    xml.push_str(&format!(
-        "<testsuites name=\"grade\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
-        results.tests.len(),
-        count(Status::Fail),
-        count(Status::Error),
-        total_time
-    ));
+/// The JUnit report (as GitHub's test reporters read it): one `testsuite` per exercise, one
+/// `testcase` per test, with a `failure` or `error` holding the message and `system-out` the
+/// test's output.
+pub fn junit(runs: &[ExerciseRun]) -> Result<String> {
+    let mut report = Report::new("grade");
+    report.set_time(runs.iter().map(|run| run.elapsed).sum());
     for run in runs {
-        let in_run = |status| run.tests.iter().filter(|t| t.status == status).count();
-        xml.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
-            xml_escape(&run.name),
-            run.tests.len(),
-            in_run(Status::Fail),
-            in_run(Status::Error),
-            run.elapsed.as_secs_f64()
-        ));
+        let mut suite = TestSuite::new(xml_text(&run.name));
+        suite.set_time(run.elapsed);
         for test in &run.tests {
-            xml.push_str(&format!(
-                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
-                xml_escape(&test.name),
-                xml_escape(&run.name),
-                test.elapsed.as_secs_f64()
-            ));
             let message = test.message.as_deref().unwrap_or("");
-            let element = match test.status {
-                Status::Pass if test.output.is_empty() => {
-                    xml.push_str("/>\n");
-                    continue;
-                }
+            let kind = match test.status {
                 Status::Pass => None,
-                Status::Fail => Some("failure"),
-                Status::Error => Some("error"),
+                Status::Fail => Some(NonSuccessKind::Failure),
+                Status::Error => Some(NonSuccessKind::Error),
             };
-            xml.push_str(">\n");
-            if let Some(element) = element {
-                xml.push_str(&format!(
-                    "      <{element} message=\"{}\">{}</{element}>\n",
-                    xml_escape(&cell(message)),
-                    xml_escape(message)
-                ));
-            }
+            let status = match kind {
+                None => TestCaseStatus::success(),
+                Some(kind) => {
+                    let mut status = TestCaseStatus::non_success(kind);
+                    status.set_message(xml_text(&cell(message)));
+                    status.set_description(xml_text(message));
+                    status
+                }
+            };
+            let mut case = TestCase::new(xml_text(&test.name), status);
+            case.set_classname(xml_text(&run.name));
+            case.set_time(test.elapsed);
             if !test.output.is_empty() {
-                xml.push_str(&format!(
-                    "      <system-out>{}</system-out>\n",
-                    xml_escape(&cap_chars(&test.output, DETAILS_CAP))
-                ));
+                case.set_system_out(xml_text(&cap_chars(&test.output, DETAILS_CAP)));
             }
-            xml.push_str("    </testcase>\n");
+            suite.add_test_case(case);
         }
-        xml.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
-    xml.push_str("</testsuites>\n");
-    xml
+    Ok(report.to_string().map_err(|e| format!("cannot write the JUnit report: {e}"))?)
 }
 
 #[cfg(test)]
+#[path = "../../tests/support/junit.rs"]
+mod junit_xml;
+
+#[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::grade::runner::TestRun;
+
+    /// Two exercises: one whose tests pass (one with output), fail and err with markup,
+    /// quotes and control characters in their text, and one that did not compile.
+    fn sample() -> Vec<ExerciseRun> {
+        let test = |name: &str, status, message: Option<&str>, output: &str, millis| TestRun {
+            name: name.to_string(),
+            status,
+            message: message.map(str::to_string),
+            output: output.to_string(),
+            test_code: None,
+            leftovers: 0,
+            elapsed: Duration::from_millis(millis),
+        };
+        vec![
+            ExerciseRun {
+                name: "exercise-1".to_string(),
+                message: None,
+                judged: true,
+                tests: vec![
+                    test("adds", Status::Pass, None, "", 12),
+                    test("prints", Status::Pass, None, "a line\nanother <line> & more\n", 1500),
+                    test(
+                        "sums",
+                        Status::Fail,
+                        Some(
+                            "thread 'sums' panicked at src/lib.rs:3:5:\nassertion `left == right` failed\n  left: \"<a>\"\n right: 'b'",
+                        ),
+                        "\u{1b}[31mred\u{1b}[0m and a bell \u{7}\tTab",
+                        7,
+                    ),
+                    test("loops", Status::Error, Some("took longer than 3 s | killed"), "", 3001),
+                ],
+                elapsed: Duration::from_millis(4520),
+            },
+            ExerciseRun {
+                name: "exercise-<2>".to_string(),
+                message: Some("does not compile:\nerror[E0308]: mismatched types".to_string()),
+                judged: false,
+                tests: vec![test(
+                    "echo",
+                    Status::Error,
+                    Some("exercise-2 does not compile:\nerror[E0308]: mismatched types"),
+                    "",
+                    0,
+                )],
+                elapsed: Duration::from_millis(250),
+            },
+        ]
+    }
+
+    fn golden(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report").join(name)
+    }
+
+    /// The golden file is the hand-written writer's report of [`sample`]; quick-junit's must
+    /// say the same, element by element, and keep to the JUnit schema.
+    #[test]
+    fn junit_says_what_the_hand_written_report_said() {
+        let runs = sample();
+        let actual = junit(&runs).unwrap();
+        let golden = std::fs::read_to_string(golden("expected_junit.xml")).unwrap();
+        let new = junit_xml::parse(&actual).unwrap();
+        junit_xml::check_schema(&new).unwrap();
+        junit_xml::same_report(&junit_xml::parse(&golden).unwrap(), &new)
+            .unwrap_or_else(|e| panic!("{e}\n{actual}"));
+        assert!(actual.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+        assert!(actual.ends_with("</testsuites>\n"));
+    }
 
     #[test]
-    fn xml_escapes_markup_and_control_characters() {
+    fn the_junit_checks_catch_wrong_counts_order_and_text() {
+        let good = junit(&sample()).unwrap();
+        let parse = |xml: &str| junit_xml::parse(xml).unwrap();
+        let broken = [
+            good.replacen("tests=\"4\"", "tests=\"3\"", 1),
+            good.replacen("failures=\"1\"", "failures=\"0\"", 1),
+            good.replace("<testcase name=\"adds\" ", "<testcase "),
+            good.replace("</system-out>", "</system-out><failure/>"),
+        ];
+        for xml in &broken {
+            assert!(junit_xml::check_schema(&parse(xml)).is_err(), "{xml}");
+        }
+        let reworded = good.replace("mismatched types", "mismatched");
+        assert!(junit_xml::same_report(&parse(&good), &parse(&reworded)).is_err());
+        assert!(junit_xml::parse(&good.replace("</testcase>", "")).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_shown_and_tabs_and_returns_kept_as_space_and_newline() {
         assert_eq!(
-            xml_escape("a<b & \"c\" 'd'>\u{1b}[31m\n"),
-            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\\u{1b}[31m\n"
+            xml_text("a<b & \"c\" 'd'>\u{1b}[31m\t\r\nx\ry\u{7}\u{ffff}\n"),
+            "a<b & \"c\" 'd'>\\u{1b}[31m \nx\ny\\u{7}\\u{ffff}\n"
         );
     }
 
