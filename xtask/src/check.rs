@@ -171,9 +171,7 @@ fn judge_accepts_the_solution(
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-    let private = std::env::temp_dir().join(format!("xtask-check-judge-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&private);
-    let scratch = Scratch(private);
+    let scratch = Scratch(workspace::fresh_private_dir("xtask-check-judge").map_err(text)?);
     let sandbox = workspace::Sandbox::probe(&scratch.0).map_err(text)?;
     let limits = Limits { wall_clock: Duration::from_secs(120), output_cap: OUTPUT_CAP };
     let mut list = runner::test_command(&judge, exercise);

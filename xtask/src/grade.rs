@@ -348,14 +348,9 @@ struct Private(PathBuf);
 
 impl Private {
     fn create() -> Result<Private> {
-        use std::os::unix::fs::PermissionsExt;
-
-        let dir = std::env::temp_dir().join(format!("course-grade-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
-        Ok(Private(dir))
+        // Never a fixed name: as root in a shared /tmp, a name another user can guess could be
+        // a symbolic link planted there, and the test binaries would be written through it.
+        workspace::fresh_private_dir("course-grade").map(Private)
     }
 }
 

@@ -73,6 +73,45 @@ pub fn cargo(root: &Path) -> Command {
     command
 }
 
+/// A new directory under the system's temporary directory, `PREFIX-PID-RANDOM`, made by this
+/// call and by nothing else: `create_dir` fails on anything already there (a directory, or a
+/// symbolic link planted by another user of a shared `/tmp`), so a name taken is skipped, never
+/// reused. Mode 755: the sandbox's user `nobody` runs binaries from it but cannot write there.
+pub fn fresh_private_dir(prefix: &str) -> Result<PathBuf> {
+    use std::{
+        hash::{BuildHasher, Hasher},
+        os::unix::fs::DirBuilderExt,
+    };
+
+    let mut last_error = None;
+    for attempt in 0u64..16 {
+        // Unpredictable: std seeds these hashers' keys from the OS's randomness.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(attempt);
+        let name = format!("{prefix}-{}-{:016x}", std::process::id(), hasher.finish());
+        let dir = std::env::temp_dir().join(name);
+        match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
+            Ok(()) => {
+                // The mode passed to mkdir is cut by the umask: set it exactly.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+                    .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))?;
+                return Ok(dir);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                last_error = Some(error);
+            }
+            Err(error) => return Err(format!("cannot create {}: {error}", dir.display()).into()),
+        }
+    }
+    Err(format!(
+        "cannot create a private directory in {}: every name tried was taken ({})",
+        std::env::temp_dir().display(),
+        last_error.map(|e| e.to_string()).unwrap_or_default()
+    )
+    .into())
+}
+
 /// What a limited run produced.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -672,6 +711,19 @@ mod tests {
         std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
         assert!(!others_can_enter(&closed.join("inside")));
         std::fs::remove_dir_all(&closed).unwrap();
+    }
+
+    #[test]
+    fn a_private_directory_is_new_and_never_a_planted_link() {
+        let first = fresh_private_dir("xtask-private-test").unwrap();
+        let second = fresh_private_dir("xtask-private-test").unwrap();
+        assert_ne!(first, second);
+        let meta = std::fs::symlink_metadata(&first).unwrap();
+        assert!(meta.is_dir() && !meta.file_type().is_symlink());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o755);
+        std::fs::remove_dir(&first).unwrap();
+        std::fs::remove_dir(&second).unwrap();
     }
 
     #[test]
