@@ -36,7 +36,7 @@ pub fn run(root: &Path, args: &ProgressArgs) -> Result<ExitCode> {
         let status = match tests.total() {
             Some(total) => format!("{}/{total}", tests.passed()),
             None if !tests.compile_errors.is_empty() => "does not compile yet".to_string(),
-            None => "did not run (see `cargo xtask watch`)".to_string(),
+            None => format!("did not run: `cargo xtask watch --once {}` says why", exercise.number),
         };
         println!("| {} | {} | {status} |", exercise.name, title(exercise));
         if first_unfinished.is_none() && !tests.all_pass() {

@@ -414,7 +414,8 @@ impl Watch {
             // A fresh screen for each run, as rustlings does.
             let _ = write!(out, "\x1b[2J\x1b[H");
         }
-        let _ = writeln!(out, "Running the graded tests of {}...", exercise.name);
+        let first = if number == 1 { " (the first build can take a few minutes)" } else { "" };
+        let _ = writeln!(out, "Running the graded tests of {}{first}...", exercise.name);
         let _ = out.flush();
         let (root, events, flag) = (self.root.clone(), self.events.clone(), Arc::clone(&cancel));
         let thread = std::thread::spawn(move || {
