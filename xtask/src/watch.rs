@@ -521,6 +521,8 @@ impl Watch {
         let src = self.exercises[self.current].dir.join("src");
         let sources = read_sources(&src);
         if sources == self.sources {
+            // Events that changed nothing (a save of the same text) announce nothing later.
+            self.event_seen = false;
             self.unannounced = false;
             return;
         }
