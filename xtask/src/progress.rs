@@ -62,7 +62,12 @@ pub fn run(root: &Path, args: &ProgressArgs) -> Result<ExitCode> {
 pub fn find(exercises: &[Exercise], number: u32) -> Result<&Exercise> {
     exercises.iter().find(|e| e.number == number).ok_or_else(|| {
         let numbers: Vec<String> = exercises.iter().map(|e| e.number.to_string()).collect();
-        format!("there is no exercise {number}: the course has {}", numbers.join(", ")).into()
+        format!(
+            "there is no exercise {number}: the course has {} (`cargo xtask progress` shows \
+             which pass)",
+            numbers.join(", ")
+        )
+        .into()
     })
 }
 

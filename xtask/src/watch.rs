@@ -62,9 +62,10 @@ pub fn run(root: &Path, args: &WatchArgs) -> Result<ExitCode> {
         .into());
     }
     let start = match args.exercise {
-        Some(number) => exercises.iter().position(|e| e.number == number).ok_or_else(|| {
-            progress::find(&exercises, number).err().unwrap_or_else(|| "no such exercise".into())
-        })?,
+        Some(number) => {
+            progress::find(&exercises, number)?;
+            exercises.iter().position(|e| e.number == number).unwrap_or(0)
+        }
         None => 0,
     };
     // Ctrl-C (and a closed terminal, or `kill`) only sets this flag: the run that is going is
