@@ -53,7 +53,7 @@ pub fn run(root: &Path, dir: &Path) -> Result<ExitCode> {
     grade::write_manifest(dir, &protected)?;
     println!(
         "Wrote the handout to {}: {n_copied} files, {} of them protected (listed in \
-         .course/protected.sha256). Next: `cd {0} && git init && cargo xtask progress`.",
+         .course/protected.sha256). Next: `cd {0} && git init && cargo xtask watch`.",
         dir.display(),
         protected.len()
     );
@@ -61,10 +61,12 @@ pub fn run(root: &Path, dir: &Path) -> Result<ExitCode> {
 }
 
 const STUDENT_PREAMBLE: &str = "\
-> **Your course repository.** Write your code in `exercises/exercise-N/src/lib.rs` (each
-> exercise's README says what to do); everything else is the course's and is checked when
-> you are graded. `cargo xtask progress` shows where you are; `cargo xtask grade` grades
-> your work as CI will.
+> **Your course repository.** Start with `cargo xtask watch`: it runs the tests of your
+> current exercise each time you save, shows the first failure, gives a hint on `h`, and
+> moves on when they pass (`q` quits). Write your code in `exercises/exercise-N/src/lib.rs`
+> (each exercise's README says what to do); everything else is the course's and is checked
+> when you are graded. `cargo xtask progress` shows where you are; `cargo xtask grade`
+> grades your work as CI will.
 ";
 
 fn tracked_files(root: &Path) -> Result<Vec<PathBuf>> {

@@ -6,11 +6,14 @@
 //!   limits, scored, written as `results.json`, a Markdown summary and JUnit XML.
 //! * `handout DIR`: the student repository, without solutions.
 //! * `progress` (students): which exercises pass right now, with hints.
+//! * `watch [N]` (students): reruns the current exercise's tests each time a file of it is
+//!   saved, with hints on a key, and moves on when they pass.
 
 mod check;
 mod grade;
 mod handout;
 mod progress;
+mod watch;
 mod workspace;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -38,6 +41,8 @@ enum Command {
     },
     /// Students: which exercises pass right now, and a hint for the next one.
     Progress(progress::ProgressArgs),
+    /// Students: reruns the first unsolved exercise's tests each time you save (h: hint, q: quit).
+    Watch(watch::WatchArgs),
     /// Internal: the first process of the grader's sandbox (see `workspace::sandbox_init`).
     #[command(hide = true)]
     SandboxInit {
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         Command::Grade(args) => grade::run(&root, &args),
         Command::Handout { dir } => handout::run(&root, &dir),
         Command::Progress(args) => progress::run(&root, &args),
+        Command::Watch(args) => watch::run(&root, &args),
         Command::SandboxInit { .. } => unreachable!("handled above"),
     };
     match result {

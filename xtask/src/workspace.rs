@@ -8,7 +8,7 @@ use std::{
     process::{Command, ExitCode, Stdio},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -120,6 +120,8 @@ pub struct Outcome {
     /// The signal that ended it, when one did (`SIGKILL` after a time-out).
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// True when it was stopped on request (see [`run_cancellable`]).
+    pub cancelled: bool,
     pub stdout: String,
     pub stderr: String,
     /// True when the output was longer than the cap and was cut.
@@ -158,7 +160,21 @@ pub fn run_limited(mut command: Command, limits: Limits) -> Result<Outcome> {
     use std::os::unix::process::CommandExt;
 
     command.stdin(Stdio::null()).process_group(0);
-    let outcome = supervise(command, None, limits, Vec::new)?;
+    let outcome = supervise(command, None, limits, None, Vec::new)?;
+    Ok(outcome.0)
+}
+
+/// [`run_limited`], also ended (its whole process group killed, then waited for) as soon as
+/// `cancel` becomes true: `cargo xtask watch` stops a test run on Ctrl-C, `q` or a new save.
+pub fn run_cancellable(
+    mut command: Command,
+    limits: Limits,
+    cancel: &AtomicBool,
+) -> Result<Outcome> {
+    use std::os::unix::process::CommandExt;
+
+    command.stdin(Stdio::null()).process_group(0);
+    let outcome = supervise(command, None, limits, Some(cancel), Vec::new)?;
     Ok(outcome.0)
 }
 
@@ -304,7 +320,7 @@ impl Sandbox {
             SandboxKind::ProcessGroup => reaper::end_orphans(),
             _ => Vec::new(),
         };
-        let (mut outcome, status) = supervise(command, what.stdin.clone(), limits, sweep)?;
+        let (mut outcome, status) = supervise(command, what.stdin.clone(), limits, None, sweep)?;
         if self.kind != SandboxKind::ProcessGroup && !outcome.timed_out {
             // The report of the sandbox's first process: the code's own exit status (not
             // unshare's), and what was still running when it ended.
@@ -403,12 +419,13 @@ fn is_root() -> bool {
 }
 
 /// Spawns `command` (stdout and stderr piped here), feeds `stdin`, waits under the wall-clock
-/// limit (killing its process group on time-out) and collects the output, waiting at most
-/// [`DRAIN_LIMIT`] for pipes that something else still holds open.
+/// limit (killing its process group on time-out, or when `cancel` turns true) and collects
+/// the output, waiting at most [`DRAIN_LIMIT`] for pipes that something else still holds open.
 fn supervise(
     mut command: Command,
     stdin: Option<Vec<u8>>,
     limits: Limits,
+    cancel: Option<&AtomicBool>,
     after_exit: impl FnOnce() -> Vec<String>,
 ) -> Result<(Outcome, std::process::ExitStatus)> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -425,12 +442,18 @@ fn supervise(
     let stdout = Captured::read(child.stdout.take(), limits.output_cap);
     let stderr = Captured::read(child.stderr.take(), limits.output_cap);
     let mut timed_out = false;
+    let mut cancelled = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
         if started.elapsed() > limits.wall_clock {
             timed_out = true;
+            kill_group(group);
+            break child.wait()?;
+        }
+        if cancel.is_some_and(|cancel| cancel.load(Ordering::SeqCst)) {
+            cancelled = true;
             kill_group(group);
             break child.wait()?;
         }
@@ -451,6 +474,7 @@ fn supervise(
         code: status.code(),
         signal: std::os::unix::process::ExitStatusExt::signal(&status),
         timed_out,
+        cancelled,
         stdout,
         stderr,
         truncated: stdout_cut || stderr_cut,
