@@ -435,9 +435,9 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// The hints of a README, in order: every `<details><summary>Hint N: title</summary> ...
-/// </details>` block (anywhere), and the list items of a section whose heading says "Hint"
-/// (outside such blocks). Other `<details>` blocks (answers to the questions) are not hints.
+/// The hints of a README, in order: every `details` block whose `summary` reads
+/// `Hint N: title` (anywhere), and the list items of a section whose heading says "Hint"
+/// (outside such blocks). Other `details` blocks (answers to the questions) are not hints.
 pub fn hints(readme: &str) -> Vec<Hint> {
     let mut hints: Vec<Hint> = Vec::new();
     let mut in_section = false;
