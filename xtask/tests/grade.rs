@@ -217,6 +217,15 @@ fn daemons() -> std::sync::MutexGuard<'static, ()> {
     DAEMONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The escape-and-daemon fixture's sleepers (`sleep 987661` ...) are all gone.
+fn assert_no_daemon_survives() {
+    let survivors: Vec<String> = ["987661", "987662", "987663"]
+        .iter()
+        .flat_map(|n| processes_with_args(&["sleep", n]))
+        .collect();
+    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
+}
+
 fn message_of<'a>(results: &'a Value, test: &str) -> &'a str {
     let tests = results["tests"].as_array().unwrap();
     let test = tests.iter().find(|t| t["name"] == test).unwrap();
@@ -318,11 +327,7 @@ fn nothing_the_tests_start_outlives_them_or_reaches_the_workflow() {
     assert_eq!(graded.results["score"], 6);
     let message = message_of(&graded.results, "exercise-2 / echo_prints_one_word");
     assert!(message.contains("left 2 processes running"), "{message}");
-    let survivors: Vec<String> = ["987661", "987662", "987663"]
-        .iter()
-        .flat_map(|n| processes_with_args(&["sleep", n]))
-        .collect();
-    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
+    assert_no_daemon_survives();
     let summary = std::fs::read_to_string(&graded.github_files[3]).unwrap();
     assert!(summary.starts_with("# Grade: 6/6 points"), "{summary}");
 }
@@ -337,11 +342,7 @@ fn without_namespaces_the_grader_still_ends_everything_the_tests_start() {
     assert!(message.contains("left 2 processes running"), "{message}");
     let message = message_of(&graded.results, "exercise-1 / adds_small_numbers");
     assert!(message.contains("left 1 process running"), "{message}");
-    let survivors: Vec<String> = ["987661", "987662", "987663"]
-        .iter()
-        .flat_map(|n| processes_with_args(&["sleep", n]))
-        .collect();
-    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
+    assert_no_daemon_survives();
 }
 
 #[test]
@@ -398,11 +399,7 @@ fn in_place_every_adversarial_submission_is_unverified_and_leaves_nothing_behind
         let points = format!("Points {}/", graded.results["score"]);
         assert!(!graded.stdout.contains(&points), "{name}: {}", graded.stdout);
     }
-    let survivors: Vec<String> = ["987661", "987662", "987663"]
-        .iter()
-        .flat_map(|n| processes_with_args(&["sleep", n]))
-        .collect();
-    assert!(survivors.is_empty(), "the grader left these running: {survivors:?}");
+    assert_no_daemon_survives();
 }
 
 #[test]

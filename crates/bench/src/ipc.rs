@@ -44,8 +44,6 @@ pub fn ipc_sweep(kind: Kind, plan: &SweepPlan) -> Result<Vec<RawPoint>, String> 
 
 #[cfg(test)]
 mod tests {
-    use std::process::{Command, Stdio};
-
     use super::*;
 
     /// The echoing child when this test binary is started as one; otherwise nothing.
@@ -60,10 +58,7 @@ mod tests {
     fn a_tiny_sweep_of_every_kind_gives_positive_times() {
         let plan = SweepPlan { sizes: vec![1, 4096, 300_000], budget_s: 0.005, samples: 3 };
         for kind in Kind::ALL {
-            let mut child = Command::new(std::env::current_exe().unwrap());
-            child
-                .args(["--exact", "ipc::tests::child_entry", "--test-threads=1", "-q"])
-                .stdout(Stdio::null());
+            let child = ipc_pingpong::test_child("ipc::tests::child_entry");
             let points = sweep_with(kind, child, &plan).unwrap();
             assert_eq!(points.iter().map(|p| p.bytes).collect::<Vec<_>>(), [1, 4096, 300_000]);
             for point in &points {

@@ -1689,16 +1689,20 @@ impl<T> Connection<T> {
     }
 }
 
-pub(crate) fn bytes_to_vec<E: bytemuck::Pod>(bytes: Vec<u8>) -> Result<Vec<E>> {
+/// How many `E` elements `bytes` received bytes hold; an error if they are not a whole number.
+pub(crate) fn element_count<E: bytemuck::Pod>(bytes: usize) -> Result<usize> {
     let size = std::mem::size_of::<E>();
-    if size == 0 || !bytes.len().is_multiple_of(size) {
+    if size == 0 || !bytes.is_multiple_of(size) {
         return Err(Error::serialization(format!(
-            "received {} bytes, which is not a whole number of {}-byte elements; \
-             the sender used a different element type",
-            bytes.len(),
-            size
+            "received {bytes} bytes, which is not a whole number of {size}-byte elements; \
+             the sender used a different element type"
         )));
     }
+    Ok(bytes / size)
+}
+
+pub(crate) fn bytes_to_vec<E: bytemuck::Pod>(bytes: Vec<u8>) -> Result<Vec<E>> {
+    element_count::<E>(bytes.len())?;
     sys::vec_from_bytes(&bytes).map_err(|_| {
         wire::out_of_memory(
             bytes.len(),

@@ -12,7 +12,7 @@ use std::{cell::Cell, time::Duration};
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Connection, Error, Receiver, Result, Sender, wire};
+use crate::{Connection, Receiver, Result, Sender, wire};
 
 /// Anything you can send on: a [`Connection`] or a [`Sender`].
 ///
@@ -139,7 +139,7 @@ pub trait RecvEnd<T> {
     where
         T: DeserializeOwned + 'static;
 
-    /// As [`RecvEnd::recv`], but gives up with [`Error::Timeout`] after `timeout`.
+    /// As [`RecvEnd::recv`], but gives up with [`Error::Timeout`](crate::Error::Timeout) after `timeout`.
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
@@ -314,7 +314,7 @@ impl<T> Connection<T> {
     ///
     /// On success `items` holds exactly the message's elements; its capacity grows only when
     /// a message is larger than any before (that allocation is fallible: too large for memory
-    /// is [`Error::OutOfMemory`]). Bytes that are not a whole number of `E`s (the sender used
+    /// is [`Error::OutOfMemory`](crate::Error::OutOfMemory)). Bytes that are not a whole number of `E`s (the sender used
     /// another element type) are an error, as with [`Connection::recv_vec`]; a typed message
     /// (sent with `send`) is an error too. After an error the contents of `items` are
     /// unspecified.
@@ -385,17 +385,8 @@ pub(crate) fn recv_into_reusing<E: bytemuck::Pod>(
 
 /// Makes `items` exactly the elements of `bytes`, growing it (fallibly) only if needed.
 fn copy_into<E: bytemuck::Pod>(bytes: &[u8], items: &mut Vec<E>) -> Result<()> {
-    let size = std::mem::size_of::<E>();
-    if size == 0 || !bytes.len().is_multiple_of(size) {
-        // The same error as `recv_vec`'s.
-        return Err(Error::serialization(format!(
-            "received {} bytes, which is not a whole number of {}-byte elements; \
-             the sender used a different element type",
-            bytes.len(),
-            size
-        )));
-    }
-    let len = bytes.len() / size;
+    // The same error as `recv_vec`'s.
+    let len = crate::channel::element_count::<E>(bytes.len())?;
     if len > items.len() {
         items.try_reserve_exact(len - items.len()).map_err(|_| {
             wire::out_of_memory(

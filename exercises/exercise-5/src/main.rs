@@ -587,8 +587,6 @@ fn bandwidth_chart(runs: &[Run]) -> course::Result<Chart> {
 
 #[cfg(test)]
 mod tests {
-    use std::process::{Command, Stdio};
-
     use super::*;
 
     /// The echoing child when this test binary is started as one; otherwise nothing.
@@ -601,9 +599,7 @@ mod tests {
 
     #[test]
     fn the_ipc_channel_ping_pong_gives_one_positive_time_per_repetition() {
-        let mut child = Command::new(std::env::current_exe().unwrap());
-        child.args(["--exact", "tests::child_entry", "--test-threads=1", "-q"]);
-        child.stdout(Stdio::null());
+        let child = ipc_pingpong::test_child("tests::child_entry");
         let peer = Peer::spawn(Kind::Bytes, child, Duration::from_secs(60)).unwrap();
         for size in [1, 1000, 300_000] {
             let samples = ipc_ping_pong(&peer, size, 2, 5).unwrap();

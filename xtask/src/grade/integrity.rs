@@ -141,31 +141,13 @@ fn parts(relative: &Path) -> Vec<String> {
 /// directories and never following symbolic links to directories. The directories in `skip`
 /// (absolute: the grader's own output and work directories) are left out too.
 pub fn walk(root: &Path, skip: &[&Path]) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(dir) = pending.pop() {
-        let absolute = root.join(&dir);
-        if skip.contains(&absolute.as_path()) {
-            continue;
-        }
-        let entries = std::fs::read_dir(&absolute)
-            .map_err(|e| format!("cannot read {}: {e}", absolute.display()))?;
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let relative = dir.join(&name);
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                if !is_skipped_dir(&name) {
-                    pending.push(relative);
-                }
-            } else if kind.is_file() || (kind.is_symlink() && root.join(&relative).is_file()) {
-                found.push(relative);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
+    let entries = walk_entries(root, skip)?;
+    let files = entries.into_iter().filter(|(relative, kind)| match kind {
+        Kind::File => true,
+        Kind::Symlink => root.join(relative).is_file(),
+        Kind::Special => false,
+    });
+    Ok(files.map(|(relative, _)| relative).collect())
 }
 
 /// What a directory entry of a submission is; symbolic links are never followed there.
