@@ -172,6 +172,15 @@ fn judge_accepts_the_solution(
         }
     }
     let scratch = Scratch(workspace::fresh_private_dir("xtask-check-judge").map_err(text)?);
+    // As the grader does: the sandbox's user runs copies in the private directory, since it
+    // may not reach the build directory (a checkout under a directory of mode 700).
+    let copy = |binary: &Path, name: &str| {
+        runner::Protected::copy(binary, &scratch.0.join("bin").join(name))
+            .map(|protected| protected.path)
+            .map_err(text)
+    };
+    let judge = copy(&judge, "judge")?;
+    let subject = copy(&subject, "subject")?;
     let sandbox = workspace::Sandbox::probe(&scratch.0).map_err(text)?;
     let limits = Limits { wall_clock: Duration::from_secs(120), output_cap: OUTPUT_CAP };
     let mut list = runner::test_command(&judge, exercise);

@@ -309,7 +309,8 @@ fn a_deadlocked_group_ends_at_its_time_limit_with_every_rank_stopped() {
         if pid == 0 {
             continue; // stopped before it got that far
         }
+        // Gone, and not a zombie of this process: reaped. (Other tests of this binary run
+        // beside it, so only this group's own pids are checked.)
         assert!(common::eventually(Duration::from_secs(10), || common::is_gone_and_reaped(pid)));
     }
-    assert!(common::zombie_children().is_empty());
 }
