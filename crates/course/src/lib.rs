@@ -206,8 +206,8 @@ impl SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        let session = SESSION.with(|cell| cell.borrow_mut().take());
-        drop(session); // MPI_Finalize (after the typed sends are received)
+        // Dropping the session: MPI_Finalize (after its typed sends are received).
+        SESSION.with(|cell| *cell.borrow_mut() = None);
     }
 }
 
