@@ -71,6 +71,18 @@ const NOT_WRITTEN_YET: &str = "not yet implemented";
 /// * a `todo!` reached in this process or in a worker says which function to write and where;
 /// * any other error or panic exits with code 1 or 101.
 ///
+/// Started by `mpirun` (or another MPI launcher, see [`mp_mpi::launcher`]):
+///
+/// * built without MPI (no `--features mpi`): one line on standard error (rank 0's, when the
+///   rank is known) says so and how to rebuild, and every copy exits with code 2, instead of
+///   each running the whole program alone;
+/// * built with MPI: an [`mp_mpi::Session`] lives while `program` runs ([`mpi_world`],
+///   [`with_mpi_session`]) and is finalized on return; ranks other than 0 write their
+///   standard output to `/dev/null` (standard error stays). A [`usage`] error is printed by
+///   rank 0 and every rank exits with 2; any other error is printed as `rank R: error: ...`
+///   and ends the whole job (`MPI_Abort`, code 1), since other ranks may wait for this one;
+///   a panic prints its message once, with the rank, and ends the job (code 101).
+///
 /// ```no_run
 /// #[derive(clap::Parser)]
 /// struct Args {}
@@ -85,13 +97,146 @@ const NOT_WRITTEN_YET: &str = "not yet implemented";
 /// ```
 pub fn run<A: clap::Parser>(program: fn(A) -> Result) -> ExitCode {
     mp::init();
-    let args = A::parse();
+    let launcher = mp_mpi::launcher();
+    // Under mpirun every rank parses the same flags: one message (rank 0's) is enough.
+    let quiet = launcher.and_then(|launcher| launcher.rank).is_some_and(|rank| rank != 0);
+    let args = match A::try_parse() {
+        Ok(args) => args,
+        Err(error) if quiet => return ExitCode::from(error.exit_code().clamp(0, 255) as u8),
+        Err(error) => error.exit(),
+    };
     let name = program_name();
-    install_panic_hook(name.clone());
-    match program(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => report(&name, error.as_ref()),
+    let Some(launcher) = launcher else {
+        install_panic_hook(name.clone(), String::new());
+        return match program(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => report(&name, error.as_ref()),
+        };
+    };
+    if !mp_mpi::built_with_mpi() {
+        if !quiet {
+            eprintln!("{}", without_mpi_message(&name, &launcher));
+        }
+        return ExitCode::from(USAGE_EXIT_CODE);
     }
+    run_on_mpi(program, args, &name, launcher)
+}
+
+/// What a program built without MPI says when a launcher started it.
+fn without_mpi_message(program: &str, launcher: &mp_mpi::Launcher) -> String {
+    let size = launcher.size.map_or_else(|| "N".to_string(), |size| size.to_string());
+    format!(
+        "error: {program} was started by {launcher} but built without MPI, so each copy would \
+         run alone. Rebuild it with MPI: `cargo xtask mpirun -p {program} -n {size}`, or \
+         `cargo build --release -p {program} --features mpi` and mpirun that binary."
+    )
+}
+
+/// [`run`] under a launcher, built with MPI: one MPI session for the whole program.
+fn run_on_mpi<A>(
+    program: fn(A) -> Result,
+    args: A,
+    name: &str,
+    launcher: mp_mpi::Launcher,
+) -> ExitCode {
+    let prefix = launcher.rank.map_or_else(String::new, |rank| format!("rank {rank}: "));
+    // Before the session's hook, which prints through this one and then ends the job.
+    install_panic_hook(name.to_string(), prefix.clone());
+    let session = match mp_mpi::Session::init() {
+        Ok(session) => session,
+        Err(error) => {
+            eprintln!("{prefix}error: {name} could not start MPI: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rank = session.rank();
+    let prefix = format!("rank {rank}: ");
+    if rank != 0 {
+        // Every rank runs the same program; rank 0 speaks for them (stderr stays).
+        if let Err(error) = silence_stdout() {
+            eprintln!("{prefix}warning: could not silence standard output: {error}");
+        }
+    }
+    let _guard = SessionGuard::hold(session);
+    match program(args) {
+        Ok(()) => ExitCode::SUCCESS, // the guard finalizes
+        Err(error) if error.downcast_ref::<UsageError>().is_some() => {
+            if rank == 0 {
+                report(name, error.as_ref());
+            }
+            ExitCode::from(USAGE_EXIT_CODE)
+        }
+        Err(error) => {
+            // Other ranks may wait for this one in a receive: end the whole job.
+            if let Some((message, location)) = unwritten_in_worker(error.as_ref()) {
+                eprint!("{prefix}");
+                explain_unwritten(name, &message, location.as_deref());
+            } else {
+                eprintln!("{prefix}{}", error_report(error.as_ref()));
+            }
+            mp_mpi::abort(1)
+        }
+    }
+}
+
+/// `/dev/null` over standard output.
+fn silence_stdout() -> std::io::Result<()> {
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    rustix::stdio::dup2_stdout(&null)?;
+    Ok(())
+}
+
+thread_local! {
+    /// The MPI session of [`run`], on its thread, while the program runs.
+    static SESSION: std::cell::RefCell<Option<mp_mpi::Session>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Holds the session for [`run`] and finalizes it on every way out of the program.
+struct SessionGuard;
+
+impl SessionGuard {
+    fn hold(session: mp_mpi::Session) -> SessionGuard {
+        SESSION.with(|cell| *cell.borrow_mut() = Some(session));
+        SessionGuard
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        // Dropping the session: MPI_Finalize (after its typed sends are received).
+        SESSION.with(|cell| *cell.borrow_mut() = None);
+    }
+}
+
+/// The MPI world when `mpirun` started this program (built with `--features mpi`) and
+/// [`run`] runs it: an [`mp::Comm`] for the same code that `mp::launch`'s ranks run. `None`
+/// otherwise, so exercise code needs no `cfg`:
+///
+/// ```
+/// use mp::Communicator;
+/// match course::mpi_world() {
+///     Some(world) => println!("MPI rank {} of {}", world.rank(), world.size()),
+///     None => println!("not under mpirun: the local engine (mp::launch)"),
+/// }
+/// ```
+pub fn mpi_world() -> Option<mp::Comm> {
+    mp_mpi::world()
+}
+
+/// Runs `f` with [`run`]'s MPI session (rank, size, barrier, processor name), or returns
+/// `None` when the program does not run under MPI.
+///
+/// ```
+/// let where_ = course::with_mpi_session(|session| {
+///     format!("rank {} on {}", session.rank(), session.processor_name().unwrap_or_default())
+/// });
+/// assert_eq!(where_, None); // not under mpirun
+/// ```
+pub fn with_mpi_session<R>(f: impl FnOnce(&mp_mpi::Session) -> R) -> Option<R> {
+    SESSION.with(|cell| cell.try_borrow().ok()?.as_ref().map(f))
 }
 
 /// An error in how the program was called: a flag that is out of range, a size range that is
@@ -182,7 +327,7 @@ fn explain_unwritten(program: &str, message: &str, location: Option<&str>) {
     );
 }
 
-fn install_panic_hook(program: String) {
+fn install_panic_hook(program: String, prefix: String) {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let message = info
@@ -197,16 +342,18 @@ fn install_panic_hook(program: String) {
             std::process::exit(0);
         }
         if message.starts_with(NOT_WRITTEN_YET) {
+            eprint!("{prefix}");
             explain_unwritten(&program, &message, location.as_deref());
-            // Nothing else can be done without this function: stop here, not after unwinding.
-            std::process::exit(1);
+            // Nothing else can be done without this function: stop here, not after unwinding
+            // (under MPI: the whole job, whose other ranks may wait for this one).
+            mp_mpi::abort(1);
         }
         if std::env::var_os("RUST_BACKTRACE").is_some() {
             default_hook(info);
             return;
         }
         let location = location.unwrap_or_else(|| "an unknown place".to_string());
-        eprintln!("{program} stopped: it panicked at {location}: {message}");
+        eprintln!("{prefix}{program} stopped: it panicked at {location}: {message}");
         eprintln!("Run it again with RUST_BACKTRACE=1 to see how it got there.");
     }));
 }

@@ -43,7 +43,7 @@ use std::{
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
 use crate::{
-    Error, Result,
+    Error, MessageKind, Peer, Result,
     ring::{self, Poison, Ring, RingFile},
     sys,
     wire::{
@@ -965,10 +965,7 @@ impl Link {
     pub(crate) fn recv_value_frame(&self, timeout: Option<Duration>) -> Result<Frame> {
         let frame = self.recv_or_timeout(timeout, &mut None)?;
         if frame.kind != BodyKind::Value {
-            return Err(Error::serialization(
-                "expected a typed message but the sender used send_bytes/send_slice; \
-                 receive it with recv_bytes or recv_vec",
-            ));
+            return Err(expected_typed());
         }
         Ok(frame)
     }
@@ -1091,11 +1088,26 @@ struct PassedEndpoint {
 
 fn bytes_body(frame: Frame) -> Result<Vec<u8>> {
     if frame.kind != BodyKind::Bytes {
-        return Err(Error::serialization(
-            "expected raw bytes but the sender used send (a typed message); receive it with recv",
-        ));
+        return Err(expected_bytes());
     }
     Ok(frame.body)
+}
+
+/// A raw-bytes message where a typed one was expected (on a pipe or from a peer).
+#[cold]
+pub(crate) fn expected_typed() -> Error {
+    Error::serialization(
+        "expected a typed message but the sender used send_bytes/send_slice; \
+         receive it with recv_bytes or recv_vec",
+    )
+}
+
+/// A typed message where raw bytes were expected (on a pipe or from a peer).
+#[cold]
+pub(crate) fn expected_bytes() -> Error {
+    Error::serialization(
+        "expected raw bytes but the sender used send (a typed message); receive it with recv",
+    )
 }
 
 fn is_peer_gone(error: &std::io::Error) -> bool {
@@ -1375,7 +1387,114 @@ pub fn pipe<T>() -> Result<(Connection<T>, Connection<T>)> {
 /// ```
 pub fn pipe_simplex<T>() -> Result<(Sender<T>, Receiver<T>)> {
     let (left, right) = Link::pair("pipe")?;
-    Ok((Sender { link: left, _type: PhantomData }, Receiver { link: right, _type: PhantomData }))
+    Ok((
+        Sender { end: End::Local(left), _type: PhantomData },
+        Receiver { end: End::Local(right), _type: PhantomData },
+    ))
+}
+
+/// What an endpoint stands on: one of mp's links (a pipe), or a [`Peer`] outside mp. The
+/// local case comes first and is the hot path: one predictable branch per call; the peer's
+/// side is out of line (`peer.rs`).
+#[derive(Clone)]
+pub(crate) enum End {
+    Local(Arc<Link>),
+    Peer(Arc<dyn Peer>),
+}
+
+impl End {
+    #[inline]
+    pub(crate) fn send_value<T: Serialize + ?Sized + 'static>(&self, value: &T) -> Result<()> {
+        match self {
+            End::Local(link) => link.send_value(value),
+            End::Peer(peer) => peer_send_value(&**peer, value),
+        }
+    }
+
+    /// Sends a value from [`wire::encode`] or [`wire::encode_postcard`].
+    #[inline]
+    pub(crate) fn send_encoded(&self, encoded: (Vec<u8>, Vec<OwnedFd>)) -> Result<()> {
+        match self {
+            End::Local(link) => link.send_encoded(encoded),
+            End::Peer(peer) => crate::peer::send_encoded(&**peer, encoded),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
+        match self {
+            End::Local(link) => link.send_bytes(bytes),
+            End::Peer(peer) => peer.send_borrowed(MessageKind::Bytes, bytes),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn recv_value<T: DeserializeOwned + 'static>(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<T> {
+        match self {
+            End::Local(link) => link.recv_value(timeout),
+            End::Peer(peer) => peer_recv_value(&**peer, timeout),
+        }
+    }
+
+    /// As [`End::recv_value`], through serde only ([`wire::decode_postcard`]), for types that
+    /// may borrow.
+    pub(crate) fn recv_postcard<T: DeserializeOwned>(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<T> {
+        match self {
+            End::Local(link) => {
+                let frame = link.recv_value_frame(timeout)?;
+                wire::decode_postcard(&frame.body, frame.fds)
+            }
+            End::Peer(peer) => crate::peer::recv_typed(&**peer, timeout, wire::decode_postcard),
+        }
+    }
+
+    pub(crate) fn recv_bytes(&self, timeout: Option<Duration>) -> Result<Vec<u8>> {
+        match self {
+            End::Local(link) => link.recv_bytes(timeout),
+            End::Peer(peer) => {
+                let mut buffer = Vec::new();
+                crate::peer::recv_bytes_into(&**peer, &mut buffer, timeout)?;
+                Ok(buffer)
+            }
+        }
+    }
+
+    pub(crate) fn recv_bytes_into(&self, buffer: &mut Vec<u8>) -> Result<()> {
+        match self {
+            End::Local(link) => link.recv_bytes_into(buffer),
+            End::Peer(peer) => crate::peer::recv_bytes_into(&**peer, buffer, None),
+        }
+    }
+
+    pub(crate) fn poll(&self, timeout: Duration) -> Result<bool> {
+        match self {
+            End::Local(link) => link.poll(timeout),
+            End::Peer(peer) => peer.poll(timeout),
+        }
+    }
+}
+
+// The peer's side of the typed calls, out of line so that the local path inlines to a test
+// and a branch.
+#[cold]
+#[inline(never)]
+fn peer_send_value<T: Serialize + ?Sized + 'static>(peer: &dyn Peer, value: &T) -> Result<()> {
+    crate::peer::send_encoded(peer, wire::encode(value)?)
+}
+
+#[cold]
+#[inline(never)]
+fn peer_recv_value<T: DeserializeOwned + 'static>(
+    peer: &dyn Peer,
+    timeout: Option<Duration>,
+) -> Result<T> {
+    crate::peer::recv_typed(peer, timeout, wire::decode)
 }
 
 /// One end of a two-way pipe: sends and receives messages of type `T`.
@@ -1401,7 +1520,7 @@ pub fn pipe_simplex<T>() -> Result<(Sender<T>, Receiver<T>)> {
 /// # Ok(()) }
 /// ```
 pub struct Connection<T> {
-    link: Arc<Link>,
+    end: End,
     _type: PhantomData<fn(T) -> T>,
 }
 
@@ -1423,7 +1542,7 @@ pub struct Connection<T> {
 /// # Ok(()) }
 /// ```
 pub struct Sender<T> {
-    link: Arc<Link>,
+    end: End,
     _type: PhantomData<fn(T)>,
 }
 
@@ -1451,7 +1570,7 @@ pub struct Sender<T> {
 /// # Ok(()) }
 /// ```
 pub struct Receiver<T> {
-    link: Arc<Link>,
+    end: End,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -1459,10 +1578,12 @@ macro_rules! endpoint_common {
     ($endpoint:ident, $what:literal) => {
         impl<T> fmt::Debug for $endpoint<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($endpoint))
-                    .field("fd", &self.link.fd)
-                    .field("message", &std::any::type_name::<T>())
-                    .finish()
+                let mut fields = f.debug_struct(stringify!($endpoint));
+                match &self.end {
+                    End::Local(link) => fields.field("fd", &link.fd),
+                    End::Peer(peer) => fields.field("peer", &peer.describe()),
+                };
+                fields.field("message", &std::any::type_name::<T>()).finish()
             }
         }
 
@@ -1471,7 +1592,12 @@ macro_rules! endpoint_common {
                 &self,
                 serializer: S,
             ) -> std::result::Result<S::Ok, S::Error> {
-                self.link.to_passed().map_err(serde::ser::Error::custom)?.serialize(serializer)
+                match &self.end {
+                    End::Local(link) => {
+                        link.to_passed().map_err(serde::ser::Error::custom)?.serialize(serializer)
+                    }
+                    End::Peer(peer) => Err(wire::refuse(crate::peer::cannot_travel(&**peer))),
+                }
             }
         }
 
@@ -1481,10 +1607,99 @@ macro_rules! endpoint_common {
             ) -> std::result::Result<Self, D::Error> {
                 let passed = PassedEndpoint::deserialize(deserializer)?;
                 let link = Link::from_passed(passed, $what).map_err(serde::de::Error::custom)?;
-                Ok($endpoint { link, _type: PhantomData })
+                Ok($endpoint { end: End::Local(link), _type: PhantomData })
             }
         }
     };
+}
+
+impl<T> Connection<T> {
+    /// An end whose messages travel through `peer`, a transport outside mp (for example an
+    /// MPI rank, through the `mp-mpi` crate): see [`crate::peer`]. It behaves as one of a pipe,
+    /// with the same encoding and errors, except that it cannot be handed to another process,
+    /// and what it sends cannot carry pipe ends, queues or shared arrays.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # #[derive(Debug)]
+    /// # struct Nowhere;
+    /// # impl mp::Peer for Nowhere {
+    /// #     fn describe(&self) -> String { "nowhere".into() }
+    /// #     fn send_owned(&self, _: mp::MessageKind, _: Vec<u8>) -> mp::Result<()> { Ok(()) }
+    /// #     fn send_borrowed(&self, _: mp::MessageKind, _: &[u8]) -> mp::Result<()> { Ok(()) }
+    /// #     fn recv_into(&self, _: &mut Vec<u8>, t: Option<Duration>) -> mp::Result<mp::MessageKind> {
+    /// #         Err(mp::Error::Timeout { what: "a message".into(), waited: t.unwrap_or_default() })
+    /// #     }
+    /// #     fn poll(&self, _: Duration) -> mp::Result<bool> { Ok(false) }
+    /// # }
+    /// // `Nowhere` is a `Peer` that drops what it is sent (see `mp::Peer` for a real one).
+    /// let end = mp::Connection::<u32>::from_peer(Arc::new(Nowhere));
+    /// assert!(format!("{end:?}").contains("nowhere"));
+    /// end.send(&7)?;
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn from_peer(peer: Arc<dyn Peer>) -> Connection<T> {
+        Connection { end: End::Peer(peer), _type: PhantomData }
+    }
+}
+
+impl<T> Sender<T> {
+    /// A sending end whose messages travel through `peer`, a transport outside mp (for example an
+    /// MPI rank, through the `mp-mpi` crate): see [`crate::peer`]. It behaves as one of a pipe,
+    /// with the same encoding and errors, except that it cannot be handed to another process,
+    /// and what it sends cannot carry pipe ends, queues or shared arrays.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # #[derive(Debug)]
+    /// # struct Nowhere;
+    /// # impl mp::Peer for Nowhere {
+    /// #     fn describe(&self) -> String { "nowhere".into() }
+    /// #     fn send_owned(&self, _: mp::MessageKind, _: Vec<u8>) -> mp::Result<()> { Ok(()) }
+    /// #     fn send_borrowed(&self, _: mp::MessageKind, _: &[u8]) -> mp::Result<()> { Ok(()) }
+    /// #     fn recv_into(&self, _: &mut Vec<u8>, t: Option<Duration>) -> mp::Result<mp::MessageKind> {
+    /// #         Err(mp::Error::Timeout { what: "a message".into(), waited: t.unwrap_or_default() })
+    /// #     }
+    /// #     fn poll(&self, _: Duration) -> mp::Result<bool> { Ok(false) }
+    /// # }
+    /// // `Nowhere` is a `Peer` that drops what it is sent (see `mp::Peer` for a real one).
+    /// let end = mp::Sender::<u32>::from_peer(Arc::new(Nowhere));
+    /// assert!(format!("{end:?}").contains("nowhere"));
+    /// end.send(&7)?;
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn from_peer(peer: Arc<dyn Peer>) -> Sender<T> {
+        Sender { end: End::Peer(peer), _type: PhantomData }
+    }
+}
+
+impl<T> Receiver<T> {
+    /// A receiving end whose messages travel through `peer`, a transport outside mp (for example an
+    /// MPI rank, through the `mp-mpi` crate): see [`crate::peer`]. It behaves as one of a pipe,
+    /// with the same encoding and errors, except that it cannot be handed to another process,
+    /// and what it sends cannot carry pipe ends, queues or shared arrays.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # #[derive(Debug)]
+    /// # struct Nowhere;
+    /// # impl mp::Peer for Nowhere {
+    /// #     fn describe(&self) -> String { "nowhere".into() }
+    /// #     fn send_owned(&self, _: mp::MessageKind, _: Vec<u8>) -> mp::Result<()> { Ok(()) }
+    /// #     fn send_borrowed(&self, _: mp::MessageKind, _: &[u8]) -> mp::Result<()> { Ok(()) }
+    /// #     fn recv_into(&self, _: &mut Vec<u8>, t: Option<Duration>) -> mp::Result<mp::MessageKind> {
+    /// #         Err(mp::Error::Timeout { what: "a message".into(), waited: t.unwrap_or_default() })
+    /// #     }
+    /// #     fn poll(&self, _: Duration) -> mp::Result<bool> { Ok(false) }
+    /// # }
+    /// // `Nowhere` is a `Peer` that drops what it is sent (see `mp::Peer` for a real one).
+    /// let end = mp::Receiver::<u32>::from_peer(Arc::new(Nowhere));
+    /// assert!(format!("{end:?}").contains("nowhere"));
+    /// assert!(end.poll(Duration::ZERO).is_ok());
+    /// ```
+    pub fn from_peer(peer: Arc<dyn Peer>) -> Receiver<T> {
+        Receiver { end: End::Peer(peer), _type: PhantomData }
+    }
 }
 
 endpoint_common!(Connection, "pipe");
@@ -1505,7 +1720,7 @@ impl<T: Serialize + 'static> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn send(&self, value: &T) -> Result<()> {
-        self.link.send_value(value)
+        self.end.send_value(value)
     }
 }
 
@@ -1544,7 +1759,7 @@ impl<T: DeserializeOwned + 'static> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv(&self) -> Result<T> {
-        self.link.recv_value(None)
+        self.end.recv_value(None)
     }
 
     /// As [`Connection::recv`], but gives up with `Error::Timeout` after `timeout`.
@@ -1557,7 +1772,7 @@ impl<T: DeserializeOwned + 'static> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T> {
-        self.link.recv_value(Some(timeout))
+        self.end.recv_value(Some(timeout))
     }
 }
 
@@ -1572,7 +1787,7 @@ impl<T> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
-        self.link.send_bytes(bytes)
+        self.end.send_bytes(bytes)
     }
 
     /// Receives one message sent with [`Connection::send_bytes`] (Python's `recv_bytes`).
@@ -1589,7 +1804,7 @@ impl<T> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-        self.link.recv_bytes(None)
+        self.end.recv_bytes(None)
     }
 
     /// As [`Connection::recv_bytes`], but into `buffer`, whose allocation is reused: the fast
@@ -1611,7 +1826,7 @@ impl<T> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_bytes_into(&self, buffer: &mut Vec<u8>) -> Result<()> {
-        self.link.recv_bytes_into(buffer)
+        self.end.recv_bytes_into(buffer)
     }
 
     /// Sends a slice of plain numbers as its bytes: the fast path for arrays.
@@ -1624,7 +1839,7 @@ impl<T> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn send_slice<E: bytemuck::Pod>(&self, items: &[E]) -> Result<()> {
-        self.link.send_bytes(bytemuck::cast_slice(items))
+        self.end.send_bytes(bytemuck::cast_slice(items))
     }
 
     /// Receives a message sent with [`Connection::send_slice`], as elements of type `E`.
@@ -1641,7 +1856,7 @@ impl<T> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_vec<E: bytemuck::Pod>(&self) -> Result<Vec<E>> {
-        bytes_to_vec(self.link.recv_bytes(None)?)
+        bytes_to_vec(self.end.recv_bytes(None)?)
     }
 
     /// True if a message is ready, waiting at most `timeout` (Python's `conn.poll(timeout)`).
@@ -1657,7 +1872,7 @@ impl<T> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
-        self.link.poll(timeout)
+        self.end.poll(timeout)
     }
 
     /// Splits this end into its sending and receiving halves, which can go to different threads.
@@ -1675,17 +1890,21 @@ impl<T> Connection<T> {
     /// ```
     pub fn split(self) -> (Sender<T>, Receiver<T>) {
         (
-            Sender { link: Arc::clone(&self.link), _type: PhantomData },
-            Receiver { link: self.link, _type: PhantomData },
+            Sender { end: self.end.clone(), _type: PhantomData },
+            Receiver { end: self.end, _type: PhantomData },
         )
     }
 
     pub(crate) fn from_link(link: Arc<Link>) -> Connection<T> {
-        Connection { link, _type: PhantomData }
+        Connection { end: End::Local(link), _type: PhantomData }
     }
 
-    pub(crate) fn link(&self) -> &Arc<Link> {
-        &self.link
+    pub(crate) fn from_end(end: End) -> Connection<T> {
+        Connection { end, _type: PhantomData }
+    }
+
+    pub(crate) fn end(&self) -> &End {
+        &self.end
     }
 }
 
@@ -1723,7 +1942,7 @@ impl<T: Serialize + 'static> Sender<T> {
     /// # Ok(()) }
     /// ```
     pub fn send(&self, value: &T) -> Result<()> {
-        self.link.send_value(value)
+        self.end.send_value(value)
     }
 }
 
@@ -1738,7 +1957,7 @@ impl<T> Sender<T> {
     /// # Ok(()) }
     /// ```
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
-        self.link.send_bytes(bytes)
+        self.end.send_bytes(bytes)
     }
 
     /// Sends a slice of plain numbers as its bytes.
@@ -1751,14 +1970,14 @@ impl<T> Sender<T> {
     /// # Ok(()) }
     /// ```
     pub fn send_slice<E: bytemuck::Pod>(&self, items: &[E]) -> Result<()> {
-        self.link.send_bytes(bytemuck::cast_slice(items))
+        self.end.send_bytes(bytemuck::cast_slice(items))
     }
 }
 
 /// Clones share one connection: messages from clones in one process never interleave.
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        Sender { link: Arc::clone(&self.link), _type: PhantomData }
+        Sender { end: self.end.clone(), _type: PhantomData }
     }
 }
 
@@ -1783,7 +2002,7 @@ impl<T> Clone for Sender<T> {
 /// ```
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        Receiver { link: Arc::clone(&self.link), _type: PhantomData }
+        Receiver { end: self.end.clone(), _type: PhantomData }
     }
 }
 
@@ -1804,7 +2023,7 @@ impl<T: DeserializeOwned + 'static> Receiver<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv(&self) -> Result<T> {
-        self.link.recv_value(None)
+        self.end.recv_value(None)
     }
 
     /// As [`Receiver::recv`], but gives up with `Error::Timeout` after `timeout`.
@@ -1819,7 +2038,7 @@ impl<T: DeserializeOwned + 'static> Receiver<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T> {
-        self.link.recv_value(Some(timeout))
+        self.end.recv_value(Some(timeout))
     }
 }
 
@@ -1834,7 +2053,7 @@ impl<T> Receiver<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-        self.link.recv_bytes(None)
+        self.end.recv_bytes(None)
     }
 
     /// Receives one message sent with `send_bytes` into `buffer`, reusing its allocation (see
@@ -1850,7 +2069,7 @@ impl<T> Receiver<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_bytes_into(&self, buffer: &mut Vec<u8>) -> Result<()> {
-        self.link.recv_bytes_into(buffer)
+        self.end.recv_bytes_into(buffer)
     }
 
     /// Receives a message sent with `send_slice`, as elements of type `E`.
@@ -1863,7 +2082,7 @@ impl<T> Receiver<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_vec<E: bytemuck::Pod>(&self) -> Result<Vec<E>> {
-        bytes_to_vec(self.link.recv_bytes(None)?)
+        bytes_to_vec(self.end.recv_bytes(None)?)
     }
 
     /// True if a message is ready, waiting at most `timeout`.
@@ -1878,6 +2097,6 @@ impl<T> Receiver<T> {
     /// # Ok(()) }
     /// ```
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
-        self.link.poll(timeout)
+        self.end.poll(timeout)
     }
 }

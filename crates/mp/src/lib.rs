@@ -112,6 +112,7 @@ mod sys;
 mod wire;
 mod worker;
 
+pub mod peer;
 pub mod plot;
 pub mod split;
 pub mod testing;
@@ -141,6 +142,7 @@ pub use bytemuck;
 pub use channel::{Connection, Receiver, Sender, pipe, pipe_simplex};
 pub use ends::{RecvEnd, SendEnd};
 pub use error::{Error, ExitReason, Result};
+pub use peer::{MessageKind, Peer};
 pub use pool::{
     AsyncResult, CHUNKS_IN_FLIGHT, Imap, MapResult, Pool, StarFn, TaskRecord, Traced, cpu_count,
 };

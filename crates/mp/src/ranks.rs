@@ -29,8 +29,8 @@ use std::{fmt, sync::Arc, time::Duration};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    Connection, Error, Message, Process, Result,
-    channel::{self, Link, bytes_to_vec},
+    Connection, Error, Message, Peer, Process, Result,
+    channel::{self, End, bytes_to_vec},
     sys, wire,
 };
 
@@ -92,6 +92,42 @@ pub trait Communicator {
     fn send_bytes(&self, dest: usize, bytes: &[u8]) -> Result<()>;
     /// Waits for the next raw-bytes message from rank `source`.
     fn recv_bytes(&self, source: usize) -> Result<Vec<u8>>;
+
+    /// Sends `value` to rank `dest`, then waits for the next typed message from rank `source`
+    /// (mpi4py's `comm.sendrecv`, MPI's `MPI_Sendrecv`): the exchange step of a ring shift or
+    /// a halo swap.
+    ///
+    /// Partners may call it at the same time, each sending to the other first, whatever the
+    /// message sizes: it cannot deadlock, because a typed send never waits for the receiver,
+    /// on every backend (mp's pipes hand what the receiver has not taken to a flusher thread;
+    /// a [`Peer`](crate::Peer) must return from `send_owned` without waiting). Raw bytes are
+    /// not covered: a peer's `send_borrowed` may wait for the receiver.
+    ///
+    /// ```
+    /// # fn main() -> mp::Result<()> {
+    /// # mp::init();
+    /// use mp::{Comm, Communicator};
+    ///
+    /// // Every rank passes a large vector to the next one round the ring, all at once.
+    /// fn shift(comm: Comm, _: ()) -> usize {
+    ///     let (rank, size) = (comm.rank(), comm.size());
+    ///     let mine = vec![rank as f64; 1 << 20]; // 8 MiB: far more than a pipe holds
+    ///     let got: Vec<f64> = comm.sendrecv((rank + 1) % size, &mine, (rank + size - 1) % size).unwrap();
+    ///     got[0] as usize
+    /// }
+    ///
+    /// assert_eq!(mp::launch(3, shift, ())?, [2, 0, 1]);
+    /// # Ok(()) }
+    /// ```
+    fn sendrecv<S: Serialize, R: DeserializeOwned>(
+        &self,
+        dest: usize,
+        value: &S,
+        source: usize,
+    ) -> Result<R> {
+        self.send(dest, value)?;
+        self.recv(source)
+    }
 
     /// As [`Communicator::recv_bytes`], but into `buffer`, reusing its allocation (the fast
     /// way to receive large messages repeatedly). After an error its contents are unspecified.
@@ -282,6 +318,59 @@ impl fmt::Debug for Comm {
 }
 
 impl Comm {
+    /// Rank `rank` of a group whose messages travel through [`Peer`]s, transports outside mp
+    /// (for example MPI, through the `mp-mpi` crate): `peers[r]` carries this rank's messages
+    /// to and from rank `r`. The group's size is `peers.len()`, its topology all-to-all.
+    ///
+    /// `peers[rank]` must be `None` (a rank sends nothing to itself: a send to itself is the
+    /// same error as in a launched group); any other `None` means no connection to that rank,
+    /// with the same error as a launched group that lacks it. A `rank` outside the group is
+    /// [`Error::InvalidArgument`]. It behaves as a launched rank's `Comm`, except that it
+    /// cannot be handed to another process.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # #[derive(Debug)]
+    /// # struct Nowhere;
+    /// # impl mp::Peer for Nowhere {
+    /// #     fn describe(&self) -> String { "nowhere".into() }
+    /// #     fn send_owned(&self, _: mp::MessageKind, _: Vec<u8>) -> mp::Result<()> { Ok(()) }
+    /// #     fn send_borrowed(&self, _: mp::MessageKind, _: &[u8]) -> mp::Result<()> { Ok(()) }
+    /// #     fn recv_into(&self, _: &mut Vec<u8>, t: Option<Duration>) -> mp::Result<mp::MessageKind> {
+    /// #         Err(mp::Error::Timeout { what: "a message".into(), waited: t.unwrap_or_default() })
+    /// #     }
+    /// #     fn poll(&self, _: Duration) -> mp::Result<bool> { Ok(false) }
+    /// # }
+    /// use mp::{Comm, Communicator, Peer};
+    ///
+    /// // `Nowhere` is a `Peer` that drops what it is sent (see `mp::Peer` for a real one).
+    /// let peer = || Some(Arc::new(Nowhere) as Arc<dyn Peer>);
+    /// let comm = Comm::from_peers(1, vec![peer(), None, peer()])?;
+    /// assert_eq!((comm.rank(), comm.size(), comm.neighbours()), (1, 3, vec![0, 2]));
+    /// comm.send(2, &"hello")?;
+    /// assert!(comm.send(1, &0).is_err()); // itself
+    /// assert!(Comm::from_peers(3, vec![peer(), None, peer()]).is_err());
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn from_peers(rank: usize, peers: Vec<Option<Arc<dyn Peer>>>) -> Result<Comm> {
+        let size = peers.len();
+        if rank >= size {
+            return Err(Error::invalid(format!(
+                "rank {rank} is not a rank of a group of {size}: ranks go from 0 to size - 1"
+            )));
+        }
+        if peers[rank].is_some() {
+            return Err(Error::invalid(format!(
+                "rank {rank} was given a peer for itself: entry {rank} of the peers must be None"
+            )));
+        }
+        let links = peers
+            .into_iter()
+            .map(|peer| peer.map(|peer| Connection::from_end(End::Peer(peer))))
+            .collect();
+        Ok(Comm { rank, size, topology: Topology::AllToAll, links })
+    }
+
     /// The ranks this rank has a connection to.
     ///
     /// ```
@@ -337,11 +426,10 @@ impl Comm {
     /// # Ok(()) }
     /// ```
     pub fn recv_timeout<T: DeserializeOwned>(&self, source: usize, timeout: Duration) -> Result<T> {
-        let frame = self.link(source)?.recv_value_frame(Some(timeout))?;
-        wire::decode_postcard(&frame.body, frame.fds)
+        self.link(source)?.recv_postcard(Some(timeout))
     }
 
-    fn link(&self, peer: usize) -> Result<&Arc<Link>> {
+    fn link(&self, peer: usize) -> Result<&End> {
         if peer >= self.size {
             return Err(Error::invalid(format!(
                 "rank {peer} does not exist: the group has ranks 0 to {}",
@@ -349,7 +437,7 @@ impl Comm {
             )));
         }
         match &self.links[peer] {
-            Some(connection) => Ok(connection.link()),
+            Some(connection) => Ok(connection.end()),
             None if peer == self.rank => {
                 Err(Error::invalid(format!("rank {peer} tried to send to or receive from itself")))
             }
@@ -379,8 +467,7 @@ impl Communicator for Comm {
     }
 
     fn recv<T: DeserializeOwned>(&self, source: usize) -> Result<T> {
-        let frame = self.link(source)?.recv_value_frame(None)?;
-        wire::decode_postcard(&frame.body, frame.fds)
+        self.link(source)?.recv_postcard(None)
     }
 
     fn send_bytes(&self, dest: usize, bytes: &[u8]) -> Result<()> {

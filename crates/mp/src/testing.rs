@@ -74,7 +74,7 @@ impl Drop for Watchdog {
 /// # Ok(()) }
 /// ```
 pub fn retype<T, U>(connection: crate::Connection<T>) -> crate::Connection<U> {
-    crate::Connection::from_link(std::sync::Arc::clone(connection.link()))
+    crate::Connection::from_end(connection.end().clone())
 }
 
 /// The same queue, declared to carry `U` instead of `T`: as [`retype`], for tests only.

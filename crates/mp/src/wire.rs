@@ -674,6 +674,20 @@ thread_local! {
     static OUTGOING_START: Cell<Option<usize>> = const { Cell::new(None) };
     static OUTGOING_LEN: Cell<usize> = const { Cell::new(0) };
     static INCOMING_FDS: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+    /// Why a value refused to be encoded by [`encode`] ([`refuse`]): postcard drops the text of
+    /// a `custom` error, so it waits here for `encode` to report it. Touched only on that
+    /// error path.
+    static REFUSAL: Cell<Option<String>> = const { Cell::new(None) };
+}
+
+/// The error a `Serialize` impl returns when its value cannot travel, saying why; inside
+/// [`encode`] the text reaches the caller's [`Error::Serialization`] (postcard alone would
+/// report only "Serde Serialization Error").
+pub(crate) fn refuse<E: serde::ser::Error>(message: String) -> E {
+    if OUTGOING_START.get().is_some() {
+        REFUSAL.set(Some(message.clone()));
+    }
+    E::custom(message)
 }
 
 /// Encodes `value` with postcard, collecting the descriptors of any handles inside it, behind
@@ -717,7 +731,10 @@ fn encode_tagged<T: Serialize + ?Sized>(
     if let Some(wanted) = failed {
         return Err(out_of_memory(wanted, "encoding a message"));
     }
-    encoded.map_err(Error::serialization)?;
+    encoded.map_err(|error| match REFUSAL.take() {
+        Some(refusal) => Error::serialization(refusal),
+        None => Error::serialization(error),
+    })?;
     tag::push_name(&mut bytes, tag);
     Ok((bytes, fds))
 }

@@ -1,0 +1,168 @@
+//! Scenarios for `tests/mpirun.rs`, run under `mpirun`: `mp-mpi-selftest SCENARIO`.
+//!
+//! * `messages`: typed and raw messages through `Session::world()` (an `mp::Comm`), both
+//!   ranks of a pair sending 1 MiB first (`sendrecv`), type mismatches, bad ranks, 2 GiB,
+//!   timeouts, a rank sending to itself, another thread, MPI's collectives. Each rank prints
+//!   `rank R: all checks passed` on stderr (stdout of ranks other than 0 is theirs too here).
+//! * `panic`: rank 1 panics while the others wait for it in a receive.
+//! * `unreceived`: rank 0 sends a typed message that rank 1 never receives.
+
+use std::{process::ExitCode, time::Duration};
+
+use mp::{Communicator, Error};
+use mp_mpi::{Session, native};
+
+fn check(condition: bool, what: &str) -> Result<(), String> {
+    if condition { Ok(()) } else { Err(what.to_string()) }
+}
+
+fn messages(session: &Session) -> Result<(), String> {
+    let world = session.world().map_err(|e| e.to_string())?;
+    let (rank, size) = (world.rank(), world.size());
+    check(size >= 2 && size % 2 == 0, "needs an even number of ranks")?;
+    check(session.size() == size && session.rank() == rank, "session and world agree")?;
+
+    // Everyone greets everyone (typed), then receives from everyone.
+    for dest in (0..size).filter(|&dest| dest != rank) {
+        world.send(dest, &format!("hello {dest} from {rank}")).map_err(|e| e.to_string())?;
+    }
+    for source in (0..size).filter(|&source| source != rank) {
+        let got: String = world.recv(source).map_err(|e| e.to_string())?;
+        check(got == format!("hello {rank} from {source}"), "greeting")?;
+    }
+
+    // Pairs exchange 1 MiB typed vectors, both sending first: MPI_Send would deadlock here.
+    let partner = rank ^ 1;
+    let mine: Vec<u64> = (0..131_072).map(|i| i * size as u64 + rank as u64).collect();
+    for _ in 0..3 {
+        let theirs: Vec<u64> =
+            world.sendrecv(partner, &mine, partner).map_err(|e| e.to_string())?;
+        check(theirs.len() == mine.len(), "1 MiB length")?;
+        check(theirs[5] == 5 * size as u64 + partner as u64, "1 MiB contents")?;
+    }
+
+    // Raw bytes and slices, into a reused buffer.
+    let mut buffer = Vec::new();
+    if rank % 2 == 0 {
+        world.send_bytes(partner, &[7u8; 100]).map_err(|e| e.to_string())?;
+        world.send_slice(partner, &[1.5f64, 2.5]).map_err(|e| e.to_string())?;
+    } else {
+        world.recv_bytes_into(partner, &mut buffer).map_err(|e| e.to_string())?;
+        check(buffer == [7u8; 100], "raw bytes")?;
+        let floats: Vec<f64> = world.recv_vec(partner).map_err(|e| e.to_string())?;
+        check(floats == [1.5, 2.5], "slice")?;
+    }
+
+    // A message of another type is TypeMismatch (and the next one still arrives).
+    if rank % 2 == 0 {
+        world.send(partner, &vec![1.0f64, 2.0]).map_err(|e| e.to_string())?;
+        world.send(partner, &42u64).map_err(|e| e.to_string())?;
+        world.send_bytes(partner, b"raw").map_err(|e| e.to_string())?;
+    } else {
+        let error = world.recv::<u64>(partner).unwrap_err();
+        check(matches!(error, Error::TypeMismatch { .. }), &format!("mismatch: {error}"))?;
+        check(matches!(world.recv::<u64>(partner), Ok(42)), "after a mismatch")?;
+        let error = world.recv::<u64>(partner).unwrap_err();
+        check(!error.to_string().is_empty(), "raw bytes where a value was expected")?;
+    }
+
+    // Bad ranks are errors, not an abort of the job.
+    check(matches!(world.send(size + 3, &1u8), Err(Error::InvalidArgument { .. })), "bad dest")?;
+    check(world.recv::<u8>(size).is_err(), "bad source")?;
+    check(world.send(rank, &1u8).is_err(), "the world has no link to itself")?;
+    check(session.peer(size).is_err(), "bad peer")?;
+
+    // 2 GiB is refused before MPI sees it (calloc'd: the pages are never touched).
+    let huge = vec![0u8; 1 << 31];
+    let error = world.send_bytes(partner, &huge).unwrap_err();
+    check(
+        matches!(error, Error::InvalidArgument { .. }) && error.to_string().contains("2147483648"),
+        &format!("2 GiB: {error}"),
+    )?;
+    drop(huge);
+
+    // A receive with a time limit gives up, and loses nothing.
+    let error = world.recv_timeout::<u8>(partner, Duration::from_millis(20)).unwrap_err();
+    check(error.is_timeout(), &format!("timeout: {error}"))?;
+
+    // A rank may send to itself through its own peer (the ring with one rank).
+    let me = mp::Connection::<String>::from_peer(session.peer(rank).map_err(|e| e.to_string())?);
+    me.send(&"to myself".to_string()).map_err(|e| e.to_string())?;
+    check(me.recv().map_err(|e| e.to_string())? == "to myself", "self-send")?;
+
+    // Another thread gets an error naming the rule.
+    let from_thread = std::thread::scope(|scope| {
+        scope.spawn(|| mp_mpi::world().is_none() && session_free_send_fails()).join().unwrap()
+    });
+    check(from_thread, "another thread")?;
+
+    // A second initialisation is an error.
+    check(Session::init().is_err(), "second init")?;
+
+    // MPI's collectives.
+    let n = size as u64;
+    let sum = native::allreduce_sum(rank as u64 + 1).map_err(|e| e.to_string())?;
+    check(sum == n * (n + 1) / 2, "allreduce u64")?;
+    let sum = native::allreduce_sum(0.5f64).map_err(|e| e.to_string())?;
+    check(sum == 0.5 * size as f64, "allreduce f64")?;
+    let reduced = native::reduce_sum(1u64).map_err(|e| e.to_string())?;
+    check(reduced == (rank == 0).then_some(n), "reduce")?;
+    let seed = native::broadcast(if rank == 0 { 99u64 } else { 0 }).map_err(|e| e.to_string())?;
+    check(seed == 99, "broadcast")?;
+    session.barrier().map_err(|e| e.to_string())?;
+    let name = session.processor_name().map_err(|e| e.to_string())?;
+    check(!name.is_empty(), "processor name")?;
+    Ok(())
+}
+
+/// From a thread other than MPI's: a peer made there fails with the one-thread explanation.
+fn session_free_send_fails() -> bool {
+    // No Session here (it is not Send); use the world made on this thread: there is none.
+    mp_mpi::native::broadcast(1u64)
+        .is_err_and(|error| error.to_string().contains("initialised for one thread"))
+}
+
+fn main() -> ExitCode {
+    mp::init();
+    let scenario = std::env::args().nth(1).unwrap_or_default();
+    let mut session = match Session::init() {
+        Ok(session) => session,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rank = session.rank();
+    match scenario.as_str() {
+        "messages" => match messages(&session) {
+            Ok(()) => eprintln!("rank {rank}: all checks passed"),
+            Err(what) => {
+                eprintln!("rank {rank}: check failed: {what}");
+                mp_mpi::abort(1);
+            }
+        },
+        "panic" => {
+            let world = session.world().expect("world");
+            session.barrier().expect("barrier");
+            if rank == 1 {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("deliberate panic on rank 1");
+            }
+            let _: u64 = world.recv(1).expect("rank 1 never sends");
+        }
+        "unreceived" => {
+            let world = session.world().expect("world");
+            session.set_finalize_timeout(Duration::from_millis(500));
+            if rank == 0 {
+                world.send(1, &vec![0u8; 1 << 20]).expect("a typed send never waits");
+            }
+            session.barrier().expect("barrier");
+        }
+        other => {
+            eprintln!("unknown scenario {other:?}: messages, panic or unreceived");
+            return ExitCode::from(2);
+        }
+    }
+    drop(session);
+    ExitCode::SUCCESS
+}
