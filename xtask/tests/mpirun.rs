@@ -5,6 +5,7 @@
 //! the real job checks `/proc` afterwards for processes of the program it ran.
 
 use std::{
+    io::Read,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -25,10 +26,25 @@ fn mpirun(args: &[&str], path: Option<&Path>) -> (Option<i32>, String, String) {
     if let Some(path) = path {
         command.env("PATH", path);
     }
-    let logs = tempfile::Builder::new().prefix("xtask-mpirun-").tempdir().unwrap();
-    let stdout = std::fs::File::create(logs.path().join("stdout")).unwrap();
-    let stderr = std::fs::File::create(logs.path().join("stderr")).unwrap();
-    let mut child = command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).spawn().unwrap();
+    // Pipes, not files: Open MPI forwards every rank's output, and writes of two ranks into
+    // one file opened without O_APPEND overwrite each other.
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    // Read by threads that hand the text over a channel: a process left behind that holds a
+    // pipe open fails the test after a while instead of hanging it.
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            let _ = send.send(text);
+        });
+        receive
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -41,9 +57,14 @@ fn mpirun(args: &[&str], path: Option<&Path>) -> (Option<i32>, String, String) {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let stdout = std::fs::read_to_string(logs.path().join("stdout")).unwrap_or_default();
-    let stderr = std::fs::read_to_string(logs.path().join("stderr")).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("xtask mpirun ran over {LIMIT:?}:\n{stderr}"));
+    let Some(status) = status else {
+        panic!("xtask mpirun ran over {LIMIT:?} and was killed");
+    };
+    let drained = |text: std::sync::mpsc::Receiver<String>| {
+        text.recv_timeout(Duration::from_secs(60))
+            .expect("the output stays open after xtask ended: a process was left behind")
+    };
+    let (stdout, stderr) = (drained(stdout), drained(stderr));
     (status.code(), stdout, stderr)
 }
 
@@ -78,4 +99,50 @@ fn unknown_packages_and_packages_without_mpi_are_refused_naming_those_with_it() 
 fn a_machine_without_mpirun_is_told_which_packages_to_install() {
     let empty = tempfile::Builder::new().prefix("xtask-no-mpirun-").tempdir().unwrap();
     refused(&["-p", "mp-mpi", "-n", "2"], Some(empty.path()), "openmpi-bin libopenmpi-dev");
+}
+
+/// Live (not zombie) processes whose executable is `program`.
+fn processes_of(program: &Path) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == program))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z')
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn where_mpirun_is_installed_a_real_job_runs_and_leaves_nothing() {
+    if let Some(path) = std::env::var_os("PATH") {
+        let found = std::env::split_paths(&path).any(|dir| dir.join("mpirun").is_file());
+        if !found {
+            eprintln!("no mpirun on PATH: only the refusals are tested here");
+            return;
+        }
+    }
+    let (code, stdout, stderr) =
+        mpirun(&["-p", "mp-mpi", "-n", "2", "--timeout", "120", "--", "messages"], None);
+    if code == Some(2) && stderr.contains("error: the MPI build failed: ") {
+        // mpirun without libclang or MPI's headers: the one-line explanation is the answer,
+        // except in CI, where everything must be installed.
+        assert!(std::env::var("CI").is_err(), "{stderr}");
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
+        return;
+    }
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    // The exact command line comes first, before anything the job prints.
+    let line = stderr.lines().find(|l| l.starts_with("mpirun ")).unwrap_or_default();
+    assert!(line.starts_with("mpirun -n 2 --timeout 120 "), "{stderr}");
+    assert!(line.ends_with("target/release/mp-mpi-selftest messages"), "{line}");
+    for rank in 0..2 {
+        assert!(stderr.contains(&format!("rank {rank}: all checks passed")), "{stderr}");
+    }
+    let program = workspace_root().join("target/release/mp-mpi-selftest");
+    assert_eq!(processes_of(&program), Vec::<String>::new());
 }

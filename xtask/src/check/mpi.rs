@@ -44,11 +44,10 @@ const AREA: &str = "mpi";
 
 /// What a binary built without MPI prints when mpirun starts it (`course::run`, `mp-mpi`).
 pub const BUILT_WITHOUT_MPI: &str = "built without MPI";
-/// The MPI program of `mp-mpi` that `check` runs: rank 0 gathers one line from every rank;
-/// `--panic-on-rank R` makes rank R panic instead of sending.
-const HELLO_BIN: &str = "mpi-hello";
-/// What rank 1 says when it panics on purpose.
-const PANIC_MESSAGE: &str = "rank 1 panics on purpose (--panic-on-rank 1)";
+/// `mp-mpi`'s program of MPI scenarios; `panic`: rank 1 panics while the others wait for it.
+const SELFTEST: &str = "mp-mpi-selftest";
+/// What its rank 1 says when it panics.
+const PANIC_MESSAGE: &str = "deliberate panic on rank 1";
 
 /// One MPI row of `check`: build, run, judge.
 pub struct MpiRow {
@@ -259,7 +258,6 @@ fn first_difference(want: &str, got: &str) -> String {
 /// The rows that are not about one exercise: the workspace's MPI code and what every MPI
 /// program must do.
 fn workspace_rows() -> Vec<MpiRow> {
-    let hello = Build { package: "mp-mpi".into(), mpi: true, bin: Some(HELLO_BIN.into()) };
     vec![
         MpiRow {
             area: AREA.into(),
@@ -281,24 +279,10 @@ fn workspace_rows() -> Vec<MpiRow> {
         },
         MpiRow {
             area: AREA.into(),
-            check: "every rank's line reaches rank 0 under `mpirun -n 3`".into(),
-            build: hello.clone(),
-            runs: vec![Run::Mpirun { ranks: 3, args: Vec::new() }],
-            expect: Box::new(|ran| {
-                let run = &ran[0];
-                let lines = run.outcome.stdout.lines().filter(|l| l.contains("hello from rank"));
-                match (run.outcome.code, lines.count()) {
-                    (Some(0), 3) => Ok("3 ranks".into()),
-                    _ => Err(run.describe()),
-                }
-            }),
-        },
-        MpiRow {
-            area: AREA.into(),
             check: "a rank that panics ends the job within the time limit, with its message once"
                 .into(),
-            build: hello,
-            runs: vec![Run::Mpirun { ranks: 3, args: vec!["--panic-on-rank".into(), "1".into()] }],
+            build: Build { package: "mp-mpi".into(), mpi: true, bin: Some(SELFTEST.into()) },
+            runs: vec![Run::Mpirun { ranks: 3, args: vec!["panic".into()] }],
             expect: Box::new(|ran| {
                 let run = &ran[0];
                 let output = format!("{}\n{}", run.outcome.stdout, run.outcome.stderr);
