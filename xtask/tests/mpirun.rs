@@ -140,9 +140,9 @@ fn where_mpirun_is_installed_a_real_job_runs_and_leaves_nothing() {
     let line = stderr.lines().find(|l| l.starts_with("mpirun ")).unwrap_or_default();
     assert!(line.starts_with("mpirun -n 2 --timeout 120 "), "{stderr}");
     assert!(line.ends_with("target/release/mp-mpi-selftest messages"), "{line}");
-    for rank in 0..2 {
-        assert!(stderr.contains(&format!("rank {rank}: all checks passed")), "{stderr}");
-    }
+    // Each rank says so once. (Not "rank R: ..." whole: `eprintln!` writes its pieces one by
+    // one, and mpirun passes on the pieces of two ranks as they come, interleaved.)
+    assert_eq!(stderr.matches("all checks passed").count(), 2, "{stderr}");
     let program = workspace_root().join("target/release/mp-mpi-selftest");
     assert_eq!(processes_of(&program), Vec::<String>::new());
 }
