@@ -299,9 +299,10 @@ fn libclang() -> Libclang {
                 continue;
             }
             found = true;
-            // Its resource directory is next to the real file, not next to a symbolic link.
+            // Its resource directory is next to the path it was loaded from (Debian's
+            // /usr/lib/llvm-N/lib, a symbolic link) or next to the file itself.
             let real = std::fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path());
-            if real.parent().is_some_and(has_clang_headers) {
+            if has_clang_headers(&dir) || real.parent().is_some_and(has_clang_headers) {
                 return Libclang::Found;
             }
         }

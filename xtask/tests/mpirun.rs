@@ -22,9 +22,27 @@ fn workspace_root() -> PathBuf {
 /// when given. Returns (exit code, stdout, stderr).
 fn mpirun(args: &[&str], path: Option<&Path>) -> (Option<i32>, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.arg("mpirun").args(args).current_dir(workspace_root()).env("CARGO", env!("CARGO"));
+    command.arg("mpirun").args(args);
+    xtask(command, path, &[])
+}
+
+/// Runs xtask `command` from the workspace root under the watchdog, with `PATH` replaced
+/// when `path` is given and `env` set (an empty value removes the variable).
+fn xtask(
+    mut command: Command,
+    path: Option<&Path>,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
+    command.current_dir(workspace_root()).env("CARGO", env!("CARGO"));
     if let Some(path) = path {
         command.env("PATH", path);
+    }
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
     }
     // Pipes, not files: Open MPI forwards every rank's output, and writes of two ranks into
     // one file opened without O_APPEND overwrite each other.
@@ -145,4 +163,26 @@ fn where_mpirun_is_installed_a_real_job_runs_and_leaves_nothing() {
     assert_eq!(stderr.matches("all checks passed").count(), 2, "{stderr}");
     let program = workspace_root().join("target/release/mp-mpi-selftest");
     assert_eq!(processes_of(&program), Vec::<String>::new());
+}
+
+#[test]
+fn without_mpi_check_lists_its_mpi_rows_as_skipped_and_fails_only_in_ci() {
+    let empty = tempfile::Builder::new().prefix("xtask-no-mpi-").tempdir().unwrap();
+    let check = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.args(["check", "--mpi-only"]);
+        command
+    };
+    let (code, stdout, stderr) = xtask(check(), Some(empty.path()), &[("CI", "")]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("== MPI (week 4)"), "{stdout}");
+    let skipped = stdout.lines().filter(|line| line.starts_with("SKIP  ")).count();
+    assert!(skipped >= 4, "{stdout}");
+    assert!(stdout.contains("not found: mpirun, mpicc"), "{stdout}");
+    assert!(stdout.contains("apt-get install openmpi-bin libopenmpi-dev libclang-dev"), "{stdout}");
+    assert!(stdout.contains(&format!("0 passed, 0 failed, {skipped} skipped")), "{stdout}");
+
+    let (code, stdout, stderr) = xtask(check(), Some(empty.path()), &[("CI", "true")]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("CI=true: MPI must be installed here"), "{stdout}");
 }
