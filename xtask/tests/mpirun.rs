@@ -46,8 +46,8 @@ fn xtask(
     }
     // Pipes, not files: Open MPI forwards every rank's output, and writes of two ranks into
     // one file opened without O_APPEND overwrite each other.
-    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = child.spawn().unwrap();
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
     // Read by threads that hand the text over a channel: a process left behind that holds a
     // pipe open fails the test after a while instead of hanging it.
     let read = |pipe: Option<Box<dyn Read + Send>>| {
