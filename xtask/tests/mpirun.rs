@@ -11,6 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// mp-mpi's program of MPI scenarios.
+const SELFTEST: &str = "mp-mpi-selftest";
+
 /// Long enough for a cold release build of rsmpi (bindgen) on a loaded 2-core machine.
 const LIMIT: Duration = Duration::from_secs(1200);
 
@@ -111,6 +114,8 @@ fn unknown_packages_and_packages_without_mpi_are_refused_naming_those_with_it() 
     refused(&["-p", "mp", "-n", "2"], None, "`mp` has no `mpi` feature");
     refused(&["-p", "mp", "-n", "2"], None, "packages that have one: ");
     refused(&["-p", "mp", "-n", "2"], None, "mp-mpi");
+    refused(&["-p", "mp-mpi", "-n", "2"], None, "several binaries");
+    refused(&["-p", "mp-mpi", "--bin", "nope", "-n", "2"], None, "no binary `nope`");
 }
 
 #[test]
@@ -144,8 +149,10 @@ fn where_mpirun_is_installed_a_real_job_runs_and_leaves_nothing() {
             return;
         }
     }
-    let (code, stdout, stderr) =
-        mpirun(&["-p", "mp-mpi", "-n", "2", "--timeout", "120", "--", "messages"], None);
+    let (code, stdout, stderr) = mpirun(
+        &["-p", "mp-mpi", "--bin", SELFTEST, "-n", "2", "--timeout", "120", "--", "messages"],
+        None,
+    );
     if code == Some(2) && stderr.contains("error: the MPI build failed: ") {
         // mpirun without libclang or MPI's headers: the one-line explanation is the answer,
         // except in CI, where everything must be installed.
