@@ -121,7 +121,7 @@ fn unknown_packages_and_packages_without_mpi_are_refused_naming_those_with_it() 
 #[test]
 fn a_machine_without_mpirun_is_told_which_packages_to_install() {
     let empty = tempfile::Builder::new().prefix("xtask-no-mpirun-").tempdir().unwrap();
-    refused(&["-p", "mp-mpi", "-n", "2"], Some(empty.path()), "openmpi-bin libopenmpi-dev");
+    refused(&["-p", "solution-4", "-n", "2"], Some(empty.path()), "openmpi-bin libopenmpi-dev");
 }
 
 /// Live (not zombie) processes whose executable is `program`.
