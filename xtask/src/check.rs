@@ -7,7 +7,11 @@
 //! arguments and writes what it should (a Markdown table on stdout that parses, CSV files
 //! whose rows have the header's width, SVG files that are well-formed XML documents with
 //! labelled axes). Then the rest of the workspace: tidy rules, formatting, clippy with
-//! warnings denied, the other crates' tests.
+//! warnings denied, the other crates' tests. Last, in a section of its own, the MPI rows
+//! (`check/mpi.rs`): skipped, with what to install, where MPI is missing, which fails the
+//! check only under `CI=true`.
+
+mod mpi;
 
 use std::{
     path::{Path, PathBuf},
@@ -22,6 +26,9 @@ pub struct CheckArgs {
     /// Check only this exercise (repeat for several); skips the workspace-wide checks.
     #[arg(long = "exercise", value_name = "N")]
     exercises: Vec<u32>,
+    /// Only the MPI section (week 4): its workspace rows, or with --exercise those exercises'.
+    #[arg(long)]
+    mpi_only: bool,
 }
 
 /// How long one step may take before it counts as hung; builds share this budget.
@@ -49,7 +56,12 @@ pub fn run(root: &Path, args: &CheckArgs) -> Result<ExitCode> {
         chosen
     };
     let mut report = Report::default();
-    if args.exercises.is_empty() {
+    let whole = args.exercises.is_empty();
+    if args.mpi_only {
+        mpi::section(root, &chosen, whole, &mut report);
+        return Ok(report.finish());
+    }
+    if whole {
         report.record("workspace", "no `todo!` outside exercises/, no ignored tests", tidy(root));
         let fmt = limited(
             workspace::cargo(root).args(["fmt", "--all", "--", "--check", "--color", "never"]),
@@ -80,16 +92,17 @@ pub fn run(root: &Path, args: &CheckArgs) -> Result<ExitCode> {
             tests.and_then(|o| succeeded(&o)),
         );
     }
-    for exercise in chosen {
+    for exercise in &chosen {
         check_exercise(root, exercise, &mut report);
     }
-    if args.exercises.is_empty() {
+    if whole {
         report.record(
             "handout",
             "the handout builds, and grades every unsolved exercise 0 points",
             handout_grades(root, &all),
         );
     }
+    mpi::section(root, &chosen, whole, &mut report);
     Ok(report.finish())
 }
 
@@ -454,9 +467,32 @@ fn numbers(exercises: &[Exercise]) -> String {
 struct Report {
     passed: usize,
     failed: usize,
+    /// Why rows were skipped (each reason once).
+    skipped: Vec<String>,
+    n_skipped: usize,
+}
+
+/// True under `CI=true` (GitHub Actions, `.ci/run`): there, a skipped row is a failure.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
 }
 
 impl Report {
+    /// A heading for the rows that follow.
+    fn section(&self, title: &str) {
+        println!("== {title}");
+    }
+
+    /// A row that could not run here, and why (with what to install).
+    fn skip(&mut self, area: &str, check: &str, reason: &str) {
+        self.n_skipped += 1;
+        if !self.skipped.iter().any(|r| r == reason) {
+            self.skipped.push(reason.to_string());
+        }
+        println!("SKIP  {area:<12} {check}");
+        println!("        {reason}");
+    }
+
     fn record(&mut self, area: &str, check: &str, result: std::result::Result<String, String>) {
         match result {
             Ok(detail) => {
@@ -474,8 +510,19 @@ impl Report {
     }
 
     fn finish(self) -> ExitCode {
-        println!("{} passed, {} failed", self.passed, self.failed);
-        if self.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        if self.n_skipped == 0 {
+            println!("{} passed, {} failed", self.passed, self.failed);
+        } else {
+            println!("{} passed, {} failed, {} skipped", self.passed, self.failed, self.n_skipped);
+            for reason in &self.skipped {
+                println!("skipped: {reason}");
+            }
+        }
+        let skipped_in_ci = self.n_skipped > 0 && in_ci();
+        if skipped_in_ci {
+            println!("CI=true: MPI must be installed here, so skipped rows fail the check");
+        }
+        if self.failed == 0 && !skipped_in_ci { ExitCode::SUCCESS } else { ExitCode::FAILURE }
     }
 }
 

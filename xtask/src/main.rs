@@ -5,6 +5,8 @@
 //! * `grade` (CI on a student's repository): the graded tests of every exercise, under time
 //!   limits, scored, written as `results.json`, a Markdown summary and JUnit XML.
 //! * `handout DIR`: the student repository, without solutions.
+//! * `mpirun -p PACKAGE -n N` (week 4): builds the package with its `mpi` feature and runs it
+//!   under `mpirun`, printing the exact command line first.
 //! * `progress` (students): which exercises pass right now, with hints.
 //! * `watch [N]` (students): reruns the current exercise's tests each time a file of it is
 //!   saved, with hints on a key, and moves on when they pass.
@@ -12,6 +14,7 @@
 mod check;
 mod grade;
 mod handout;
+mod mpi;
 mod progress;
 mod watch;
 mod workspace;
@@ -39,6 +42,8 @@ enum Command {
         /// The directory to create; it must not exist yet, or be empty.
         dir: PathBuf,
     },
+    /// Week 4: build PACKAGE with its `mpi` feature and run it under `mpirun -n N`.
+    Mpirun(mpi::MpirunArgs),
     /// Students: which exercises pass right now, and a hint for the next one.
     Progress(progress::ProgressArgs),
     /// Students: reruns the first unsolved exercise's tests each time you save (h: hint, q: quit).
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&root, &args),
         Command::Grade(args) => grade::run(&root, &args),
         Command::Handout { dir } => handout::run(&root, &dir),
+        Command::Mpirun(args) => mpi::run(&root, &args),
         Command::Progress(args) => progress::run(&root, &args),
         Command::Watch(args) => watch::run(&root, &args),
         Command::SandboxInit { .. } => unreachable!("handled above"),

@@ -589,7 +589,7 @@ fn kill_group(group: i32) {
 }
 
 /// A process's state letter, from `/proc/PID/stat` (field 3).
-fn state(pid: &str) -> Option<char> {
+pub fn state(pid: &str) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat[stat.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
 }
