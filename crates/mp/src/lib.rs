@@ -52,12 +52,21 @@
 //! | `q.empty()`, `q.qsize()`, `q.get_nowait()` | none: [`q.get_timeout(Duration::ZERO)`](Queue::get_timeout) takes an item if one is there ([`Error::Timeout`] if not). As Python's docs say of `empty` and `qsize`, any answer may be wrong by the time you act on it: other processes put and get meanwhile, and an item just put may still be on its way. For a pipe: [`conn.poll(Duration::ZERO)`](Connection::poll) |
 //! | `pool.starmap(run, [(rank, conns_for_rank), ...])` | [`launch_each(run, args)`](launch_each) (rank `i` gets `args[i]`, pipe ends included) or [`launch(n, run, arg)`](launch) (the same `arg` for all), with [`Comm`] (MPI's rank/size/send/recv) |
 //! | (no bound in Python or MPI: a deadlocked group hangs) | [`Launch::run_timeout`], [`Comm::recv_timeout`] |
+//! | mpi4py's `comm.sendrecv(x, dest=d, source=s)` | [`comm.sendrecv(d, &x, s)`](Communicator::sendrecv) |
 //! | `RawArray('d', n)`, `shared_memory.SharedMemory` | [`SharedArray::<f64>::new(n)`](SharedArray::new) |
 //! | threads: `ThreadPool(n).map` | [`threads::ThreadPool::new(n)?.map(f, xs)`](threads::ThreadPool::map) (rayon) |
 //! | `time.perf_counter()` marks t0..t3 | [`timing::Phases`] (all intervals between marks) |
 //! | shell `time python3 prog.py` | [`timing::ProcessTimes::now()`](timing::ProcessTimes::now) (real/user/sys incl. children) |
 //! | "MB" vs "MiB" vs "Mb" | [`units::Bytes`], [`units::Bandwidth`], [`units::Unit`] |
 //! | `np.logspace(a, b, n)`, `np.unique(np.logspace(a, b, n).astype(int))` | [`mp::logspace(a, b, n)`](logspace), [`units::logspace_sizes(a, b, n)`](units::logspace_sizes) |
+//!
+//! ## Other transports
+//!
+//! For other transports, e.g. MPI via the mp-mpi crate, [`mp::peer`](peer): a [`Peer`] moves
+//! the messages of one connection, and [`Connection::from_peer`], [`Sender::from_peer`],
+//! [`Receiver::from_peer`] and [`Comm::from_peers`] build the same endpoints on it, so code
+//! written for pipes and [`Communicator`] runs unchanged across MPI ranks. mp does not depend
+//! on MPI.
 //!
 //! ## Task functions
 //!

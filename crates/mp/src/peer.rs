@@ -111,6 +111,7 @@ pub enum MessageKind {
 /// }
 ///
 /// # fn main() -> mp::Result<()> {
+/// # mp::init();
 /// let (left, right) = InMemory::pair();
 /// let a = mp::Connection::<(u32, String)>::from_peer(Arc::new(left));
 /// let b = mp::Connection::<(u32, String)>::from_peer(Arc::new(right));
@@ -120,7 +121,6 @@ pub enum MessageKind {
 /// assert_eq!(a.recv_vec::<f64>()?, [1.5, 2.5]);
 /// assert!(a.recv_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
 /// // It cannot be handed to another process:
-/// # mp::init();
 /// fn first(conn: mp::Connection<(u32, String)>) -> u32 { conn.recv().unwrap().0 }
 /// let error = mp::Process::spawn(first, b).unwrap_err();
 /// assert!(error.to_string().contains("connected to the in-memory peer right cannot be handed"));
