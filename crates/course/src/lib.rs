@@ -398,7 +398,8 @@ fn install_panic_hook(program: String, rank: Option<usize>) {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        // file:line:column, as a panic in a worker reports it (`mp::Error::TaskPanicked`).
+        let location = info.location().map(|location| location.to_string());
         if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
             // `cargo run -p exercise-1 | head`: the reader has all it wanted; stop quietly.
             std::process::exit(0);
