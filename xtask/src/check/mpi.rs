@@ -54,6 +54,12 @@ const SELFTEST: &str = "mp-mpi-selftest";
 /// What its rank 1 says when it panics.
 const PANIC_MESSAGE: &str = "deliberate panic on rank 1";
 
+/// A row's verdict on its runs: `Ok(detail)` or `Err(why)`.
+pub type Expect = Box<dyn Fn(&[Ran]) -> Result<String, String>>;
+
+/// An exercise's MPI rows, made from the exercise.
+type ExerciseRows = fn(&Exercise) -> Vec<MpiRow>;
+
 /// One MPI row of `check`: build, run, judge.
 pub struct MpiRow {
     /// The first column: `mpi`, or the exercise's name.
@@ -66,7 +72,7 @@ pub struct MpiRow {
     pub runs: Vec<Run>,
     /// The verdict on the runs (in the order of `runs`): `Ok(detail)` or `Err(why)`. A run
     /// that leaves a process of the binary behind fails the row whatever `expect` says.
-    pub expect: Box<dyn Fn(&[Ran]) -> Result<String, String>>,
+    pub expect: Expect,
 }
 
 /// One run of a row's binary.
@@ -271,7 +277,7 @@ fn todo_place(source: &str, function: &str) -> Option<(usize, usize)> {
 
 /// The rows of each exercise whose binary has an MPI path, by exercise number (see the
 /// module's documentation). Arguments keep each run to a few seconds.
-const EXERCISE_ROWS: &[(u32, fn(&Exercise) -> Vec<MpiRow>)] = &[
+const EXERCISE_ROWS: &[(u32, ExerciseRows)] = &[
     (2, |exercise| {
         vec![
             // The overhead experiment (local only) kept small for the local runs.
