@@ -81,7 +81,9 @@ const NOT_WRITTEN_YET: &str = "not yet implemented";
 ///   standard output to `/dev/null` (standard error stays). A [`usage`] error is printed by
 ///   rank 0 and every rank exits with 2; any other error is printed as `rank R: error: ...`
 ///   and ends the whole job (`MPI_Abort`, code 1), since other ranks may wait for this one;
-///   a panic prints its message once, with the rank, and ends the job (code 101).
+///   a panic prints its message once, with the rank, and ends the job (code 101). A failing
+///   rank other than 0 waits 0.3 s per rank (at most 3 s) before it speaks, so that when
+///   every rank fails alike (a `todo!` they all reach) the lowest one's message is the only one.
 ///
 /// ```no_run
 /// #[derive(clap::Parser)]
@@ -107,7 +109,7 @@ pub fn run<A: clap::Parser>(program: fn(A) -> Result) -> ExitCode {
     };
     let name = program_name();
     let Some(launcher) = launcher else {
-        install_panic_hook(name.clone(), String::new());
+        install_panic_hook(name.clone(), None);
         return match program(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => report(&name, error.as_ref()),
@@ -141,7 +143,7 @@ fn run_on_mpi<A>(
 ) -> ExitCode {
     let prefix = launcher.rank.map_or_else(String::new, |rank| format!("rank {rank}: "));
     // Before the session's hook, which prints through this one and then ends the job.
-    install_panic_hook(name.to_string(), prefix.clone());
+    install_panic_hook(name.to_string(), launcher.rank);
     let session = match mp_mpi::Session::init() {
         Ok(session) => session,
         Err(error) => {
@@ -168,6 +170,7 @@ fn run_on_mpi<A>(
         }
         Err(error) => {
             // Other ranks may wait for this one in a receive: end the whole job.
+            let_lower_ranks_speak_first(Some(rank));
             if let Some((message, location)) = unwritten_in_worker(error.as_ref()) {
                 eprint!("{prefix}");
                 explain_unwritten(name, &message, location.as_deref());
@@ -237,6 +240,47 @@ pub fn mpi_world() -> Option<mp::Comm> {
 /// ```
 pub fn with_mpi_session<R>(f: impl FnOnce(&mp_mpi::Session) -> R) -> Option<R> {
     SESSION.with(|cell| cell.try_borrow().ok()?.as_ref().map(f))
+}
+
+/// How many ranks the program runs: under `mpirun`, the size of the MPI job (mpirun's `-n`);
+/// otherwise `flag` (a `--ranks` given on the command line) or `default`.
+///
+/// Under `mpirun` a `--ranks` that differs from the job's size is a [`usage`] error (rank 0
+/// prints it, every rank exits with 2): the ranks are the processes mpirun started, and no
+/// flag can change their number. Declare the flag as an `Option` so that its absence shows:
+///
+/// ```
+/// #[derive(clap::Parser)]
+/// struct Args {
+///     /// Number of ranks (default 4). Under mpirun: mpirun's `-n`.
+///     #[arg(long)]
+///     ranks: Option<usize>,
+/// }
+///
+/// fn run(args: Args) -> course::Result {
+///     let n_ranks = course::ranks(args.ranks, 4)?;
+///     println!("{n_ranks} ranks");
+///     Ok(())
+/// }
+/// # assert_eq!(course::ranks(None, 4).unwrap(), 4); // not under mpirun
+/// # assert_eq!(course::ranks(Some(6), 4).unwrap(), 6);
+/// ```
+pub fn ranks(flag: Option<usize>, default: usize) -> Result<usize> {
+    ranks_in_job(flag, default, with_mpi_session(mp_mpi::Session::size))
+}
+
+/// [`ranks`], given the size of the MPI job (`None`: not under MPI).
+fn ranks_in_job(flag: Option<usize>, default: usize, job: Option<usize>) -> Result<usize> {
+    match (flag, job) {
+        (flag, None) => Ok(flag.unwrap_or(default)),
+        (Some(ranks), Some(size)) if ranks != size => Err(usage(format!(
+            "--ranks {ranks} does not match the MPI job, which has {size} rank{}: under mpirun \
+             the number of ranks is mpirun's -n. Leave --ranks out, or start {ranks} with \
+             `mpirun -n {ranks}`",
+            if size == 1 { "" } else { "s" }
+        ))),
+        (_, Some(size)) => Ok(size),
+    }
 }
 
 /// An error in how the program was called: a flag that is out of range, a size range that is
@@ -327,7 +371,25 @@ fn explain_unwritten(program: &str, message: &str, location: Option<&str>) {
     );
 }
 
-fn install_panic_hook(program: String, prefix: String) {
+/// How long a failing MPI rank waits, per rank above 0, before it prints its failure and ends
+/// the job (see [`let_lower_ranks_speak_first`]).
+const SPEAK_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Under MPI, a failing rank other than 0 waits a moment ([`SPEAK_AFTER`] times its rank, at
+/// most 10 times) before it prints why and ends the job. When several ranks fail alike (every
+/// rank reaches the same `todo!`), the lowest one's `MPI_Abort` ends the others while they
+/// wait, so the message is printed once; a rank that fails alone still speaks, a little later.
+/// Nothing waits outside MPI (`rank` is `None`).
+fn let_lower_ranks_speak_first(rank: Option<usize>) {
+    if let Some(rank) = rank.filter(|&rank| rank > 0) {
+        std::thread::sleep(SPEAK_AFTER * rank.min(10) as u32);
+    }
+}
+
+/// Prints panics as one message (a `todo!` as "not written yet"); under MPI (`rank` known)
+/// prefixed with the rank, after [`let_lower_ranks_speak_first`].
+fn install_panic_hook(program: String, rank: Option<usize>) {
+    let prefix = rank.map_or_else(String::new, |rank| format!("rank {rank}: "));
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let message = info
@@ -336,11 +398,13 @@ fn install_panic_hook(program: String, prefix: String) {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        // file:line:column, as a panic in a worker reports it (`mp::Error::TaskPanicked`).
+        let location = info.location().map(|location| location.to_string());
         if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
             // `cargo run -p exercise-1 | head`: the reader has all it wanted; stop quietly.
             std::process::exit(0);
         }
+        let_lower_ranks_speak_first(rank);
         if message.starts_with(NOT_WRITTEN_YET) {
             eprint!("{prefix}");
             explain_unwritten(&program, &message, location.as_deref());
@@ -617,6 +681,20 @@ mod tests {
         fn source(&self) -> Option<&(dyn StdError + 'static)> {
             Some(self.0.as_ref())
         }
+    }
+
+    #[test]
+    fn ranks_come_from_the_flag_locally_and_from_the_mpi_job_under_mpirun() {
+        assert_eq!(ranks_in_job(None, 4, None).unwrap(), 4);
+        assert_eq!(ranks_in_job(Some(7), 4, None).unwrap(), 7);
+        assert_eq!(ranks_in_job(None, 4, Some(6)).unwrap(), 6);
+        assert_eq!(ranks_in_job(Some(6), 4, Some(6)).unwrap(), 6);
+        let error = ranks_in_job(Some(3), 4, Some(5)).unwrap_err();
+        assert!(error.downcast_ref::<UsageError>().is_some());
+        let text = error.to_string();
+        assert!(text.contains("--ranks 3 does not match the MPI job, which has 5 ranks"), "{text}");
+        assert!(text.contains("mpirun's -n"), "{text}");
+        assert!(ranks_in_job(Some(2), 4, Some(1)).unwrap_err().to_string().contains("1 rank:"));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 mod given;
 
-pub use given::{Overhead, RingPlace, Token, Visit, get_while_alive, sum_list};
+pub use given::{
+    MpiRing, Overhead, Placement, RingPlace, Token, Visit, get_while_alive, ring_on_mpi, sum_list,
+};
 
 use mp::Queue;
 

@@ -2,7 +2,9 @@
 //! processes costs: the same work without processes, with Pool(1) and with one Process and a
 //! Queue, timed with the lecture's marks t0..t3 and as `time` reports it.
 //!
-//! Run `cargo run -p exercise-2 -- --help` for the flags.
+//! Run `cargo run -p exercise-2 -- --help` for the flags. Under `mpirun` (built with
+//! `--features mpi`) the ring's ranks are the MPI ranks, and the overhead experiment, which
+//! starts local processes, is skipped.
 
 use std::{path::PathBuf, process::ExitCode, time::Instant};
 
@@ -13,17 +15,19 @@ use mp::{
     units::{Bytes, Unit},
 };
 use process_launch::{
-    Overhead, ring_by_hand, ring_links, with_pool_of_one, with_process_and_queue, without_processes,
+    MpiRing, Overhead, ring_by_hand, ring_links, ring_on_mpi, with_pool_of_one,
+    with_process_and_queue, without_processes,
 };
 
 /// Sends a token round a ring of --ranks processes started by hand, then times the same work
 /// (summing --lists lists of --work numbers) without processes, with Pool(1), and with one
-/// Process that returns its result through a Queue.
+/// Process that returns its result through a Queue. Under mpirun: the ring of MPI ranks only.
 #[derive(Parser)]
 struct Args {
-    /// Number of processes in the ring (NP). 1 is a ring too: rank 0 sends to itself.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-    ranks: u32,
+    /// Number of processes in the ring (NP), 4 if not given. 1 is a ring too: rank 0 sends to
+    /// itself. Under mpirun the ranks are mpirun's `-n`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    ranks: Option<u32>,
 
     /// Numbers in each list of the overhead experiment (each number is 8 bytes).
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=50_000_000))]
@@ -37,6 +41,9 @@ struct Args {
     #[arg(long, default_value = "target/course/exercise-2/overhead.csv", value_parser = course::writable_path)]
     csv: PathBuf,
 }
+
+/// The number of ranks without --ranks (and without mpirun).
+const DEFAULT_RANKS: usize = 4;
 
 /// The most numbers the overhead experiment may hold (400 MB; each process holds a copy).
 const MAX_NUMBERS: u64 = 50_000_000;
@@ -60,8 +67,18 @@ fn run(args: Args) -> course::Result {
     if cfg!(debug_assertions) {
         println!("(figures from a debug build; add --release)\n");
     }
-    ring(args.ranks as usize)?;
-    overhead(args.lists, args.work, &args.csv)?;
+    let n_ranks = course::ranks(args.ranks.map(|ranks| ranks as usize), DEFAULT_RANKS)?;
+    if let Some(world) = course::mpi_world() {
+        ring_on_mpi_ranks(world, n_ranks)?;
+        println!(
+            "\nThe overhead experiment (Pool(1), Process + Queue) starts local processes: skipped \
+             under MPI. Run it with `cargo run -p {}`.",
+            env!("CARGO_PKG_NAME")
+        );
+    } else {
+        ring(n_ranks)?;
+        overhead(args.lists, args.work, &args.csv)?;
+    }
     println!(
         "\nThis whole program, as `time` prints it (under `cargo run` this includes cargo's own \
          check; run the binary in target/ to compare with `time`):\n{}",
@@ -77,25 +94,13 @@ fn ring(n_ranks: usize) -> course::Result {
     let token = ring_by_hand(n_ranks)?;
     let elapsed = started.elapsed();
 
-    let arrows: Vec<String> = links.iter().map(|(from, to)| format!("{from}->{to}")).collect();
     println!(
         "A ring of {} by hand: {} ({})",
         plural(n_ranks, "process", "processes"),
         plural(links.len(), "one-way pipe", "one-way pipes"),
-        arrows.join(", ")
+        arrows(&links)
     );
-    let ranks: Vec<usize> = token.iter().map(|visit| visit.rank).collect();
-    if ranks != (0..n_ranks).collect::<Vec<_>>() {
-        return Err(format!(
-            "the token came back to rank 0 having visited the ranks {ranks:?}; it must visit \
-             0, 1, ..., {} once each, in that order",
-            n_ranks - 1
-        )
-        .into());
-    }
-    let stops: Vec<String> =
-        token.iter().map(|visit| format!("rank {} (pid {})", visit.rank, visit.pid)).collect();
-    println!("  the token went {} -> back to rank 0", stops.join(" -> "));
+    print_token(&token, n_ranks)?;
     println!(
         "  {:.1} ms in all, from creating the pipes to joining the last process",
         elapsed.as_secs_f64() * 1e3
@@ -118,6 +123,73 @@ fn ring(n_ranks: usize) -> course::Result {
         results[0],
         elapsed.as_secs_f64() * 1e3
     );
+    Ok(())
+}
+
+/// Under mpirun: the ring of MPI ranks with the student's `ring_rank`, where each rank ran, and
+/// the same ring on the MPI `world` as a `Comm` (every rank runs this; rank 0 prints).
+fn ring_on_mpi_ranks(world: Comm, n_ranks: usize) -> course::Result {
+    // As in a local run, the student's links first (on every rank: a `todo!` there fails alike).
+    let links = ring_links(n_ranks);
+    if let Some(ring) = ring_on_mpi().ok_or("not under mpirun")?? {
+        print_mpi_ring(&ring, &links, n_ranks)?;
+    }
+    if n_ranks < 2 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let token = ring_with_comm(world, ());
+    println!(
+        "The same with the MPI world as an mp::Comm (the function that mp::Launch's ranks run \
+         locally): token {token:?}, {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// What rank 0 prints about the ring of MPI ranks: the token as a local run prints it, and
+/// where each rank ran.
+fn print_mpi_ring(ring: &MpiRing, links: &[(usize, usize)], n_ranks: usize) -> course::Result {
+    println!(
+        "A ring of {} started by mpirun: {} ({}), each end a Receiver or Sender over MPI",
+        plural(n_ranks, "MPI rank", "MPI ranks"),
+        plural(links.len(), "one-way link", "one-way links"),
+        arrows(links)
+    );
+    print_token(&ring.token, n_ranks)?;
+    println!(
+        "  {:.1} ms from rank 0's first send until the token came back",
+        ring.elapsed.as_secs_f64() * 1e3
+    );
+    println!("Where the ranks ran (gathered on rank 0 through the MPI world):");
+    let mut table = course::Table::new(&["rank", "processor", "pid"]);
+    for place in &ring.placements {
+        table.row([place.rank.to_string(), place.processor.clone(), place.pid.to_string()]);
+    }
+    print!("{table}");
+    Ok(())
+}
+
+/// "0->1, 1->2, 2->0".
+fn arrows(links: &[(usize, usize)]) -> String {
+    let arrows: Vec<String> = links.iter().map(|(from, to)| format!("{from}->{to}")).collect();
+    arrows.join(", ")
+}
+
+/// Checks that the token visited every rank once, in order, and prints its way round.
+fn print_token(token: &process_launch::Token, n_ranks: usize) -> course::Result {
+    let ranks: Vec<usize> = token.iter().map(|visit| visit.rank).collect();
+    if ranks != (0..n_ranks).collect::<Vec<_>>() {
+        return Err(format!(
+            "the token came back to rank 0 having visited the ranks {ranks:?}; it must visit \
+             0, 1, ..., {} once each, in that order",
+            n_ranks - 1
+        )
+        .into());
+    }
+    let stops: Vec<String> =
+        token.iter().map(|visit| format!("rank {} (pid {})", visit.rank, visit.pid)).collect();
+    println!("  the token went {} -> back to rank 0", stops.join(" -> "));
     Ok(())
 }
 

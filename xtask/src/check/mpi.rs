@@ -16,11 +16,16 @@
 //! ```text
 //! (4, |exercise| vec![
 //!     // solution-4: `--ranks 4` locally, `mpirun -n 4`, `--ranks 5`, `mpirun -n 5`: same tables
-//!     MpiRow::same_as_local(exercise, &[4, 5], &[], deterministic::markdown_without_times),
+//!     MpiRow::same_as_local(exercise, &[4, 5], &["--calls", "20"], deterministic::before_mpi_heading),
 //!     // exercise-4: fails under `mpirun -n 4` with the same "not written yet" place as locally
 //!     MpiRow::fails_as_locally(exercise, 4, &[]),
 //! ]),
 //! ```
+//!
+//! What "the same" means is a function of the output in [`deterministic`]: what does not
+//! depend on timing, process ids or the machine. When the first function the MPI path reaches
+//! is not the one a local run reaches first (exercise 3's MPI path runs only `gather`, a
+//! local run stops first in `gather_shared_end`), [`MpiRow::fails_in`] names it.
 
 use std::{
     path::{Path, PathBuf},
@@ -74,7 +79,6 @@ pub struct MpiRow {
 #[derive(Debug, Clone)]
 pub enum Run {
     /// The binary on its own (its local path: `mp::launch`), with these arguments.
-    #[allow(dead_code, reason = "the API of per-exercise rows: EXERCISE_ROWS has none yet")]
     Local(Vec<String>),
     /// `mpirun -n ranks` with this machine's flags (`mpi::job`) and these arguments.
     Mpirun { ranks: usize, args: Vec<String> },
@@ -120,7 +124,6 @@ impl Ran {
     }
 }
 
-#[allow(dead_code, reason = "the API of per-exercise rows: EXERCISE_ROWS has none yet")]
 impl MpiRow {
     /// The solution's binary, built with MPI, prints the same thing (after `deterministic`,
     /// which keeps what does not depend on timing) with `--ranks N` on its own and under
@@ -214,11 +217,149 @@ impl MpiRow {
             }),
         }
     }
+
+    /// The unsolved exercise's binary, built with MPI, fails under `mpirun -n ranks` by itself
+    /// (non-zero, not mpirun's time limit) with the "not written yet" message at the `todo!`
+    /// of `function` in its `src/lib.rs`: for an MPI path whose first call to the student's
+    /// code is not the local run's.
+    pub fn fails_in(exercise: &Exercise, ranks: usize, args: &[&str], function: &str) -> MpiRow {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let lib = exercise.dir.join("src/lib.rs");
+        let place = std::fs::read_to_string(&lib)
+            .map_err(|e| format!("cannot read {}: {e}", lib.display()))
+            .and_then(|source| {
+                todo_place(&source, function)
+                    .ok_or_else(|| format!("no `todo!` in `fn {function}` of {}", lib.display()))
+            })
+            .map(|(line, column)| {
+                format!("exercises/{}/src/lib.rs:{line}:{column}", exercise.name)
+            });
+        MpiRow {
+            area: exercise.name.clone(),
+            check: format!(
+                "the unsolved exercise fails under `mpirun -n {ranks}` at the `todo!` of `{function}`"
+            ),
+            build: Build { package: exercise.name.clone(), mpi: true, bin: None },
+            runs: vec![Run::Mpirun { ranks, args }],
+            expect: Box::new(move |ran| {
+                let expected = place.clone()?;
+                let run = &ran[0];
+                if !run.outcome.code.is_some_and(|code| code != 0 && code != mpi::TIMED_OUT) {
+                    return Err(format!("expected it to fail by itself: {}", run.describe()));
+                }
+                let places = unwritten_places(&run.outcome.stderr);
+                if places != [expected.clone()] {
+                    return Err(format!(
+                        "expected \"not written yet\" at {expected} only, saw {places:?}: {}",
+                        run.describe()
+                    ));
+                }
+                Ok(format!("{}, not written yet at {expected}", run.status()))
+            }),
+        }
+    }
+}
+
+/// The line and column (both from 1) of the first `todo!` in `fn function` of `source`.
+fn todo_place(source: &str, function: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let start = lines.iter().position(|line| {
+        let line = line.trim_start();
+        let line = line.strip_prefix("pub ").unwrap_or(line);
+        line.strip_prefix("fn ")
+            .and_then(|rest| rest.strip_prefix(function))
+            .is_some_and(|rest| rest.starts_with(['(', '<']))
+    })?;
+    let (index, line) = lines.iter().enumerate().skip(start).find(|(_, l)| l.contains("todo!("))?;
+    let column = line[..line.find("todo!(")?].chars().count() + 1;
+    Some((index + 1, column))
 }
 
 /// The rows of each exercise whose binary has an MPI path, by exercise number (see the
-/// module's documentation). None yet: exercises 2 to 5 get their MPI paths next.
-const EXERCISE_ROWS: &[(u32, ExerciseRows)] = &[];
+/// module's documentation). Arguments keep each run to a few seconds.
+const EXERCISE_ROWS: &[(u32, ExerciseRows)] = &[
+    (2, |exercise| {
+        vec![
+            // The overhead experiment (local only) kept small for the local runs.
+            MpiRow::same_as_local(
+                exercise,
+                &[4, 5],
+                &["--lists", "2", "--work", "1000"],
+                deterministic::ring_tokens,
+            ),
+            MpiRow::fails_as_locally(exercise, 4, &[]),
+        ]
+    }),
+    (3, |exercise| {
+        vec![
+            MpiRow::same_as_local(
+                exercise,
+                &[4, 5],
+                &["--len", "1000", "--repeat", "1"],
+                deterministic::gathered_table,
+            ),
+            // Under MPI only (b) runs: the student's `gather` is the first function reached.
+            MpiRow::fails_in(exercise, 4, &[], "gather"),
+        ]
+    }),
+    (4, |exercise| {
+        vec![
+            MpiRow::same_as_local(
+                exercise,
+                &[4, 5],
+                &["--calls", "20"],
+                deterministic::before_mpi_heading,
+            ),
+            MpiRow::fails_as_locally(exercise, 4, &[]),
+        ]
+    }),
+];
+
+/// What of an exercise's output must be the same under mpirun as locally: the parts that do
+/// not depend on timing, process ids or the machine.
+pub mod deterministic {
+    /// Exercise 2: the token's way round (`rank 2 (pid _)`, process ids hidden) and the token
+    /// of the ring written against `Comm` (`token [0, 1, 2, 3]`).
+    pub fn ring_tokens(output: &str) -> String {
+        let mut kept = Vec::new();
+        for line in output.lines() {
+            if line.contains("the token went") {
+                kept.push(hide_pids(line));
+            } else if let Some(start) = line.find("token [") {
+                let token = &line[start..];
+                kept.push(token[..token.find(']').map_or(token.len(), |end| end + 1)].to_string());
+            }
+        }
+        kept.join("\n")
+    }
+
+    /// `(pid 1234)` as `(pid _)`.
+    fn hide_pids(line: &str) -> String {
+        let mut out = String::new();
+        let mut rest = line;
+        while let Some(at) = rest.find("(pid ") {
+            out.push_str(&rest[..at + "(pid ".len()]);
+            rest = rest[at + "(pid ".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+            out.push('_');
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Exercise 3: what rank 0 gathered, from its heading to the end.
+    pub fn gathered_table(output: &str) -> String {
+        output.find("What rank 0 gathered").map_or_else(String::new, |at| output[at..].to_string())
+    }
+
+    /// Exercise 4's heading of what only a run under mpirun prints (its `MPI_HEADING`).
+    pub const MPI_HEADING: &str = "## Under MPI: MPI's own collectives beside yours";
+
+    /// Exercise 4: everything before the heading of the MPI-only section (all of a local run).
+    pub fn before_mpi_heading(output: &str) -> String {
+        let end = output.find(MPI_HEADING).unwrap_or(output.len());
+        output[..end].trim_end().to_string()
+    }
+}
 
 fn exercise_rows(exercise: &Exercise) -> Vec<MpiRow> {
     EXERCISE_ROWS
@@ -229,7 +370,6 @@ fn exercise_rows(exercise: &Exercise) -> Vec<MpiRow> {
 }
 
 /// The `where: FILE:LINE` lines of `course`'s "not written yet" message, each once.
-#[allow(dead_code, reason = "the API of per-exercise rows: EXERCISE_ROWS has none yet")]
 fn unwritten_places(stderr: &str) -> Vec<String> {
     let mut places: Vec<String> = stderr
         .lines()
@@ -242,7 +382,6 @@ fn unwritten_places(stderr: &str) -> Vec<String> {
 }
 
 /// The first line where two texts differ, with its number.
-#[allow(dead_code, reason = "the API of per-exercise rows: EXERCISE_ROWS has none yet")]
 fn first_difference(want: &str, got: &str) -> String {
     let (mut want_lines, mut got_lines) = (want.lines(), got.lines());
     for number in 1.. {
@@ -454,6 +593,42 @@ mod tests {
                       where: exercises/exercise-4/src/lib.rs:42:5\n";
         assert_eq!(unwritten_places(stderr), ["exercises/exercise-4/src/lib.rs:42:5"]);
         assert!(unwritten_places("error: something else").is_empty());
+    }
+
+    #[test]
+    fn the_place_of_a_function_s_todo_is_its_line_and_column() {
+        let source = "pub fn gather_star() {\n    todo!(\"a\")\n}\n\npub fn gather<C>(c: C) {\n    \
+                      let x = 1;\n    todo!(\n        \"b\"\n    )\n}\n";
+        assert_eq!(todo_place(source, "gather"), Some((7, 5)));
+        assert_eq!(todo_place(source, "gather_star"), Some((2, 5)));
+        assert_eq!(todo_place(source, "missing"), None);
+    }
+
+    #[test]
+    fn the_deterministic_parts_leave_out_pids_times_and_the_mpi_section() {
+        let local = "A ring of 2 processes by hand: 2 one-way pipes (0->1, 1->0)\n  the token went \
+                     rank 0 (pid 11) -> rank 1 (pid 12) -> back to rank 0\n  1.0 ms\nThe same \
+                     with mp::Launch: 2 two-way connections, token [0, 1], 3.1 ms\n";
+        let mpi = "A ring of 2 MPI ranks: 2 one-way links (0->1, 1->0)\n  the token went rank 0 \
+                   (pid 7) -> rank 1 (pid 8) -> back to rank 0\n| 0 | vm | 7 |\nThe same with \
+                   the MPI world: token [0, 1], 0.2 ms\n";
+        let kept = deterministic::ring_tokens(local);
+        assert_eq!(
+            kept,
+            "  the token went rank 0 (pid _) -> rank 1 (pid _) -> back to rank 0\ntoken [0, 1]"
+        );
+        assert_eq!(deterministic::ring_tokens(mpi), kept);
+
+        let gathered = "(a) skipped\nWhat rank 0 gathered:\n| rank |\n| 0 |\n";
+        assert_eq!(
+            deterministic::gathered_table(gathered),
+            "What rank 0 gathered:\n| rank |\n| 0 |\n"
+        );
+
+        let heading = deterministic::MPI_HEADING;
+        let with_mpi = format!("tables\nlast line\n\n{heading}\n\n| MPI_Bcast | 3.1 |\n");
+        assert_eq!(deterministic::before_mpi_heading(&with_mpi), "tables\nlast line");
+        assert_eq!(deterministic::before_mpi_heading("tables\nlast line\n"), "tables\nlast line");
     }
 
     #[test]
