@@ -57,6 +57,17 @@ fn four_ranks_exchange_typed_and_raw_messages_through_a_comm() {
 }
 
 #[test]
+fn a_hang_up_ends_an_echo_loop_as_a_closed_pipe_does() {
+    let _watchdog = mp::testing::watchdog(Duration::from_secs(120));
+    let (output, _) = mpirun(2, "hang-up");
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+    for rank in 0..2 {
+        assert!(stderr.contains(&format!("rank {rank}: hang-up checks passed")), "{stderr}");
+    }
+}
+
+#[test]
 fn a_panicking_rank_ends_the_job_with_its_message_once() {
     let _watchdog = mp::testing::watchdog(Duration::from_secs(120));
     let (output, took) = mpirun(4, "panic");
