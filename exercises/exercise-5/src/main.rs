@@ -596,23 +596,24 @@ fn measure_nested(args: &Args, sizes: &[u64]) -> Result<Vec<Measured>, String> {
     let samples = PrivateFile::new("tcp-samples")
         .map_err(|e| failed(format!("no temporary file for the samples: {e}")))?;
     let forwarded: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let job = Mpirun::new(program, 2)
-        .timeout(time_limit(args, sizes))
-        .isolated_without_remote_shell()
-        .mca("btl", "self,tcp")
-        .args(forwarded)
-        .args(["--mpi-transport-run", "tcp", "--samples-out"])
-        .arg(&samples.0)
-        .outside_this_job();
-    println!(
-        "MPI over TCP: rank 0 starts a nested job (rank 1 sleeps meanwhile):\n  {}",
-        job.display()
-    );
-    let output = job
-        .command()
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| failed(format!("`mpirun` could not start: {e}")))?;
+    // On every CPU: mpirun bound rank 0 to one core, and the nested mpirun, which inherits
+    // that, would then put both of its ranks there.
+    let output = mp_mpi::with_every_cpu(|| {
+        let job = Mpirun::new(&program, 2)
+            .timeout(time_limit(args, sizes))
+            .isolated_without_remote_shell()
+            .mca("btl", "self,tcp")
+            .args(&forwarded)
+            .args(["--mpi-transport-run", "tcp", "--samples-out"])
+            .arg(&samples.0)
+            .outside_this_job();
+        println!(
+            "MPI over TCP: rank 0 starts a nested job (rank 1 sleeps meanwhile):\n  {}",
+            job.display()
+        );
+        job.command().stdin(Stdio::null()).output()
+    })
+    .map_err(|e| failed(format!("`mpirun` could not start: {e}")))?;
     if !output.status.success() {
         let status = output.status.code().map_or_else(
             || "was killed by a signal".to_string(),
