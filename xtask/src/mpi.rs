@@ -299,9 +299,14 @@ fn libclang() -> Libclang {
                 continue;
             }
             found = true;
-            // Its resource directory is next to the real file, not next to a symbolic link.
+            // Its resource directory is next to the real file, or next to the symbolic link
+            // (Debian: /usr/lib/llvm-14/lib/libclang.so -> ../../x86_64-linux-gnu/..., with
+            // the headers in /usr/lib/llvm-14/lib/clang/14.0.6/include).
             let real = std::fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path());
-            if real.parent().is_some_and(has_clang_headers) {
+            let link = entry.path();
+            if real.parent().is_some_and(has_clang_headers)
+                || link.parent().is_some_and(has_clang_headers)
+            {
                 return Libclang::Found;
             }
         }
