@@ -174,6 +174,13 @@ fn session_free_send_fails() -> bool {
         .is_err_and(|error| error.to_string().contains("initialised for one thread"))
 }
 
+/// One line on standard error in one write: `eprintln!` writes its pieces one by one, and
+/// under mpirun the pieces of two ranks interleave ("rank rank 0: ...\n1: ...").
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
 fn main() -> ExitCode {
     mp::init();
     let scenario = std::env::args().nth(1).unwrap_or_default();
@@ -187,16 +194,16 @@ fn main() -> ExitCode {
     let rank = session.rank();
     match scenario.as_str() {
         "messages" => match messages(&session) {
-            Ok(()) => eprintln!("rank {rank}: all checks passed"),
+            Ok(()) => say(&format!("rank {rank}: all checks passed")),
             Err(what) => {
-                eprintln!("rank {rank}: check failed: {what}");
+                say(&format!("rank {rank}: check failed: {what}"));
                 mp_mpi::abort(1);
             }
         },
         "hang-up" => match hang_up(&session) {
-            Ok(()) => eprintln!("rank {rank}: hang-up checks passed"),
+            Ok(()) => say(&format!("rank {rank}: hang-up checks passed")),
             Err(what) => {
-                eprintln!("rank {rank}: check failed: {what}");
+                say(&format!("rank {rank}: check failed: {what}"));
                 mp_mpi::abort(1);
             }
         },
