@@ -15,6 +15,11 @@ fn mpirun(ranks: usize, scenario: &str) -> (Output, Duration) {
     if let Some(missing) = mp_mpi::mpirun_missing() {
         panic!("the `mpi` feature's tests need mpirun: {missing}");
     }
+    // One job at a time: the test harness runs tests in parallel, and concurrent jobs on a
+    // small machine make Open MPI drop its own messages ("ORTE_ERROR_LOG: Out of resource in
+    // show_help.c"), which the tests look for.
+    static ONE_JOB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = ONE_JOB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let job = Mpirun::new(SELFTEST, ranks)
         .timeout(Duration::from_secs(60))
         .bind_to(Binding::None)
