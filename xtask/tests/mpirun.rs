@@ -28,7 +28,7 @@ fn mpirun(args: &[&str], path: Option<&Path>) -> (Option<i32>, String, String) {
     }
     // Pipes, not files: Open MPI forwards every rank's output, and writes of two ranks into
     // one file opened without O_APPEND overwrite each other.
-    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = child.spawn().unwrap();
     // Read by threads that hand the text over a channel: a process left behind that holds a
     // pipe open fails the test after a while instead of hanging it.

@@ -61,8 +61,14 @@ pub struct MpiRow {
     pub runs: Vec<Run>,
     /// The verdict on the runs (in the order of `runs`): `Ok(detail)` or `Err(why)`. A run
     /// that leaves a process of the binary behind fails the row whatever `expect` says.
-    pub expect: Box<dyn Fn(&[Ran]) -> Result<String, String>>,
+    pub expect: Expect,
 }
+
+/// A row's verdict on its runs: `Ok(detail)` or `Err(why)`.
+pub type Expect = Box<dyn Fn(&[Ran]) -> Result<String, String>>;
+
+/// An exercise's rows, made from the exercise.
+type ExerciseRows = fn(&Exercise) -> Vec<MpiRow>;
 
 /// One run of a row's binary.
 #[derive(Debug, Clone)]
@@ -212,7 +218,7 @@ impl MpiRow {
 
 /// The rows of each exercise whose binary has an MPI path, by exercise number (see the
 /// module's documentation).
-const EXERCISE_ROWS: &[(u32, fn(&Exercise) -> Vec<MpiRow>)] = &[(5, exercise_5::rows)];
+const EXERCISE_ROWS: &[(u32, ExerciseRows)] = &[(5, exercise_5::rows)];
 
 /// Exercise 5 (ping-pong bandwidth) under `mpirun -n 2`: rank 0 measures the `mp` pipe, MPI
 /// through the job's shared memory and MPI through TCP (a nested `mpirun` it starts), and
