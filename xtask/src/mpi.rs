@@ -54,6 +54,7 @@ pub fn run(root: &Path, args: &MpirunArgs) -> Result<ExitCode> {
     check_timeout(args.timeout)?;
     let packages = packages(root)?;
     has_mpi_feature(&packages, &args.package)?;
+    which_bin(&packages, &args.package, args.bin.as_deref())?;
     if let Some(line) = mp_mpi::mpirun_missing() {
         return Err(line.into());
     }
@@ -299,14 +300,10 @@ fn libclang() -> Libclang {
                 continue;
             }
             found = true;
-            // Its resource directory is next to the real file, or next to the symbolic link
-            // (Debian: /usr/lib/llvm-14/lib/libclang.so -> ../../x86_64-linux-gnu/..., with
-            // the headers in /usr/lib/llvm-14/lib/clang/14.0.6/include).
+            // Its resource directory is next to the path it was loaded from (Debian's
+            // /usr/lib/llvm-N/lib, a symbolic link) or next to the file itself.
             let real = std::fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path());
-            let link = entry.path();
-            if real.parent().is_some_and(has_clang_headers)
-                || link.parent().is_some_and(has_clang_headers)
-            {
+            if has_clang_headers(&dir) || real.parent().is_some_and(has_clang_headers) {
                 return Libclang::Found;
             }
         }
@@ -327,6 +324,8 @@ fn has_clang_headers(lib_dir: &Path) -> bool {
 pub struct Package {
     pub name: String,
     pub features: Vec<String>,
+    /// Its binaries' names.
+    pub bins: Vec<String>,
 }
 
 /// The workspace's packages, from `cargo metadata`.
@@ -350,6 +349,15 @@ pub fn packages(root: &Path) -> Result<Vec<Package>> {
                     .as_object()
                     .map(|features| features.keys().cloned().collect())
                     .unwrap_or_default(),
+                bins: package["targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|target| {
+                        target["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin"))
+                    })
+                    .filter_map(|target| target["name"].as_str().map(String::from))
+                    .collect(),
             })
         })
         .collect())
@@ -382,6 +390,25 @@ pub fn has_mpi_feature(packages: &[Package], name: &str) -> Result<()> {
                 .into())
         }
         Some(_) => Ok(()),
+    }
+}
+
+/// `Ok` when `bin` names one of the package's binaries, or when it is `None` and the package
+/// has exactly one; else one line naming them.
+pub fn which_bin(packages: &[Package], name: &str, bin: Option<&str>) -> Result<()> {
+    let bins = packages.iter().find(|p| p.name == name).map(|p| p.bins.clone()).unwrap_or_default();
+    match (bin, bins.as_slice()) {
+        (_, []) => Err(format!("`{name}` has no binary to run").into()),
+        (None, [_]) => Ok(()),
+        (Some(bin), bins) if bins.iter().any(|b| b == bin) => Ok(()),
+        (None, bins) => Err(format!(
+            "`{name}` has several binaries ({}): say which with --bin NAME",
+            bins.join(", ")
+        )
+        .into()),
+        (Some(bin), bins) => {
+            Err(format!("`{name}` has no binary `{bin}`; its binaries: {}", bins.join(", ")).into())
+        }
     }
 }
 
@@ -433,6 +460,7 @@ mod tests {
         let package = |name: &str, features: &[&str]| Package {
             name: name.into(),
             features: features.iter().map(|f| f.to_string()).collect(),
+            bins: Vec::new(),
         };
         let all =
             [package("solution-4", &["mpi"]), package("mp", &[]), package("mp-mpi", &["mpi"])];
@@ -444,6 +472,25 @@ mod tests {
         assert!(error.contains("no package `nope`"), "{error}");
         let error = has_mpi_feature(&all[1..2], "mp").unwrap_err().to_string();
         assert!(error.contains("no package of this workspace has one yet"), "{error}");
+    }
+
+    #[test]
+    fn a_package_with_several_binaries_needs_bin() {
+        let package = |bins: &[&str]| Package {
+            name: "p".into(),
+            features: vec!["mpi".into()],
+            bins: bins.iter().map(|b| b.to_string()).collect(),
+        };
+        assert!(which_bin(&[package(&["a"])], "p", None).is_ok());
+        let several = [package(&["a", "b"])];
+        assert!(which_bin(&several, "p", Some("b")).is_ok());
+        let error = which_bin(&several, "p", None).unwrap_err().to_string();
+        assert!(error.contains("several binaries (a, b): say which with --bin NAME"), "{error}");
+        let error = which_bin(&several, "p", Some("c")).unwrap_err().to_string();
+        assert!(error.contains("no binary `c`; its binaries: a, b"), "{error}");
+        assert!(
+            which_bin(&[package(&[])], "p", None).unwrap_err().to_string().contains("no binary")
+        );
     }
 
     #[test]

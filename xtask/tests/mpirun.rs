@@ -11,6 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// mp-mpi's program of MPI scenarios.
+const SELFTEST: &str = "mp-mpi-selftest";
+
 /// Long enough for a cold release build of rsmpi (bindgen) on a loaded 2-core machine.
 const LIMIT: Duration = Duration::from_secs(1200);
 
@@ -22,14 +25,32 @@ fn workspace_root() -> PathBuf {
 /// when given. Returns (exit code, stdout, stderr).
 fn mpirun(args: &[&str], path: Option<&Path>) -> (Option<i32>, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.arg("mpirun").args(args).current_dir(workspace_root()).env("CARGO", env!("CARGO"));
+    command.arg("mpirun").args(args);
+    xtask(command, path, &[])
+}
+
+/// Runs xtask `command` from the workspace root under the watchdog, with `PATH` replaced
+/// when `path` is given and `env` set (an empty value removes the variable).
+fn xtask(
+    mut command: Command,
+    path: Option<&Path>,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
+    command.current_dir(workspace_root()).env("CARGO", env!("CARGO"));
     if let Some(path) = path {
         command.env("PATH", path);
     }
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
     // Pipes, not files: Open MPI forwards every rank's output, and writes of two ranks into
     // one file opened without O_APPEND overwrite each other.
-    let child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = child.spawn().unwrap();
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
     // Read by threads that hand the text over a channel: a process left behind that holds a
     // pipe open fails the test after a while instead of hanging it.
     let read = |pipe: Option<Box<dyn Read + Send>>| {
@@ -93,12 +114,14 @@ fn unknown_packages_and_packages_without_mpi_are_refused_naming_those_with_it() 
     refused(&["-p", "mp", "-n", "2"], None, "`mp` has no `mpi` feature");
     refused(&["-p", "mp", "-n", "2"], None, "packages that have one: ");
     refused(&["-p", "mp", "-n", "2"], None, "mp-mpi");
+    refused(&["-p", "mp-mpi", "-n", "2"], None, "several binaries");
+    refused(&["-p", "mp-mpi", "--bin", "nope", "-n", "2"], None, "no binary `nope`");
 }
 
 #[test]
 fn a_machine_without_mpirun_is_told_which_packages_to_install() {
     let empty = tempfile::Builder::new().prefix("xtask-no-mpirun-").tempdir().unwrap();
-    refused(&["-p", "mp-mpi", "-n", "2"], Some(empty.path()), "openmpi-bin libopenmpi-dev");
+    refused(&["-p", "solution-4", "-n", "2"], Some(empty.path()), "openmpi-bin libopenmpi-dev");
 }
 
 /// Live (not zombie) processes whose executable is `program`.
@@ -126,8 +149,10 @@ fn where_mpirun_is_installed_a_real_job_runs_and_leaves_nothing() {
             return;
         }
     }
-    let (code, stdout, stderr) =
-        mpirun(&["-p", "mp-mpi", "-n", "2", "--timeout", "120", "--", "messages"], None);
+    let (code, stdout, stderr) = mpirun(
+        &["-p", "mp-mpi", "--bin", SELFTEST, "-n", "2", "--timeout", "120", "--", "messages"],
+        None,
+    );
     if code == Some(2) && stderr.contains("error: the MPI build failed: ") {
         // mpirun without libclang or MPI's headers: the one-line explanation is the answer,
         // except in CI, where everything must be installed.
@@ -145,4 +170,26 @@ fn where_mpirun_is_installed_a_real_job_runs_and_leaves_nothing() {
     assert_eq!(stderr.matches("all checks passed").count(), 2, "{stderr}");
     let program = workspace_root().join("target/release/mp-mpi-selftest");
     assert_eq!(processes_of(&program), Vec::<String>::new());
+}
+
+#[test]
+fn without_mpi_check_lists_its_mpi_rows_as_skipped_and_fails_only_in_ci() {
+    let empty = tempfile::Builder::new().prefix("xtask-no-mpi-").tempdir().unwrap();
+    let check = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.args(["check", "--mpi-only"]);
+        command
+    };
+    let (code, stdout, stderr) = xtask(check(), Some(empty.path()), &[("CI", "")]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("== MPI (week 4)"), "{stdout}");
+    let skipped = stdout.lines().filter(|line| line.starts_with("SKIP  ")).count();
+    assert!(skipped >= 4, "{stdout}");
+    assert!(stdout.contains("not found: mpirun, mpicc"), "{stdout}");
+    assert!(stdout.contains("apt-get install openmpi-bin libopenmpi-dev libclang-dev"), "{stdout}");
+    assert!(stdout.contains(&format!("0 passed, 0 failed, {skipped} skipped")), "{stdout}");
+
+    let (code, stdout, stderr) = xtask(check(), Some(empty.path()), &[("CI", "true")]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("CI=true: MPI must be installed here"), "{stdout}");
 }

@@ -11,8 +11,8 @@ Usage: cargo run --release -p mp-bench -- [FLAGS]
 
 Measures on this machine: Pool(4) start-up, map's per-task overhead (chunksize 1 and the
 default), one-way latency and bandwidth from 1 B to 64 MiB (mp pipe, mp Comm, threads with a
-channel, ipc-channel's bytes, typed and IpcSharedMemory channels, Python Pipe, C MPI, mpi4py,
-memcpy), a gather of 4 arrays of 1e6 f64, the peak memory of one 256 MiB message and a
+channel, ipc-channel's bytes, typed and IpcSharedMemory channels, Python Pipe, C MPI, mp's
+Communicator on MPI, mpi4py, memcpy), a gather of 4 arrays of 1e6 f64, the peak memory of one 256 MiB message and a
 shared-memory flag's latency. Writes DIR/report.md (targets, met or not), DIR/results.json
 (every raw figure) and DIR/bandwidth.svg.
 
@@ -23,7 +23,8 @@ Flags:
                    for the gather (python3 -m pip install numpy)
   --no-python      skip Python's multiprocessing
   --no-mpi         skip MPI (otherwise measured when mpirun and mpicc are on PATH; Debian:
-                   apt-get install -y openmpi-bin libopenmpi-dev)
+                   apt-get install -y openmpi-bin libopenmpi-dev; mp on MPI also needs
+                   libclang-dev and this workspace's source, built with cargo)
   -h, --help       this text
 ";
 

@@ -1,10 +1,16 @@
 //! MPI, the latency target: a C ping-pong built at run time with `mpicc` and run on two ranks
-//! with `mpirun`, and the same ping-pong through mpi4py if Python has it.
+//! with `mpirun`, the same ping-pong through mp's `Communicator` on MPI (`mp-mpi`'s
+//! `mp-mpi-pingpong`, built at run time with cargo and `--features mpi`), and through mpi4py
+//! if Python has it.
 //!
 //! Ranks are bound to a core each (`--bind-to core`) and Open MPI's shared-memory transport
 //! busy-polls while it waits, which is how MPI gets under a microsecond on one machine.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -107,6 +113,73 @@ pub fn c_pingpong(dir: &Path, plan: &SweepPlan) -> Result<MpiOutput, String> {
     parse_output(&finished.stdout)
 }
 
+/// This workspace's root, where `mp-mpi` is built from (`None` when the source is not there,
+/// as for an `mp-bench` binary copied elsewhere).
+fn workspace_root() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.join("crates/mp-mpi/Cargo.toml").is_file().then_some(root)
+}
+
+/// Why mp on MPI cannot be measured here (beyond [`missing`]), or `None`.
+pub fn mp_missing() -> Option<String> {
+    workspace_root().is_none().then(|| {
+        format!(
+            "the workspace source (crates/mp-mpi, looked for from {}) is not there to build \
+             mp-mpi-pingpong",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    })
+}
+
+/// The command that builds mp's MPI ping-pong, as shown in the report.
+pub const MP_BUILD: &str = "cargo build --release -p mp-mpi --features mpi --bin mp-mpi-pingpong";
+
+/// Builds `mp-mpi-pingpong` (release, feature `mpi`) in this workspace; its path.
+fn build_mp_pingpong() -> Result<PathBuf, String> {
+    let root = workspace_root().ok_or_else(|| mp_missing().unwrap_or_default())?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.current_dir(&root).args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "mp-mpi",
+        "--features",
+        "mpi",
+        "--bin",
+        "mp-mpi-pingpong",
+        "--message-format",
+        "json-render-diagnostics",
+    ]);
+    let finished = external::run(build, Duration::from_secs(900))
+        .map_err(|error| format!("`{MP_BUILD}` (needs libclang-dev too): {error}"))?;
+    executable_in(&finished.stdout, "mp-mpi-pingpong")
+        .ok_or_else(|| format!("`{MP_BUILD}` named no executable"))
+}
+
+/// The executable of the binary `name` in cargo's JSON messages.
+fn executable_in(messages: &str, name: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|message| {
+            (message["reason"] == "compiler-artifact" && message["target"]["name"] == name)
+                .then(|| message["executable"].as_str().map(PathBuf::from))
+                .flatten()
+        })
+}
+
+/// Builds mp's MPI ping-pong and runs it over `plan`, as the C program.
+pub fn mp_pingpong(plan: &SweepPlan) -> Result<MpiOutput, String> {
+    let program = build_mp_pingpong()?;
+    let mut run = mpirun()?;
+    run.arg(&program).arg(plan.budget_s.to_string()).arg(plan.samples.to_string());
+    run.args(plan.sizes.iter().map(u64::to_string));
+    let finished = external::run(run, limit_for(plan))?;
+    parse_output(&finished.stdout)
+}
+
 /// What the mpi4py ping-pong prints (and its mpi4py version, which `info` reports already).
 #[derive(Debug, Deserialize)]
 pub struct Mpi4pyOutput {
@@ -158,6 +231,18 @@ mod tests {
         assert_eq!(effective_uid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(0));
         assert_eq!(effective_uid("Uid:\t0\t1000\t1000\t1000\n"), Some(1000));
         assert_eq!(effective_uid("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn finds_the_executable_in_cargos_messages() {
+        let messages = "{\"reason\":\"compiler-artifact\",\"target\":{\"name\":\"mp\"},\"executable\":null}\n\
+                        {\"reason\":\"compiler-artifact\",\"target\":{\"name\":\"mp-mpi-pingpong\"},\"executable\":\"/t/release/mp-mpi-pingpong\"}\n\
+                        {\"reason\":\"build-finished\",\"success\":true}\n";
+        assert_eq!(
+            executable_in(messages, "mp-mpi-pingpong"),
+            Some(PathBuf::from("/t/release/mp-mpi-pingpong"))
+        );
+        assert_eq!(executable_in("not json\n", "mp-mpi-pingpong"), None);
     }
 
     #[test]

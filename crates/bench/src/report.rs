@@ -530,6 +530,7 @@ fn transports(results: &Results) -> Vec<(&'static str, &Outcome<Vec<Point>>)> {
         ("ipc-channel IpcSharedMemory", &results.ipc_channel.shared_memory),
         ("Python Pipe", &results.python.pipe),
         ("C MPI", &results.mpi_c),
+        ("mp on MPI", &results.mpi_mp),
         ("mpi4py", &results.mpi4py),
         ("memcpy", &results.memcpy),
     ]
@@ -567,6 +568,34 @@ fn bandwidth_cell(point: &Point) -> String {
     format!("{} ({})", sig3(point.bandwidth_bps / GB), sig3(point.best_bandwidth_bps / GB))
 }
 
+/// The overhead of mp's `Communicator` on MPI (`Session::world()`'s `send_bytes` /
+/// `recv_bytes_into`) over raw C MPI (`MPI_Send` / `MPI_Recv`), same run, same mpirun.
+fn mp_on_mpi(results: &Results) -> String {
+    let mut out = String::new();
+    for (label, bytes) in [("1 B", 1), ("64 MiB", LARGE)] {
+        let mp = point_value(&results.mpi_mp, bytes, one_way);
+        let c = point_value(&results.mpi_c, bytes, one_way);
+        let line = match (mp, c) {
+            (Some(mp), Some(c)) if c > 0.0 => {
+                format!("{} against {}: {}x C MPI's one-way time", time(mp), time(c), sig3(mp / c))
+            }
+            _ => format!(
+                "mp on MPI {}, C MPI {}",
+                shown(mp, &results.mpi_mp, time),
+                shown(c, &results.mpi_c, time)
+            ),
+        };
+        let _ = writeln!(out, "- {label}, one way (median): {line}");
+    }
+    let _ = writeln!(
+        out,
+        "\nmp on MPI is mp-mpi's `mp-mpi-pingpong` (`{}`): the same method through \
+         `mp::Communicator` (`MPI_Mprobe` + `MPI_Mrecv` per receive, `MPI_Send` per send).",
+        crate::mpi::MP_BUILD
+    );
+    out
+}
+
 /// Everything that was skipped or failed, with the reason.
 pub fn absences(results: &Results) -> Vec<String> {
     let mut notes = Vec::new();
@@ -592,6 +621,7 @@ pub fn absences(results: &Results) -> Vec<String> {
     }
     note("C MPI ping-pong", results.mpi_c.why_not());
     note("mpi4py ping-pong", results.mpi4py.why_not());
+    note("mp on MPI ping-pong", results.mpi_mp.why_not());
     note("memcpy", results.memcpy.why_not());
     note("shared-memory flag", results.shared_flag_s.why_not());
     dedup_skips(notes)
@@ -685,6 +715,8 @@ pub fn render(results: &Results) -> String {
         "- C MPI, 1 B, one way: {}",
         point_value(&results.mpi_c, 1, one_way).map_or(results.mpi_c.absence().to_string(), time)
     );
+    let _ = writeln!(out, "\n## mp's Communicator on MPI against C MPI\n");
+    out.push_str(&mp_on_mpi(results));
     let _ = writeln!(out, "\n## One-way latency by message size [µs], median (min)\n");
     out.push_str(&per_size_table(results, latency_cell));
     let _ = writeln!(
@@ -822,6 +854,7 @@ pub(crate) mod tests {
             python: side(2.0, &sizes),
             mpi_c: points(&sizes, |bytes| 1e-6 + bytes as f64 / 6e9),
             mpi4py: Outcome::skipped("mpi4py is not installed"),
+            mpi_mp: points(&sizes, |bytes| 1.2e-6 + bytes as f64 / 5e9),
             mpirun: Some("mpirun -np 2".into()),
             memcpy: points(&sizes, |bytes| bytes as f64 / 10e9),
             shared_flag_s: Outcome::Measured { value: summary(&[5e-8, 6e-8]) },

@@ -208,6 +208,11 @@ impl Settings {
     }
 }
 
+/// For results written before a row existed.
+fn not_measured() -> Outcome<Vec<Point>> {
+    Outcome::skipped("not measured in this run")
+}
+
 /// Everything one run measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Results {
@@ -229,6 +234,9 @@ pub struct Results {
     pub mpi_c: Outcome<Vec<Point>>,
     /// MPI through mpi4py.
     pub mpi4py: Outcome<Vec<Point>>,
+    /// mp's `Communicator` on MPI (`mp-mpi`'s `Session::world()`), the same ping-pong.
+    #[serde(default = "not_measured")]
+    pub mpi_mp: Outcome<Vec<Point>>,
     /// The mpirun command line used.
     pub mpirun: Option<String>,
     /// One thread's memcpy at each size.

@@ -200,18 +200,16 @@ fn both(outcome: Outcome<(Vec<f64>, Vec<f64>)>) -> (Outcome<Summary>, Outcome<Su
     }
 }
 
-fn measure_mpi(
-    options: &Options,
-    settings: &Settings,
-    machine: &mut Machine,
-) -> (Outcome<Vec<Point>>, Outcome<Vec<Point>>, Option<String>) {
+fn measure_mpi(options: &Options, settings: &Settings, machine: &mut Machine) -> MpiOutcomes {
     if options.no_mpi {
         let reason = "left out with --no-mpi";
-        return (Outcome::skipped(reason), Outcome::skipped(reason), None);
+        let skipped = || Outcome::skipped(reason);
+        return MpiOutcomes { c: skipped(), mpi4py: skipped(), mp: skipped(), mpirun: None };
     }
     if let Some(reason) = mpi::missing() {
-        let mpi4py = Outcome::skipped("needs MPI (see C MPI)");
-        return (Outcome::skipped(reason), mpi4py, None);
+        let needs = || Outcome::skipped("needs MPI (see C MPI)");
+        let c = Outcome::skipped(reason);
+        return MpiOutcomes { c, mpi4py: needs(), mp: needs(), mpirun: None };
     }
     machine.mpi = mpi::version();
     let sweep = &settings.sweep;
@@ -227,6 +225,12 @@ fn measure_mpi(
         Outcome::Skipped { reason } => Outcome::Skipped { reason },
         Outcome::Failed { error } => Outcome::Failed { error },
     };
+    let mp = match mpi::mp_missing() {
+        Some(reason) => Outcome::skipped(reason),
+        None => step("MPI: mp's Communicator on MPI (mp-mpi-pingpong, built with cargo)", || {
+            Point::all_from_raw(&mpi::mp_pingpong(sweep)?.points)
+        }),
+    };
     let mpi4py = if options.no_python {
         Outcome::skipped("left out with --no-python")
     } else if machine.mpi4py.is_none() {
@@ -241,7 +245,15 @@ fn measure_mpi(
             Point::all_from_raw(&output.points)
         })
     };
-    (c, mpi4py, Some(mpi::describe_mpirun()))
+    MpiOutcomes { c, mpi4py, mp, mpirun: Some(mpi::describe_mpirun()) }
+}
+
+/// What `measure_mpi` measured.
+struct MpiOutcomes {
+    c: Outcome<Vec<Point>>,
+    mpi4py: Outcome<Vec<Point>>,
+    mp: Outcome<Vec<Point>>,
+    mpirun: Option<String>,
 }
 
 /// Measures everything and writes the report into `options.out`.
@@ -260,7 +272,8 @@ pub fn run(options: &Options) -> Result<Written, String> {
     let (ours, ours_comm, threads) = measure_ours(&settings);
     let ipc_channel = measure_ipc_channel(&settings);
     let python = measure_python(options, &settings, &mut machine);
-    let (mpi_c, mpi4py, mpirun) = measure_mpi(options, &settings, &mut machine);
+    let MpiOutcomes { c: mpi_c, mpi4py, mp: mpi_mp, mpirun } =
+        measure_mpi(options, &settings, &mut machine);
     machine.load_after = crate::machine::load_average();
 
     let results = Results {
@@ -273,6 +286,7 @@ pub fn run(options: &Options) -> Result<Written, String> {
         python,
         mpi_c,
         mpi4py,
+        mpi_mp,
         mpirun,
         memcpy,
         shared_flag_s,

@@ -49,6 +49,12 @@ const SELFTEST: &str = "mp-mpi-selftest";
 /// What its rank 1 says when it panics.
 const PANIC_MESSAGE: &str = "deliberate panic on rank 1";
 
+/// A row's verdict on its runs: `Ok(detail)` or `Err(why)`.
+pub type Expect = Box<dyn Fn(&[Ran]) -> Result<String, String>>;
+
+/// An exercise's MPI rows, made from the exercise.
+type ExerciseRows = fn(&Exercise) -> Vec<MpiRow>;
+
 /// One MPI row of `check`: build, run, judge.
 pub struct MpiRow {
     /// The first column: `mpi`, or the exercise's name.
@@ -63,12 +69,6 @@ pub struct MpiRow {
     /// that leaves a process of the binary behind fails the row whatever `expect` says.
     pub expect: Expect,
 }
-
-/// A row's verdict on its runs: `Ok(detail)` or `Err(why)`.
-pub type Expect = Box<dyn Fn(&[Ran]) -> Result<String, String>>;
-
-/// An exercise's rows, made from the exercise.
-type ExerciseRows = fn(&Exercise) -> Vec<MpiRow>;
 
 /// One run of a row's binary.
 #[derive(Debug, Clone)]
