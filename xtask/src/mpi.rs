@@ -3,7 +3,7 @@
 //! The `mpirun` command line is `mp_mpi::Mpirun`'s (one place for its flags: `-n`,
 //! `--timeout`, `--oversubscribe` when ranks outnumber cores, `--allow-run-as-root` as root);
 //! [`job`] adds what this machine needs besides (`--mca plm isolated` without an ssh or rsh
-//! client). [`build`] builds a package in release, with or without its `mpi` feature, and turns
+//! client). [`Build::run`] builds a package in release, with or without its `mpi` feature, and turns
 //! the usual failures of the MPI build (no libclang, no clang headers, no MPI) into one line.
 //! [`missing`] says, before anything is built, whether MPI can be built and run here at all.
 
