@@ -241,10 +241,12 @@ mod exercise_5 {
         ["--max-size", "100kB", "--per-decade", "2", "--reps", "20", "--warmup", "2"];
 
     pub(super) fn rows(exercise: &Exercise) -> Vec<MpiRow> {
-        let dir = std::env::temp_dir().join(format!("xtask-check-mpi-5-{}", std::process::id()));
+        let dir = |what: &str| {
+            std::env::temp_dir().join(format!("xtask-check-mpi-5-{what}-{}", std::process::id()))
+        };
         vec![
-            solution_draws_three_transports(exercise, dir.join("solution")),
-            unsolved_fails(exercise, &dir.join("exercise")),
+            solution_draws_three_transports(exercise, dir("solution")),
+            unsolved_fails(exercise, dir("exercise")),
         ]
     }
 
@@ -325,14 +327,15 @@ mod exercise_5 {
             .map(|text| text.trim().to_string())
     }
 
-    fn unsolved_fails(exercise: &Exercise, dir: &Path) -> MpiRow {
-        let args = args(dir);
+    fn unsolved_fails(exercise: &Exercise, dir: PathBuf) -> MpiRow {
+        let args = args(&dir);
         MpiRow {
             area: exercise.name.clone(),
             check: "the unsolved exercise fails under `mpirun -n 2` as it does locally".into(),
             build: Build { package: exercise.name.clone(), mpi: true, bin: None },
             runs: vec![Run::Local(args.clone()), Run::Mpirun { ranks: 2, args }],
-            expect: Box::new(|ran| {
+            expect: Box::new(move |ran| {
+                let _ = std::fs::remove_dir_all(&dir); // the outputs it created, empty
                 let mut places = Vec::new();
                 for run in ran {
                     let failed_itself =
