@@ -95,6 +95,36 @@ pub fn world() -> Option<mp::Comm> {
     engine::world_comm().ok()
 }
 
+/// Runs `f` with the calling thread allowed on every CPU of the machine, then gives the thread
+/// back the CPUs it had.
+///
+/// `mpirun` binds each rank to one core (Open MPI does for up to two ranks), and a process or
+/// thread started from a rank inherits that core. Work that a rank does on its own with
+/// processes of its own (exercise 5's local `mp` ping-pong, with its echoing child) would then
+/// share one core with them; started inside `f`, they get the whole machine, as without
+/// mpirun. What `f` starts keeps the wider set (so does mp's spawner thread, if `f` starts it).
+/// When the affinity cannot be read or changed, `f` still runs, where the thread is.
+///
+/// ```
+/// let cpus = mp_mpi::with_every_cpu(|| std::thread::available_parallelism().map_or(1, usize::from));
+/// assert!(cpus >= 1);
+/// ```
+pub fn with_every_cpu<R>(f: impl FnOnce() -> R) -> R {
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+    let before = sched_getaffinity(None).ok();
+    let mut every = CpuSet::new();
+    for cpu in 0..CpuSet::MAX_CPU {
+        every.set(cpu);
+    }
+    // The kernel keeps the CPUs of this set that exist and that the cgroup allows.
+    let widened = before.is_some() && sched_setaffinity(None, &every).is_ok();
+    let result = f();
+    if let (true, Some(before)) = (widened, before) {
+        let _ = sched_setaffinity(None, &before);
+    }
+    result
+}
+
 /// The largest message MPI can carry in one call: counts are `i32`.
 pub const MAX_MESSAGE_BYTES: usize = i32::MAX as usize;
 

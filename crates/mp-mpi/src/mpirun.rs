@@ -21,6 +21,27 @@ use std::{
     time::Duration,
 };
 
+/// The prefixes of the environment variables through which an MPI launcher (Open MPI's
+/// mpirun, PMIx, PRRTE, MPICH's Hydra) tells a rank which job it belongs to. A job started
+/// from inside a rank must not see them, or its mpirun and its ranks take themselves for
+/// parts of the outer job; see [`Mpirun::outside_this_job`].
+pub const LAUNCHER_VARIABLE_PREFIXES: &[&str] = &["OMPI_", "PMIX_", "OPAL_", "PRTE_", "PMI_"];
+
+/// True when `name` is a variable an MPI launcher sets for its ranks (it starts with one of
+/// [`LAUNCHER_VARIABLE_PREFIXES`]).
+///
+/// ```
+/// use mp_mpi::mpirun::is_launcher_variable;
+/// assert!(is_launcher_variable("OMPI_COMM_WORLD_RANK".as_ref()));
+/// assert!(is_launcher_variable("PMIX_NAMESPACE".as_ref()));
+/// assert!(!is_launcher_variable("PATH".as_ref()));
+/// assert!(!is_launcher_variable("PMIXED".as_ref()));
+/// ```
+pub fn is_launcher_variable(name: &OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    LAUNCHER_VARIABLE_PREFIXES.iter().any(|prefix| name.starts_with(prefix.as_bytes()))
+}
+
 /// The Debian/Ubuntu packages that give `mpirun`, `mpicc` and what the `mpi` feature's build
 /// needs (libclang for bindgen).
 pub const INSTALL_HINT: &str = "apt-get install openmpi-bin libopenmpi-dev libclang-dev";
@@ -215,6 +236,7 @@ pub struct Mpirun {
     mca: Vec<(String, String)>,
     cores: usize,
     root: bool,
+    outside: bool,
 }
 
 impl Mpirun {
@@ -239,6 +261,40 @@ impl Mpirun {
             mca: Vec::new(),
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             root: running_as_root(),
+            outside: false,
+        }
+    }
+
+    /// Starts the job as a job of its own even when this process is a rank of another one
+    /// (a *nested* job): [`Mpirun::command`] then removes every launcher variable of this
+    /// process's environment ([`is_launcher_variable`]: `OMPI_*`, `PMIX_*`, `OPAL_*`,
+    /// `PRTE_*`, `PMI_*`) and keeps the rest (`PATH`, `HOME`...). The display does not change.
+    /// MCA settings that came through the environment (`OMPI_MCA_*`) are removed too: pass
+    /// them with [`Mpirun::mca`].
+    ///
+    /// ```
+    /// let command = mp_mpi::Mpirun::new("a.out", 2).outside_this_job().command();
+    /// // Under mpirun, `command.get_envs()` lists OMPI_COMM_WORLD_RANK and the others as removed.
+    /// # drop(command);
+    /// ```
+    pub fn outside_this_job(mut self) -> Mpirun {
+        self.outside = true;
+        self
+    }
+
+    /// Adds `--mca plm isolated` when neither `ssh` nor `rsh` is on `PATH`: Open MPI's
+    /// launcher looks for one even to start ranks on this machine alone, and fails without.
+    /// The job's ranks then all run here.
+    ///
+    /// ```
+    /// let job = mp_mpi::Mpirun::new("a.out", 2).isolated_without_remote_shell();
+    /// # drop(job);
+    /// ```
+    pub fn isolated_without_remote_shell(self) -> Mpirun {
+        if find_on_path("ssh").is_none() && find_on_path("rsh").is_none() {
+            self.mca("plm", "isolated")
+        } else {
+            self
         }
     }
 
@@ -364,6 +420,11 @@ impl Mpirun {
     pub fn command(&self) -> Command {
         let mut command = Command::new("mpirun");
         command.args(self.words());
+        if self.outside {
+            for (name, _) in std::env::vars_os().filter(|(name, _)| is_launcher_variable(name)) {
+                command.env_remove(name);
+            }
+        }
         command
     }
 
@@ -491,6 +552,47 @@ mod tests {
         assert_eq!(args.len(), 15);
         assert_eq!(args[12], "--label");
         assert_eq!(args[13], "two words"); // one argument, no quotes: the Command needs none
+    }
+
+    #[test]
+    fn launcher_variables_are_the_five_prefixes_only() {
+        for name in [
+            "OMPI_COMM_WORLD_RANK",
+            "OMPI_MCA_orte_hnp_uri",
+            "PMIX_RANK",
+            "PMIX_SERVER_URI41",
+            "OPAL_PREFIX",
+            "PRTE_MCA_x",
+            "PMI_FD",
+            "PMI_RANK",
+        ] {
+            assert!(is_launcher_variable(OsStr::new(name)), "{name}");
+        }
+        for name in ["PATH", "HOME", "LD_LIBRARY_PATH", "OMPI", "PMI", "PMIXED", "ompi_x", "TMPDIR"]
+        {
+            assert!(!is_launcher_variable(OsStr::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_nested_job_removes_the_launcher_variables_this_process_has() {
+        // The test's own environment: whatever launcher variables it has are removed, and
+        // nothing else is touched.
+        let command = Mpirun::new("a.out", 2).outside_this_job().command();
+        let removed: Vec<&OsStr> = command
+            .get_envs()
+            .map(|(name, value)| {
+                assert_eq!(value, None, "{name:?} is removed, never set");
+                name
+            })
+            .collect();
+        let expected: Vec<OsString> = std::env::vars_os()
+            .map(|(name, _)| name)
+            .filter(|name| is_launcher_variable(name))
+            .collect();
+        assert_eq!(removed.len(), expected.len());
+        assert!(removed.iter().all(|name| is_launcher_variable(name)));
+        assert_eq!(Mpirun::new("a.out", 2).command().get_envs().count(), 0);
     }
 
     #[test]

@@ -25,6 +25,9 @@ use crate::{check_count, owned_send::OwnedSend};
 const TAG_TYPED: Tag = 1;
 /// The MPI tag of a raw-bytes message.
 const TAG_BYTES: Tag = 2;
+/// The MPI tag of a hang-up ([`Session::hang_up`]): an empty message that the receiving peer
+/// turns into `Error::Disconnected`, as a closed pipe.
+const TAG_HANG_UP: Tag = 3;
 
 /// What the process has done with MPI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +229,52 @@ impl Session {
     /// The peer for `rank`, for mp's endpoints (`mp::Connection::from_peer`). The own rank is
     /// allowed: MPI can send to itself (a typed send never waits, so a ring of one rank works).
     pub fn peer(&self, rank: usize) -> Result<Arc<dyn Peer>> {
+        Ok(Arc::new(MpiPeer { rank: self.existing(rank)? }))
+    }
+
+    /// Tells `rank` that this rank will send it nothing more on mp's endpoints, as dropping a
+    /// pipe end does: `rank`'s next receive from this rank (through [`Session::peer`],
+    /// [`Session::world`] or an endpoint built on them) returns [`Error::Disconnected`] naming
+    /// this rank, once the messages sent before it have been received (MPI keeps their
+    /// order). An MPI rank has no end to drop, so a loop that stops on `is_disconnected()`,
+    /// like a pipe's `echo`, needs this to stop.
+    ///
+    /// The hang-up is an empty message with a tag of its own, sent without waiting for the
+    /// receiver (like a typed send, it must be received before the session finalizes). It ends
+    /// one conversation, not the link: after that `Disconnected`, the two ranks may talk again.
+    ///
+    /// ```no_run
+    /// // rank 0: measure, then let rank 1's echo loop return its count.
+    /// # let session = mp_mpi::Session::init()?;
+    /// let conn = mp::Connection::<()>::from_peer(session.peer(1)?);
+    /// conn.send_bytes(b"ping")?;
+    /// let _reply = conn.recv_bytes()?;
+    /// session.hang_up(1)?;
+    /// # Ok::<(), mp::Error>(())
+    /// ```
+    pub fn hang_up(&self, rank: usize) -> Result<()> {
+        let peer = MpiPeer { rank: self.existing(rank)? };
+        with_live(|live| {
+            let send = OwnedSend::start(&peer.process(live), rank, Vec::new(), TAG_HANG_UP);
+            live.pending.push(send);
+            progress(&mut live.pending);
+            Ok(())
+        })
+    }
+
+    /// The MPI library's own description of itself (`MPI_Get_library_version`), its first
+    /// line: "Open MPI v4.1.4, package: ...", "MPICH Version: 4.0 ...".
+    pub fn library_version(&self) -> Result<String> {
+        with_live(|_| {
+            let text = mpi::environment::library_version().map_err(|error| Error::Corrupted {
+                message: format!("MPI library version: {error}"),
+            })?;
+            Ok(text.lines().next().unwrap_or_default().trim().to_string())
+        })
+    }
+
+    /// `rank` when the job has it, else the error naming the job's ranks.
+    fn existing(&self, rank: usize) -> Result<usize> {
         if rank >= self.size {
             return Err(Error::InvalidArgument {
                 message: format!(
@@ -234,7 +283,7 @@ impl Session {
                 ),
             });
         }
-        Ok(Arc::new(MpiPeer { rank }))
+        Ok(rank)
     }
 
     /// Waits until every rank has called `barrier` (`MPI_Barrier`).
@@ -387,7 +436,8 @@ impl Peer for MpiPeer {
     }
 
     /// `MPI_Mprobe` (or `MPI_Improbe` in a loop, with a timeout) from this rank with any tag,
-    /// then `MPI_Mrecv` into the reused buffer.
+    /// then `MPI_Mrecv` into the reused buffer. A hang-up ([`Session::hang_up`]) is received
+    /// and returned as `Error::Disconnected`.
     fn recv_into(&self, buffer: &mut Vec<u8>, timeout: Option<Duration>) -> Result<MessageKind> {
         with_live(|live| {
             let process = self.process(live);
@@ -410,6 +460,15 @@ impl Peer for MpiPeer {
             let kind = match status.tag() {
                 TAG_TYPED => MessageKind::Typed,
                 TAG_BYTES => MessageKind::Bytes,
+                TAG_HANG_UP => {
+                    message.matched_receive_into(&mut [0u8; 0][..]);
+                    return Err(Error::Disconnected {
+                        endpoint: format!(
+                            "the connection to {} (it hung up: Session::hang_up)",
+                            self.describe()
+                        ),
+                    });
+                }
                 other => {
                     return Err(Error::Corrupted {
                         message: format!(

@@ -54,6 +54,16 @@ impl Session {
         match self.never {}
     }
 
+    /// Tells `rank` that this rank will send it nothing more.
+    pub fn hang_up(&self, _rank: usize) -> Result<()> {
+        match self.never {}
+    }
+
+    /// The MPI library's description of itself.
+    pub fn library_version(&self) -> Result<String> {
+        match self.never {}
+    }
+
     /// Waits until every rank has called `barrier`.
     pub fn barrier(&self) -> Result<()> {
         match self.never {}

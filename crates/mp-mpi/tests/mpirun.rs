@@ -15,6 +15,11 @@ fn mpirun(ranks: usize, scenario: &str) -> (Output, Duration) {
     if let Some(missing) = mp_mpi::mpirun_missing() {
         panic!("the `mpi` feature's tests need mpirun: {missing}");
     }
+    // One job at a time: the test harness runs tests in parallel, and concurrent jobs on a
+    // small machine make Open MPI drop its own messages ("ORTE_ERROR_LOG: Out of resource in
+    // show_help.c"), which the tests look for.
+    static ONE_JOB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = ONE_JOB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let job = Mpirun::new(SELFTEST, ranks)
         .timeout(Duration::from_secs(60))
         .bind_to(Binding::None)
@@ -53,6 +58,17 @@ fn four_ranks_exchange_typed_and_raw_messages_through_a_comm() {
     assert!(output.status.success(), "{:?}\n{stderr}", output.status);
     for rank in 0..4 {
         assert!(stderr.contains(&format!("rank {rank}: all checks passed")), "{stderr}");
+    }
+}
+
+#[test]
+fn a_hang_up_ends_an_echo_loop_as_a_closed_pipe_does() {
+    let _watchdog = mp::testing::watchdog(Duration::from_secs(120));
+    let (output, _) = mpirun(2, "hang-up");
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+    for rank in 0..2 {
+        assert!(stderr.contains(&format!("rank {rank}: hang-up checks passed")), "{stderr}");
     }
 }
 

@@ -313,6 +313,7 @@ const EXERCISE_ROWS: &[(u32, ExerciseRows)] = &[
             MpiRow::fails_as_locally(exercise, 4, &[]),
         ]
     }),
+    (5, exercise_5::rows),
 ];
 
 /// What of an exercise's output must be the same under mpirun as locally: the parts that do
@@ -358,6 +359,144 @@ pub mod deterministic {
     pub fn before_mpi_heading(output: &str) -> String {
         let end = output.find(MPI_HEADING).unwrap_or(output.len());
         output[..end].trim_end().to_string()
+    }
+}
+
+/// Exercise 5 (ping-pong bandwidth) under `mpirun -n 2`: rank 0 measures the `mp` pipe, MPI
+/// through the job's shared memory and MPI through TCP (a nested `mpirun` it starts), and
+/// draws the three on one plot. Its binary has no `--ranks`: the rows are its own.
+mod exercise_5 {
+    use std::path::{Path, PathBuf};
+
+    use super::{MpiRow, Ran, Run, unwritten_places};
+    use crate::{
+        mpi::{self, Build},
+        workspace::Exercise,
+    };
+
+    /// The transports of the CSV's `transport` column and their labels on the plots (the
+    /// shared-memory one also names the MPI library: "MPI (Open MPI 4.1, shared memory)").
+    const TRANSPORTS: [(&str, &str); 3] =
+        [("mp", "mp pipe"), ("mpi-shm", "shared memory)"), ("mpi-tcp", "MPI (TCP)")];
+    /// Small sizes and few round trips: seconds, not minutes.
+    const QUICK: [&str; 8] =
+        ["--max-size", "100kB", "--per-decade", "2", "--reps", "20", "--warmup", "2"];
+
+    pub(super) fn rows(exercise: &Exercise) -> Vec<MpiRow> {
+        let dir = |what: &str| {
+            std::env::temp_dir().join(format!("xtask-check-mpi-5-{what}-{}", std::process::id()))
+        };
+        vec![
+            solution_draws_three_transports(exercise, dir("solution")),
+            unsolved_fails(exercise, dir("exercise")),
+        ]
+    }
+
+    /// The program's flags: the quick sizes, every output in `dir`.
+    fn args(dir: &Path) -> Vec<String> {
+        let mut args: Vec<String> = QUICK.iter().map(|arg| arg.to_string()).collect();
+        for (flag, file) in [
+            ("--csv", "bandwidth.csv"),
+            ("--samples-csv", "samples.csv"),
+            ("--time-plot", "time.svg"),
+            ("--bandwidth-plot", "bandwidth.svg"),
+        ] {
+            args.extend([flag.to_string(), dir.join(file).display().to_string()]);
+        }
+        args
+    }
+
+    fn solution_draws_three_transports(exercise: &Exercise, dir: PathBuf) -> MpiRow {
+        MpiRow {
+            area: exercise.name.clone(),
+            check: "the solution under `mpirun -n 2` draws mp, MPI shared memory and MPI TCP \
+                    (a nested mpirun) on one plot, each with its fitted model"
+                .into(),
+            build: Build { package: exercise.solution_name(), mpi: true, bin: None },
+            runs: vec![Run::Mpirun { ranks: 2, args: args(&dir) }],
+            expect: Box::new(move |ran| {
+                let verdict = three_transports(&ran[0], &dir);
+                let _ = std::fs::remove_dir_all(&dir);
+                verdict
+            }),
+        }
+    }
+
+    /// Exit 0, and each transport in the CSV (with the model's time) and in both plots (with
+    /// its model's legend).
+    pub(super) fn three_transports(run: &Ran, dir: &Path) -> Result<String, String> {
+        if !run.outcome.success() {
+            return Err(run.describe());
+        }
+        let read = |file: &str| {
+            std::fs::read_to_string(dir.join(file))
+                .map_err(|e| format!("{} was not written ({e}): {}", file, run.describe()))
+        };
+        let csv = read("bandwidth.csv")?;
+        let time_plot = read("time.svg")?;
+        let bandwidth_plot = read("bandwidth.svg")?;
+        let mut models = Vec::new();
+        for (name, label) in TRANSPORTS {
+            let rows: Vec<Vec<&str>> = csv
+                .lines()
+                .map(|line| line.split(',').collect::<Vec<_>>())
+                .filter(|cells| cells.first() == Some(&name))
+                .collect();
+            if rows.is_empty() {
+                return Err(format!("bandwidth.csv has no row of `{name}`: {}", run.describe()));
+            }
+            // The 8th column is the fitted model's one-way time: empty without a model.
+            if rows.iter().any(|cells| cells.get(7).is_none_or(|cell| cell.is_empty())) {
+                return Err(format!("bandwidth.csv has `{name}` rows without the fitted model"));
+            }
+            for (plot, text) in [("time.svg", &time_plot), ("bandwidth.svg", &bandwidth_plot)] {
+                let legend = legend_of(text, label).ok_or_else(|| {
+                    format!("{plot} has no fitted model for `{label}`: {}", run.describe())
+                })?;
+                if plot == "bandwidth.svg" {
+                    models.push(legend);
+                }
+            }
+        }
+        Ok(models.join("; "))
+    }
+
+    /// The legend `LABEL: model T(s) = ... us + s / (... GB/s)` of the transport whose label
+    /// contains `label`, in an SVG's text.
+    fn legend_of(svg: &str, label: &str) -> Option<String> {
+        svg.split(['<', '>'])
+            .find(|text| text.contains(label) && text.contains(": model T(s) = "))
+            .map(|text| text.trim().to_string())
+    }
+
+    fn unsolved_fails(exercise: &Exercise, dir: PathBuf) -> MpiRow {
+        let args = args(&dir);
+        MpiRow {
+            area: exercise.name.clone(),
+            check: "the unsolved exercise fails under `mpirun -n 2` as it does locally".into(),
+            build: Build { package: exercise.name.clone(), mpi: true, bin: None },
+            runs: vec![Run::Local(args.clone()), Run::Mpirun { ranks: 2, args }],
+            expect: Box::new(move |ran| {
+                let _ = std::fs::remove_dir_all(&dir); // the outputs it created, empty
+                let mut places = Vec::new();
+                for run in ran {
+                    let failed_itself =
+                        run.outcome.code.is_some_and(|code| code != 0 && code != mpi::TIMED_OUT);
+                    let place = unwritten_places(&run.outcome.stderr);
+                    if !failed_itself || place.is_empty() {
+                        return Err(format!(
+                            "expected a non-zero exit and the \"not written yet\" place: {}",
+                            run.describe()
+                        ));
+                    }
+                    places.push(place);
+                }
+                if places.windows(2).any(|pair| pair[0] != pair[1]) {
+                    return Err(format!("not the same place: {places:?}"));
+                }
+                Ok(format!("not written yet at {}", places[0].join(", ")))
+            }),
+        }
     }
 }
 
@@ -660,6 +799,32 @@ mod tests {
         assert!((row.expect)(&[ran(Some(1), &at(7)), ran(Some(1), &at(8))]).is_err());
         assert!((row.expect)(&[ran(Some(1), &at(7)), ran(Some(110), &at(7))]).is_err());
         assert!((row.expect)(&[ran(Some(1), &at(7)), ran(Some(0), "")]).is_err());
+    }
+
+    #[test]
+    fn exercise_5s_row_wants_each_transport_in_the_csv_and_both_plots() {
+        let dir = std::env::temp_dir().join(format!("xtask-mpi-5-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = "transport,size [B],size,round trips,min,median,one-way,model one-way [us],x\n\
+                   mp,1,1 B,20,1,1,1,12.3,1\nmpi-shm,1,1 B,20,1,1,1,0.4,1\n\
+                   mpi-tcp,1,1 B,20,1,1,1,5.0,1\n";
+        let svg = "<svg><text>mp pipe: model T(s) = 12.3 us + s / (20 GB/s)</text>\
+                   <text>MPI (Open MPI 4.1, shared memory): model T(s) = 0.4 us + s / (9 GB/s)</text>\
+                   <text>MPI (TCP): model T(s) = 5 us + s / (6 GB/s)</text></svg>";
+        std::fs::write(dir.join("bandwidth.csv"), csv).unwrap();
+        std::fs::write(dir.join("time.svg"), svg).unwrap();
+        std::fs::write(dir.join("bandwidth.svg"), svg).unwrap();
+        let ok = ran(Some(0), "");
+        let detail = exercise_5::three_transports(&ok, &dir).unwrap();
+        assert!(detail.contains("MPI (TCP): model T(s) = 5 us"), "{detail}");
+        assert!(exercise_5::three_transports(&ran(Some(1), ""), &dir).is_err());
+        std::fs::write(dir.join("bandwidth.svg"), svg.replace("MPI (TCP)", "TCP?")).unwrap();
+        let error = exercise_5::three_transports(&ok, &dir).unwrap_err();
+        assert!(error.contains("bandwidth.svg has no fitted model for `MPI (TCP)`"), "{error}");
+        std::fs::write(dir.join("bandwidth.csv"), csv.replace(",5.0,", ",,")).unwrap();
+        let error = exercise_5::three_transports(&ok, &dir).unwrap_err();
+        assert!(error.contains("`mpi-tcp` rows without the fitted model"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

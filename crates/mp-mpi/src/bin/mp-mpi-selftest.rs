@@ -6,6 +6,10 @@
 //!   `rank R: all checks passed` on stderr (stdout of ranks other than 0 is theirs too here).
 //! * `panic`: rank 1 panics while the others wait for it in a receive.
 //! * `unreceived`: rank 0 sends a typed message that rank 1 never receives.
+//! * `hang-up`: rank 1 runs an echo loop that stops on `is_disconnected()` (exercise 5's
+//!   `echo`) over `Connection::from_peer`; rank 0 pings it, then `Session::hang_up(1)`; the
+//!   loop returns its count, which rank 1 sends back; the two ranks then talk again. Two ranks;
+//!   each prints `rank R: hang-up checks passed` on stderr.
 
 use std::{process::ExitCode, time::Duration};
 
@@ -115,11 +119,66 @@ fn messages(session: &Session) -> Result<(), String> {
     Ok(())
 }
 
+/// Exercise 5's `echo`: sends back every message until the other end is gone.
+fn echo(conn: &mp::Connection<()>) -> Result<(u64, String), String> {
+    let mut echoed = 0;
+    loop {
+        match conn.recv_bytes() {
+            Ok(message) => {
+                conn.send_bytes(&message).map_err(|e| e.to_string())?;
+                echoed += 1;
+            }
+            Err(error) if error.is_disconnected() => return Ok((echoed, error.to_string())),
+            Err(error) => return Err(format!("echo could not receive: {error}")),
+        }
+    }
+}
+
+fn hang_up(session: &Session) -> Result<(), String> {
+    let text = |error: Error| error.to_string();
+    check(session.size() == 2, "needs two ranks")?;
+    let other = 1 - session.rank();
+    let conn = mp::Connection::<()>::from_peer(session.peer(other).map_err(text)?);
+    let world = session.world().map_err(text)?;
+    if session.rank() == 0 {
+        for size in [0usize, 1, 5000, 100_000] {
+            let message = vec![size as u8; size];
+            conn.send_bytes(&message).map_err(text)?;
+            check(conn.recv_bytes().map_err(text)? == message, "echoed bytes")?;
+        }
+        session.hang_up(1).map_err(text)?;
+        let echoed: u64 = world.recv(1).map_err(text)?;
+        check(echoed == 4, &format!("echo returned {echoed}, not 4"))?;
+        // After the hang-up the two ranks talk again, and a second hang-up ends a second echo.
+        world.send(1, &"again".to_string()).map_err(text)?;
+        conn.send_bytes(b"x").map_err(text)?;
+        check(conn.recv_bytes().map_err(text)? == b"x", "second echo")?;
+        session.hang_up(1).map_err(text)?;
+        check(world.recv::<u64>(1).map_err(text)? == 1, "second count")?;
+        check(session.hang_up(2).is_err(), "hang up on a rank that does not exist")?;
+    } else {
+        let (echoed, why) = echo(&conn)?;
+        check(why.contains("MPI rank 0") && why.contains("hung up"), &format!("message: {why}"))?;
+        world.send(0, &echoed).map_err(text)?;
+        check(world.recv::<String>(0).map_err(text)? == "again", "talk again")?;
+        let (echoed, _) = echo(&conn)?;
+        world.send(0, &echoed).map_err(text)?;
+    }
+    session.barrier().map_err(text)
+}
+
 /// From a thread other than MPI's: a peer made there fails with the one-thread explanation.
 fn session_free_send_fails() -> bool {
     // No Session here (it is not Send); use the world made on this thread: there is none.
     mp_mpi::native::broadcast(1u64)
         .is_err_and(|error| error.to_string().contains("initialised for one thread"))
+}
+
+/// One line on standard error in one write: `eprintln!` writes its pieces one by one, and
+/// under mpirun the pieces of two ranks interleave ("rank rank 0: ...\n1: ...").
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 fn main() -> ExitCode {
@@ -135,9 +194,16 @@ fn main() -> ExitCode {
     let rank = session.rank();
     match scenario.as_str() {
         "messages" => match messages(&session) {
-            Ok(()) => eprintln!("rank {rank}: all checks passed"),
+            Ok(()) => say(&format!("rank {rank}: all checks passed")),
             Err(what) => {
-                eprintln!("rank {rank}: check failed: {what}");
+                say(&format!("rank {rank}: check failed: {what}"));
+                mp_mpi::abort(1);
+            }
+        },
+        "hang-up" => match hang_up(&session) {
+            Ok(()) => say(&format!("rank {rank}: hang-up checks passed")),
+            Err(what) => {
+                say(&format!("rank {rank}: check failed: {what}"));
                 mp_mpi::abort(1);
             }
         },
@@ -159,7 +225,7 @@ fn main() -> ExitCode {
             session.barrier().expect("barrier");
         }
         other => {
-            eprintln!("unknown scenario {other:?}: messages, panic or unreceived");
+            eprintln!("unknown scenario {other:?}: messages, hang-up, panic or unreceived");
             return ExitCode::from(2);
         }
     }
