@@ -6,9 +6,7 @@
 
 mod given;
 
-pub use given::{
-    MpiRing, Overhead, Placement, RingPlace, Token, Visit, get_while_alive, ring_on_mpi, sum_list,
-};
+pub use given::{Overhead, RingPlace, Token, Visit, get_while_alive, sum_list};
 
 use mp::Queue;
 

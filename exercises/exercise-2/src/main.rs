@@ -15,9 +15,11 @@ use mp::{
     units::{Bytes, Unit},
 };
 use process_launch::{
-    MpiRing, Overhead, ring_by_hand, ring_links, ring_on_mpi, with_pool_of_one,
-    with_process_and_queue, without_processes,
+    Overhead, ring_by_hand, ring_links, with_pool_of_one, with_process_and_queue, without_processes,
 };
+
+mod mpi_ring;
+use mpi_ring::{MpiRing, ring_on_mpi};
 
 /// Sends a token round a ring of --ranks processes started by hand, then times the same work
 /// (summing --lists lists of --work numbers) without processes, with Pool(1), and with one

@@ -4,9 +4,7 @@
 #[path = "../../../exercises/exercise-2/src/given.rs"]
 mod given;
 
-pub use given::{
-    MpiRing, Overhead, Placement, RingPlace, Token, Visit, get_while_alive, ring_on_mpi, sum_list,
-};
+pub use given::{Overhead, RingPlace, Token, Visit, get_while_alive, sum_list};
 
 use mp::{Pool, Process, Queue, Receiver, Sender, timing::Phases};
 
