@@ -19,6 +19,8 @@ use mpi::{
 pub(crate) struct OwnedSend {
     /// The destination rank, for the report of sends never received.
     pub(crate) dest: usize,
+    /// The MPI tag: the report counts messages, not hang-ups.
+    pub(crate) tag: Tag,
     request: Request<'static, [u8], StaticScope>,
     /// The body's allocation: pointer, length, capacity, as `Vec::from_raw_parts` wants them.
     parts: (*mut u8, usize, usize),
@@ -37,12 +39,12 @@ impl OwnedSend {
         // freed (the session aborts the job instead of finalizing), which is sound.
         let lent: &'static [u8] = unsafe { std::slice::from_raw_parts(parts.0, parts.1) };
         let request = process.immediate_send_with_tag(StaticScope, lent, tag);
-        OwnedSend { dest, request, parts }
+        OwnedSend { dest, tag, request, parts }
     }
 
     /// `Ok` (and the body freed) if the send is complete, else the send still in flight.
     pub(crate) fn test(self) -> Result<(), OwnedSend> {
-        let OwnedSend { dest, request, parts } = self;
+        let OwnedSend { dest, tag, request, parts } = self;
         match request.test() {
             Ok(_status) => {
                 // SAFETY: MPI has completed the send, so it no longer reads the buffer, and
@@ -51,7 +53,7 @@ impl OwnedSend {
                 drop(unsafe { Vec::from_raw_parts(parts.0, parts.1, parts.2) });
                 Ok(())
             }
-            Err(request) => Err(OwnedSend { dest, request, parts }),
+            Err(request) => Err(OwnedSend { dest, tag, request, parts }),
         }
     }
 }

@@ -28,6 +28,10 @@ const TAG_BYTES: Tag = 2;
 /// The MPI tag of a hang-up ([`Session::hang_up`]): an empty message that the receiving peer
 /// turns into `Error::Disconnected`, as a closed pipe.
 const TAG_HANG_UP: Tag = 3;
+/// The MPI tag of the hang-up a session sends every other rank as it finalizes: a rank that
+/// waits for a message from a rank that has finished gets `Error::Disconnected`, as from a
+/// process that exited, instead of waiting until mpirun's time limit.
+const TAG_FINISHED: Tag = 4;
 
 /// What the process has done with MPI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,6 +318,13 @@ impl Drop for Session {
     fn drop(&mut self) {
         let live = LIVE.with(|cell| cell.borrow_mut().take());
         if let Some(mut live) = live {
+            // Behind everything this rank sent (MPI keeps the order between two ranks), so a
+            // peer receives those first and then learns that this rank is gone.
+            for rank in (0..live.size).filter(|&rank| rank != live.rank) {
+                let peer = MpiPeer { rank };
+                let send = OwnedSend::start(&peer.process(&live), rank, Vec::new(), TAG_FINISHED);
+                live.pending.push(send);
+            }
             let deadline = Instant::now() + self.finalize_timeout;
             let mut pause = Duration::from_micros(50);
             while !live.pending.is_empty() && Instant::now() < deadline {
@@ -323,9 +334,10 @@ impl Drop for Session {
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
             }
-            if !live.pending.is_empty() {
+            // Hang-ups nobody waited for are not a fault: only messages are.
+            if live.pending.iter().any(|send| send.tag != TAG_HANG_UP && send.tag != TAG_FINISHED) {
                 let mut by_dest: BTreeMap<usize, usize> = BTreeMap::new();
-                for send in &live.pending {
+                for send in live.pending.iter().filter(|send| send.tag == TAG_TYPED) {
                     *by_dest.entry(send.dest).or_default() += 1;
                 }
                 for (dest, count) in by_dest {
@@ -339,6 +351,9 @@ impl Drop for Session {
                 }
                 abort(1);
             }
+            // Left: hang-ups to ranks that stopped receiving. They hold no memory, and rsmpi
+            // panics on dropping a request that is not complete: let the process end keep them.
+            std::mem::forget(std::mem::take(&mut live.pending));
             drop(live.comm); // MPI_Comm_free, before MPI_Finalize
         }
         MPI_THREAD.with(|flag| flag.set(false));
@@ -460,13 +475,15 @@ impl Peer for MpiPeer {
             let kind = match status.tag() {
                 TAG_TYPED => MessageKind::Typed,
                 TAG_BYTES => MessageKind::Bytes,
-                TAG_HANG_UP => {
+                TAG_HANG_UP | TAG_FINISHED => {
                     message.matched_receive_into(&mut [0u8; 0][..]);
+                    let why = if status.tag() == TAG_HANG_UP {
+                        "it hung up: Session::hang_up"
+                    } else {
+                        "it has finished: its MPI session ended, and it sends nothing more"
+                    };
                     return Err(Error::Disconnected {
-                        endpoint: format!(
-                            "the connection to {} (it hung up: Session::hang_up)",
-                            self.describe()
-                        ),
+                        endpoint: format!("the connection to {} ({why})", self.describe()),
                     });
                 }
                 other => {

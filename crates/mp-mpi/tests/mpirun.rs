@@ -73,13 +73,27 @@ fn a_hang_up_ends_an_echo_loop_as_a_closed_pipe_does() {
 }
 
 #[test]
+fn waiting_for_a_rank_that_has_finished_is_a_disconnect_not_a_hang() {
+    let _watchdog = mp::testing::watchdog(Duration::from_secs(120));
+    let (output, _) = mpirun(2, "finished");
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+    assert!(
+        stderr.contains("rank 0: disconnected: ") && stderr.contains("MPI rank 1 (it has finished"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_panicking_rank_ends_the_job_with_its_message_once() {
     let _watchdog = mp::testing::watchdog(Duration::from_secs(120));
     let (output, took) = mpirun(4, "panic");
     let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    // MPI_Abort(101): mpirun's own code is the abort's. (Open MPI's banner about the abort
+    // is not asserted: when other ranks finalize at that moment, mpirun sometimes loses it
+    // with "ORTE_ERROR_LOG: Out of resource in show_help.c".)
+    assert_eq!(output.status.code(), Some(101), "{stderr}");
     assert_eq!(stderr.matches("deliberate panic on rank 1").count(), 1, "{stderr}");
-    assert!(stderr.contains("MPI_ABORT was invoked on rank 1"), "{stderr}");
     eprintln!("a 4-rank job with a panicking rank ended in {:.2} s", took.as_secs_f64());
     // No rank process survives mpirun (zombies waiting for their new parent do not count).
     let deadline = Instant::now() + Duration::from_secs(10);

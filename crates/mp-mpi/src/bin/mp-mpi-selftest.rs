@@ -224,8 +224,31 @@ fn main() -> ExitCode {
             }
             session.barrier().expect("barrier");
         }
+        "finished" => {
+            // Rank 1 sends one message and finishes; rank 0 gets it, then waits for a second
+            // one that never comes: a finished rank is a disconnect, not a wait until the
+            // job's time limit.
+            let world = session.world().expect("world");
+            if rank == 1 {
+                world.send(0, &7u64).expect("a typed send never waits");
+            } else {
+                let first = world.recv::<u64>(1);
+                let second = world.recv::<u64>(1);
+                match (first, second) {
+                    (Ok(7), Err(error)) if error.is_disconnected() => {
+                        say(&format!("rank 0: disconnected: {error}"))
+                    }
+                    (first, second) => {
+                        say(&format!("rank 0: check failed: {first:?}, then {second:?}"));
+                        mp_mpi::abort(1);
+                    }
+                }
+            }
+        }
         other => {
-            eprintln!("unknown scenario {other:?}: messages, hang-up, panic or unreceived");
+            eprintln!(
+                "unknown scenario {other:?}: messages, hang-up, finished, panic or unreceived"
+            );
             return ExitCode::from(2);
         }
     }
