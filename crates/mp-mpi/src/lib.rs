@@ -54,6 +54,9 @@
 //! * A panic on that thread ends the whole job (`MPI_Abort` with 101) once its message is
 //!   printed; a finalizing session whose typed messages were never received ends the job
 //!   with 1, naming them, instead of hanging.
+//! * A rank that finishes tells every other rank, behind its last message: waiting for a
+//!   message from a rank that has ended is `Error::Disconnected`, as from a process that
+//!   exited, not a wait until mpirun's time limit.
 
 pub mod mpirun;
 
