@@ -22,7 +22,9 @@
 //! * Messages travel through shared memory (a ring per direction, created with the pipe); the
 //!   copies in and out of the ring overlap for large messages. A waiting `recv` busy-polls for
 //!   50 µs before it sleeps, as MPI does, so a quick reply costs well under a microsecond
-//!   instead of a wake-up of the other CPU.
+//!   instead of a wake-up of the other CPU; on a machine with more runnable processes than
+//!   CPUs it sleeps at once instead, as a blocking read does, so that the kernel wakes it
+//!   ahead of the busy processes when its message comes.
 //!   [`Connection::recv_bytes_into`] reuses one buffer for message after message.
 
 use std::{
@@ -34,8 +36,8 @@ use std::{
     os::fd::{AsFd, OwnedFd},
     os::unix::net::UnixStream,
     sync::{
-        Arc, Condvar, Mutex,
-        atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, fence},
+        Arc, Condvar, Mutex, OnceLock,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence},
     },
     time::{Duration, Instant},
 };
@@ -56,25 +58,90 @@ const SEND_PATIENCE: Duration = Duration::from_millis(5);
 /// How long a receiver (or a sender facing a full ring) busy-polls shared memory before it
 /// goes to sleep in the kernel. Waking a sleeping process on another CPU costs about 20 µs on
 /// the development machine; a reply that comes sooner than this is caught without that cost.
+/// On a crowded machine (see [`crowded`]) it does not busy-poll at all.
 const SPIN: Duration = Duration::from_micros(50);
-/// The first part of [`SPIN`] spins without pause; after it, a spinning process yields its CPU
-/// now and then, so that on a machine with more runnable processes than CPUs the peer it
-/// waits for can run.
-const PURE_SPIN: Duration = Duration::from_micros(10);
+/// A spinning process that finds more than this between two looks at the clock (a few
+/// hundred nanoseconds apart while it runs) lost its CPU to another process: it stops
+/// spinning and sleeps, and so does every wait of this process until the next look at the
+/// machine's run queue. A spinner that is preempted is runnable but not running when the
+/// message comes, and waits for the other process's time slice (milliseconds), while a
+/// sleeper is woken at once.
+const PREEMPTED: Duration = Duration::from_micros(20);
+/// How long a look at the machine's run queue (`/proc/loadavg`, a few microseconds) holds.
+const CROWD_CHECK_EVERY: Duration = Duration::from_millis(10);
+
+/// Whether this machine has more runnable processes than CPUs, looked up at most every
+/// [`CROWD_CHECK_EVERY`] (the fourth field of `/proc/loadavg`, processes running now, which
+/// counts this one).
+struct Crowd {
+    base: Instant,
+    cpus: usize,
+    /// Nanoseconds after `base` of the last look (0: never).
+    checked_at: AtomicU64,
+    crowded: AtomicBool,
+}
+
+fn crowd() -> &'static Crowd {
+    static CROWD: OnceLock<Crowd> = OnceLock::new();
+    CROWD.get_or_init(|| Crowd {
+        base: Instant::now(),
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        checked_at: AtomicU64::new(0),
+        crowded: AtomicBool::new(false),
+    })
+}
+
+/// True when busy-polling would take a CPU that another process is waiting for: then a
+/// waiter sleeps at once, and is woken by the kernel ahead of the processes that keep their
+/// CPU busy (as a blocking read is).
+fn crowded(now: Instant) -> bool {
+    let crowd = crowd();
+    let at = (now.saturating_duration_since(crowd.base).as_nanos() as u64).max(1);
+    let last = crowd.checked_at.load(Ordering::Relaxed);
+    if last != 0 && at.saturating_sub(last) < CROWD_CHECK_EVERY.as_nanos() as u64 {
+        return crowd.crowded.load(Ordering::Relaxed);
+    }
+    // One thread looks; the others keep the last verdict.
+    if crowd.checked_at.compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        && let Some(running) = running_processes()
+    {
+        crowd.crowded.store(running > crowd.cpus, Ordering::Relaxed);
+    }
+    crowd.crowded.load(Ordering::Relaxed)
+}
+
+/// A spinning waiter lost its CPU: the machine is crowded, until the next look.
+fn mark_crowded(now: Instant) {
+    let crowd = crowd();
+    let at = (now.saturating_duration_since(crowd.base).as_nanos() as u64).max(1);
+    crowd.crowded.store(true, Ordering::Relaxed);
+    crowd.checked_at.store(at, Ordering::Relaxed);
+}
+
+/// Processes (threads) running or ready to run on the whole machine now, this one included.
+fn running_processes() -> Option<usize> {
+    let mut text = [0u8; 128];
+    let n = std::fs::File::open("/proc/loadavg").and_then(|mut file| file.read(&mut text)).ok()?;
+    let text = std::str::from_utf8(&text[..n]).ok()?;
+    let field = text.split_whitespace().nth(3)?;
+    field.split('/').next()?.parse().ok()
+}
 
 /// A bounded busy-wait: call [`Spin::turn`] between looks at shared memory.
 struct Spin {
-    started: Instant,
     until: Instant,
+    last_look: Instant,
     turns: u32,
 }
 
 impl Spin {
-    /// Spins for [`SPIN`], or until `limit` if that comes first.
+    /// Spins for [`SPIN`] (not at all on a crowded machine), or until `limit` if that comes
+    /// first.
     fn new(limit: Option<Instant>) -> Spin {
         let started = Instant::now();
-        let until = limit.map_or(started + SPIN, |limit| limit.min(started + SPIN));
-        Spin { started, until, turns: 0 }
+        let spin = if crowded(started) { Duration::ZERO } else { SPIN };
+        let until = limit.map_or(started + spin, |limit| limit.min(started + spin));
+        Spin { until, last_look: started, turns: 0 }
     }
 
     /// Waits a moment; false once the spin is over (the caller then sleeps).
@@ -85,13 +152,12 @@ impl Spin {
             return true;
         }
         let now = Instant::now();
-        if now >= self.until {
+        if now.duration_since(self.last_look) > PREEMPTED {
+            mark_crowded(now);
             return false;
         }
-        if now.duration_since(self.started) >= PURE_SPIN {
-            std::thread::yield_now();
-        }
-        true
+        self.last_look = now;
+        now < self.until
     }
 }
 /// Longest single sleep of a waiting ring reader or writer: between sleeps it checks that the
