@@ -234,9 +234,15 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The loaded ping-pong's plan: [`LOADED_SIZES`] with the quiet plan's budget and samples.
+    /// The loaded ping-pong's plan: [`LOADED_SIZES`], with at least 0.2 s and 11 samples per
+    /// size even in a quick run: under load one lost time slice (milliseconds) swamps a
+    /// short batch, and only a longer run gives a median that a second run repeats.
     pub fn plan(quiet: &SweepPlan) -> SweepPlan {
-        SweepPlan { sizes: LOADED_SIZES.to_vec(), ..quiet.clone() }
+        SweepPlan {
+            sizes: LOADED_SIZES.to_vec(),
+            budget_s: quiet.budget_s.max(0.2),
+            samples: quiet.samples.max(11),
+        }
     }
 }
 
