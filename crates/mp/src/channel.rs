@@ -22,9 +22,7 @@
 //! * Messages travel through shared memory (a ring per direction, created with the pipe); the
 //!   copies in and out of the ring overlap for large messages. A waiting `recv` busy-polls for
 //!   50 µs before it sleeps, as MPI does, so a quick reply costs well under a microsecond
-//!   instead of a wake-up of the other CPU; on a machine where other jobs keep the CPUs busy
-//!   it sleeps at once instead, as a blocking read does, so that the kernel wakes it ahead of
-//!   the busy processes when its message comes.
+//!   instead of a wake-up of the other CPU.
 //!   [`Connection::recv_bytes_into`] reuses one buffer for message after message.
 
 use std::{
@@ -36,8 +34,8 @@ use std::{
     os::fd::{AsFd, OwnedFd},
     os::unix::net::UnixStream,
     sync::{
-        Arc, Condvar, Mutex, OnceLock,
-        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence},
+        Arc, Condvar, Mutex,
+        atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, fence},
     },
     time::{Duration, Instant},
 };
@@ -58,45 +56,11 @@ const SEND_PATIENCE: Duration = Duration::from_millis(5);
 /// How long a receiver (or a sender facing a full ring) busy-polls shared memory before it
 /// goes to sleep in the kernel. Waking a sleeping process on another CPU costs about 20 µs on
 /// the development machine; a reply that comes sooner than this is caught without that cost.
-/// On a crowded machine (see [`crowded`]) it does not busy-poll at all.
 const SPIN: Duration = Duration::from_micros(50);
 /// The first part of [`SPIN`] spins without pause; after it, a spinning process yields its CPU
-/// now and then, so that the processes it shares the CPUs with (a pool's workers, the peer it
-/// waits for) can run.
+/// now and then, so that on a machine with more runnable processes than CPUs the peer it
+/// waits for can run.
 const PURE_SPIN: Duration = Duration::from_micros(10);
-/// A yield that comes back after more than this gave the CPU to a process that used a whole
-/// time slice: a process that does not wait for anyone (another job keeping the CPU busy).
-/// Spinning on would put this process behind such jobs again and again (runnable, but not
-/// running when its message comes: about 1 ms per message was measured under
-/// `mp-bench --load 2`), while a sleeper is woken ahead of them. So the waiter sleeps at once,
-/// and every wait of this process does for [`CROWDED_FOR`]. Yields to processes that
-/// themselves spin and yield (a pool's workers) come back in microseconds.
-const LONG_YIELD: Duration = Duration::from_micros(50);
-/// How long the verdict of a long yield holds: then a wait spins (and yields) again, and
-/// finds out. At most one lost time slice per this much time.
-const CROWDED_FOR: Duration = Duration::from_millis(100);
-
-/// Until when (nanoseconds after [`crowd_base`]) waits in this process sleep at once.
-static CROWDED_UNTIL: AtomicU64 = AtomicU64::new(0);
-
-fn crowd_base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-fn nanos_since_base(now: Instant) -> u64 {
-    now.saturating_duration_since(crowd_base()).as_nanos() as u64
-}
-
-/// True while a recent yield found the CPUs busy with other jobs (see [`LONG_YIELD`]).
-fn crowded(now: Instant) -> bool {
-    nanos_since_base(now) < CROWDED_UNTIL.load(Ordering::Relaxed)
-}
-
-fn mark_crowded(now: Instant) {
-    let until = nanos_since_base(now) + CROWDED_FOR.as_nanos() as u64;
-    CROWDED_UNTIL.store(until, Ordering::Relaxed);
-}
 
 /// A bounded busy-wait: call [`Spin::turn`] between looks at shared memory.
 struct Spin {
@@ -106,12 +70,10 @@ struct Spin {
 }
 
 impl Spin {
-    /// Spins for [`SPIN`] (not at all on a crowded machine), or until `limit` if that comes
-    /// first.
+    /// Spins for [`SPIN`], or until `limit` if that comes first.
     fn new(limit: Option<Instant>) -> Spin {
         let started = Instant::now();
-        let spin = if crowded(started) { Duration::ZERO } else { SPIN };
-        let until = limit.map_or(started + spin, |limit| limit.min(started + spin));
+        let until = limit.map_or(started + SPIN, |limit| limit.min(started + SPIN));
         Spin { started, until, turns: 0 }
     }
 
@@ -128,21 +90,10 @@ impl Spin {
         }
         if now.duration_since(self.started) >= PURE_SPIN {
             std::thread::yield_now();
-            let back = Instant::now();
-            if back.duration_since(now) > LONG_YIELD {
-                mark_crowded(back);
-                return false;
-            }
         }
         true
     }
 }
-/// A receiver whose spin is over first sleeps this long at most on a futex beside the ring's
-/// write position, which the writer's next push wakes: a wake-up without a byte through the
-/// socket (a system call on each side and one to read it off). Only then does it sleep in
-/// `poll` on the socket, which also sees the writer's death; so a writer that dies is noticed
-/// this much later at most.
-const FUTEX_NAP: Duration = Duration::from_millis(2);
 /// Longest single sleep of a waiting ring reader or writer: between sleeps it checks that the
 /// process holding the write lock is still alive.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
@@ -847,9 +798,8 @@ impl Link {
 
     /// Waits until the inbound ring has unread bytes, the writer is gone, or `deadline`.
     ///
-    /// Busy-polls for [`SPIN`] (bounded by the deadline; not on a crowded machine), naps on
-    /// the ring's futex for [`FUTEX_NAP`], then announces that it sleeps and sleeps in `poll`
-    /// on the socket: the writer sends a wake-up byte, and the socket's
+    /// Busy-polls for [`SPIN`] (bounded by the deadline), then announces that it sleeps and
+    /// sleeps in `poll` on the socket: the writer sends a wake-up byte, and the socket's
     /// hang-up ends the wait when the last process holding the other end is gone. Every
     /// [`CHECK_EVERY`] it also checks that a writer holding the write lock is still alive.
     fn wait_for_data(
@@ -867,15 +817,6 @@ impl Link {
             }
             if !spin.turn() {
                 break;
-            }
-        }
-        if !reader.peer_closed {
-            let nap = match deadline {
-                None => FUTEX_NAP,
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()).min(FUTEX_NAP),
-            };
-            if !nap.is_zero() && ring.nap_for_data(nap).map_err(corrupted)? > 0 {
-                return Ok(Waited::Data);
             }
         }
         // Descriptors of a frame this link will not read wait at the head of the socket: then
@@ -2157,23 +2098,5 @@ impl<T> Receiver<T> {
     /// ```
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
         self.end.poll(timeout)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_long_yield_makes_waits_sleep_at_once_for_a_while_then_spin_again() {
-        let now = Instant::now();
-        mark_crowded(now);
-        assert!(crowded(now));
-        assert!(crowded(now + CROWDED_FOR / 2));
-        assert!(!crowded(now + CROWDED_FOR + Duration::from_millis(1)));
-        // A spin whose time is over ends at its first look at the clock (every 16 turns).
-        let mut spin = Spin { started: now, until: now, turns: 0 };
-        assert!((0..15).all(|_| spin.turn()));
-        assert!(!spin.turn());
     }
 }

@@ -67,11 +67,6 @@ const READ_WAITERS: usize = 88;
 const READ_EVENT: usize = 92;
 /// How many readers are (about to be) asleep in `poll` on the socket.
 const READER_SLEEPING: usize = 128;
-/// How many readers are (about to be) asleep on `DATA_EVENT`: on the line of
-/// `READER_SLEEPING`, so that a writer looks at both with one transfer between CPUs.
-const DATA_WAITERS: usize = 132;
-/// Futex word, bumped by a push while readers sleep on it.
-const DATA_EVENT: usize = 136;
 /// How many writers are (about to be) asleep on `SPACE_EVENT`.
 const WRITER_SLEEPING: usize = 192;
 /// Futex word, bumped whenever a reader frees space while a writer sleeps.
@@ -254,13 +249,9 @@ impl Ring {
             at += part.len() as u64;
         }
         self.word64(WRITE_POS).store(at, Ordering::Release);
-        // Pairs with the fence in `reader_sleeps` and `nap_for_data`: either the reader sees
-        // the new position or we see that it sleeps.
+        // Pairs with the fence in `reader_sleeps`: either the reader sees the new position or
+        // we see that it sleeps.
         fence(Ordering::SeqCst);
-        if self.word32(DATA_WAITERS).load(Ordering::Relaxed) != 0 {
-            self.word32(DATA_EVENT).fetch_add(1, Ordering::Release);
-            sys::futex_wake(self.word32(DATA_EVENT));
-        }
         self.word32(READER_SLEEPING).load(Ordering::Relaxed) != 0
     }
 
@@ -410,23 +401,6 @@ impl Ring {
     pub(crate) fn reader_sleeps(&self) -> io::Result<usize> {
         self.word32(READER_SLEEPING).fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        self.available()
-    }
-
-    /// Sleeps until the writer pushes more bytes, at most `timeout`, on a futex the writer
-    /// wakes (no byte on the socket, nothing to read off it after). Returns the unread bytes.
-    /// It does not see the writer's death: the caller bounds `timeout` and then sleeps in
-    /// `poll` on the socket, which does.
-    pub(crate) fn nap_for_data(&self, timeout: Duration) -> io::Result<usize> {
-        let event = self.word32(DATA_EVENT).load(Ordering::Acquire);
-        self.word32(DATA_WAITERS).fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let unread = self.available();
-        if matches!(unread, Ok(0)) {
-            sys::futex_wait(self.word32(DATA_EVENT), event, timeout);
-        }
-        self.word32(DATA_WAITERS).fetch_sub(1, Ordering::SeqCst);
-        unread?;
         self.available()
     }
 
