@@ -1,5 +1,5 @@
 //! The command line: `--quick`, `--out DIR`, `--python PATH`, `--no-python`, `--no-mpi`,
-//! `--help`.
+//! `--load N`, `--help`.
 
 use std::path::PathBuf;
 
@@ -25,6 +25,12 @@ Flags:
   --no-mpi         skip MPI (otherwise measured when mpirun and mpicc are on PATH; Debian:
                    apt-get install -y openmpi-bin libopenmpi-dev; mp on MPI also needs
                    libclang-dev and this workspace's source, built with cargo)
+  --load N         after the quiet comparison, start N busy processes (0 to 64; 2 on a
+                   2-core machine makes it as busy as a shared login node) and measure the
+                   one-way latency from 1 B to 4 KiB again under that load: mp pipe, mp Comm,
+                   Python Pipe and C MPI, with verdicts in a loaded section of the report. The
+                   busy processes are stopped when the bench ends, however it ends (default 0:
+                   no loaded part)
   -h, --help       this text
 ";
 
@@ -41,6 +47,8 @@ pub struct Options {
     pub no_python: bool,
     /// Leave MPI out.
     pub no_mpi: bool,
+    /// Busy processes for the loaded part (0: none).
+    pub load: usize,
 }
 
 impl Default for Options {
@@ -51,6 +59,7 @@ impl Default for Options {
             python: "python3".into(),
             no_python: false,
             no_mpi: false,
+            load: 0,
         }
     }
 }
@@ -88,6 +97,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Command, String> {
             "--no-mpi" => options.no_mpi = true,
             "--out" => options.out = PathBuf::from(value("--out")?),
             "--python" => options.python = value("--python")?,
+            "--load" => options.load = crate::load::parse_load(&value("--load")?)?,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -126,11 +136,29 @@ mod tests {
         assert_eq!(parse(&["--fast"]).unwrap_err(), "unknown argument `--fast`");
         assert_eq!(parse(&["--out"]).unwrap_err(), "--out needs a value");
         assert_eq!(parse(&["--out="]).unwrap_err(), "--out needs a value");
+        assert_eq!(parse(&["--load"]).unwrap_err(), "--load needs a value");
+        assert!(parse(&["--load", "65"]).unwrap_err().contains("from 0 to 64"));
+        assert!(parse(&["--load=x"]).unwrap_err().contains("not `x`"));
+    }
+
+    #[test]
+    fn load_takes_a_count() {
+        assert_eq!(run(&[]).load, 0);
+        assert_eq!(run(&["--load", "2"]).load, 2);
+        assert_eq!(run(&["--load=64", "--quick"]).load, 64);
     }
 
     #[test]
     fn the_help_explains_every_flag() {
-        for flag in ["--quick", "--out DIR", "--python PATH", "--no-python", "--no-mpi", "--help"] {
+        for flag in [
+            "--quick",
+            "--out DIR",
+            "--python PATH",
+            "--no-python",
+            "--no-mpi",
+            "--load N",
+            "--help",
+        ] {
             assert!(HELP.contains(flag), "{flag}");
         }
     }

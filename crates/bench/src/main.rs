@@ -10,6 +10,7 @@ mod cli;
 mod external;
 mod ipc;
 mod limit;
+mod load;
 mod machine;
 mod memory;
 mod mpi;
@@ -30,6 +31,10 @@ fn main() -> ExitCode {
         return code;
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // A copy of this program started as a busy process of `--load` (see load.rs).
+    if args.first().map(String::as_str) == Some(load::BUSY_FLAG) {
+        load::busy_loop();
+    }
     let options = match cli::parse(&args) {
         Ok(cli::Command::Help) => {
             print!("{}", cli::HELP);

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::{
     memory::MemoryPeak,
-    results::{Outcome, PerTask, Results, Side},
+    results::{Loaded, Outcome, PerTask, Results, Side},
     stats::Summary,
     sweep::{Point, at_size},
 };
@@ -624,6 +624,12 @@ pub fn absences(results: &Results) -> Vec<String> {
     note("mp on MPI ping-pong", results.mpi_mp.why_not());
     note("memcpy", results.memcpy.why_not());
     note("shared-memory flag", results.shared_flag_s.why_not());
+    if let Some(loaded) = &results.loaded {
+        note("loaded mp pipe ping-pong", loaded.pipe.why_not());
+        note("loaded mp Comm ping-pong", loaded.comm.why_not());
+        note("loaded Python Pipe ping-pong", loaded.python_pipe.why_not());
+        note("loaded C MPI ping-pong", loaded.mpi_c.why_not());
+    }
     dedup_skips(notes)
 }
 
@@ -719,6 +725,10 @@ pub fn render(results: &Results) -> String {
     out.push_str(&mp_on_mpi(results));
     let _ = writeln!(out, "\n## One-way latency by message size [µs], median (min)\n");
     out.push_str(&per_size_table(results, latency_cell));
+    if let Some(loaded) = &results.loaded {
+        let _ = writeln!(out, "\n## Under load: one-way latency, 1 B to 4 KiB (issue 14)\n");
+        out.push_str(&loaded_section(loaded, results.machine.cpus_available));
+    }
     let _ = writeln!(
         out,
         "\n## Bandwidth by message size [GB/s = 10⁹ B/s], size / median one-way time (size / fastest)\n"
@@ -733,6 +743,110 @@ pub fn render(results: &Results) -> String {
             let _ = writeln!(out, "- {}", note.replace('\n', " "));
         }
     }
+    out
+}
+
+/// Under load, mp's median may be at most this many times C MPI's (issue 14).
+pub const LOADED_MPI_FACTOR: f64 = 1.5;
+
+/// The loaded verdict for one mp transport at one size: its median at most Python Pipe's
+/// and at most [`LOADED_MPI_FACTOR`] × C MPI's. `None` (unknown) when mp's figure or either
+/// reference is missing; a reference that is there and beaten is `Some(false)` regardless.
+pub fn loaded_met(mp: Option<f64>, python: Option<f64>, mpi: Option<f64>) -> Option<bool> {
+    let mp = mp?;
+    let beats_python = python.map(|python| mp <= python);
+    let beats_mpi = mpi.map(|mpi| mp <= LOADED_MPI_FACTOR * mpi);
+    match (beats_python, beats_mpi) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn loaded_ratio(mp: Option<f64>, reference: Option<f64>) -> String {
+    match (mp, reference) {
+        (Some(mp), Some(reference)) if reference > 0.0 => format!("{}×", sig3(mp / reference)),
+        _ => "–".into(),
+    }
+}
+
+/// The loaded section's table: per size, the medians of mp pipe, mp Comm, Python Pipe and C
+/// MPI, mp's ratios to the references, and the verdict for each of mp's two transports.
+pub fn loaded_table(loaded: &Loaded) -> String {
+    let mut table = String::from(
+        "| size | mp pipe | mp Comm | Python Pipe | C MPI | pipe / Python | pipe / C MPI | \
+         Comm / Python | Comm / C MPI | pipe met? | Comm met? |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for &bytes in &loaded.sweep.sizes {
+        let get = |points: &Outcome<Vec<Point>>| point_value(points, bytes, one_way);
+        let (pipe, comm) = (get(&loaded.pipe), get(&loaded.comm));
+        let (python, mpi) = (get(&loaded.python_pipe), get(&loaded.mpi_c));
+        let show = |value: Option<f64>, points: &Outcome<Vec<Point>>| shown(value, points, time);
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            size(bytes),
+            show(pipe, &loaded.pipe),
+            show(comm, &loaded.comm),
+            show(python, &loaded.python_pipe),
+            show(mpi, &loaded.mpi_c),
+            loaded_ratio(pipe, python),
+            loaded_ratio(pipe, mpi),
+            loaded_ratio(comm, python),
+            loaded_ratio(comm, mpi),
+            verdict_cell(loaded_met(pipe, python, mpi)),
+            verdict_cell(loaded_met(comm, python, mpi)),
+        );
+    }
+    table
+}
+
+fn verdict_cell(met: Option<bool>) -> String {
+    match met {
+        Some(true) => "**met**".into(),
+        other => verdict(other).into(),
+    }
+}
+
+/// How many sizes met the loaded target, for each of mp's transports, out of how many judged.
+pub fn loaded_summary(loaded: &Loaded) -> String {
+    let count = |ours: &Outcome<Vec<Point>>| {
+        let verdicts: Vec<Option<bool>> = loaded
+            .sweep
+            .sizes
+            .iter()
+            .map(|&bytes| {
+                let get = |points: &Outcome<Vec<Point>>| point_value(points, bytes, one_way);
+                loaded_met(get(ours), get(&loaded.python_pipe), get(&loaded.mpi_c))
+            })
+            .collect();
+        let met = verdicts.iter().filter(|met| **met == Some(true)).count();
+        format!("{met} of {} sizes", verdicts.len())
+    };
+    format!("Target met at: mp pipe {}, mp Comm {}.", count(&loaded.pipe), count(&loaded.comm))
+}
+
+fn load_text(load: Option<[f64; 3]>) -> String {
+    load.map_or("unknown".into(), |load| format!("{:.2}", load[0]))
+}
+
+/// The loaded section, beside the quiet one.
+fn loaded_section(loaded: &Loaded, cpus: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} busy processes (normal priority, each spinning on a CPU) ran beside every \
+         measurement of this section, on {cpus} CPUs; load average (1 min) {} once they had \
+         started, {} at the end. The same ping-pong as the quiet table, from 1 B to 4 KiB. \
+         Target (issue 14): mp's median one-way time at most Python Pipe's and at most \
+         {LOADED_MPI_FACTOR} × C MPI's, at every size.\n",
+        loaded.busy,
+        load_text(loaded.load_before),
+        load_text(loaded.load_after),
+    );
+    out.push_str(&loaded_table(loaded));
+    let _ = writeln!(out, "\n{}", loaded_summary(loaded));
     out
 }
 
@@ -793,7 +907,7 @@ pub(crate) mod tests {
     use crate::{
         machine::Machine,
         memory::SideMemory,
-        results::{IpcChannel, PerTask, Settings},
+        results::{IpcChannel, Loaded, PerTask, Settings},
         sweep::{Point, RawPoint},
     };
 
@@ -831,6 +945,24 @@ pub(crate) mod tests {
         }
     }
 
+    /// Under load: mp pipe beats Python and 1.5 × MPI up to 64 B only, mp Comm nowhere
+    /// against MPI, and Python was not measured at 4 KiB.
+    fn sample_loaded(settings: &Settings) -> Loaded {
+        let plan = Loaded::plan(&settings.sweep);
+        let sizes = plan.sizes.clone();
+        let python_sizes: Vec<u64> = sizes.iter().copied().filter(|&b| b != 4096).collect();
+        Loaded {
+            busy: 2,
+            sweep: plan,
+            load_before: Some([3.9, 2.0, 1.0]),
+            load_after: Some([4.1, 2.5, 1.2]),
+            pipe: points(&sizes, |bytes| if bytes <= 64 { 1e-6 } else { 20e-6 }),
+            comm: points(&sizes, |_| 5e-6),
+            python_pipe: points(&python_sizes, |_| 8e-6),
+            mpi_c: points(&sizes, |_| 1e-6),
+        }
+    }
+
     /// Results with mp twice as fast as Python everywhere, MPI at 1 µs, memcpy at 10 GB/s.
     pub(crate) fn sample_results() -> Results {
         let settings = Settings::new(true);
@@ -858,9 +990,57 @@ pub(crate) mod tests {
             mpirun: Some("mpirun -np 2".into()),
             memcpy: points(&sizes, |bytes| bytes as f64 / 10e9),
             shared_flag_s: Outcome::Measured { value: summary(&[5e-8, 6e-8]) },
+            loaded: Some(sample_loaded(&settings)),
             settings,
             wall_s: 12.5,
         }
+    }
+
+    #[test]
+    fn the_loaded_verdict_needs_both_references_and_beats_both() {
+        // At most Python, at most 1.5 x C MPI: both hold, including equality.
+        assert_eq!(loaded_met(Some(1.0), Some(2.0), Some(1.0)), Some(true));
+        assert_eq!(loaded_met(Some(1.5), Some(1.5), Some(1.0)), Some(true));
+        // Slower than Python, or than 1.5 x MPI: not met.
+        assert_eq!(loaded_met(Some(2.0), Some(1.9), Some(10.0)), Some(false));
+        assert_eq!(loaded_met(Some(1.6), Some(10.0), Some(1.0)), Some(false));
+        // A missing figure: unknown, unless a reference that is there is already beaten.
+        assert_eq!(loaded_met(None, Some(1.0), Some(1.0)), None);
+        assert_eq!(loaded_met(Some(1.0), None, Some(1.0)), None);
+        assert_eq!(loaded_met(Some(1.0), Some(2.0), None), None);
+        assert_eq!(loaded_met(Some(3.0), None, Some(1.0)), Some(false));
+    }
+
+    #[test]
+    fn the_loaded_section_has_a_row_per_size_and_counts_the_verdicts() {
+        let results = sample_results();
+        let loaded = results.loaded.as_ref().unwrap();
+        let table = loaded_table(loaded);
+        assert_eq!(table.lines().count(), 2 + loaded.sweep.sizes.len());
+        let row = |size: &str| {
+            table.lines().find(|line| line.starts_with(&format!("| {size} |"))).unwrap().to_string()
+        };
+        // 1 B: pipe 1 µs against Python 8 µs and MPI 1 µs: met; Comm 5 µs > 1.5 µs: not.
+        assert!(row("1 B").ends_with("| **met** | not met |"), "{}", row("1 B"));
+        // 256 B: pipe 20 µs is slower than Python.
+        assert!(
+            row("256 B").contains("| 2.50× |") && row("256 B").ends_with("| not met | not met |")
+        );
+        // 4 KiB: Python missing; the pipe is beaten by MPI anyway, so that is still a verdict.
+        assert!(row("4 KiB").contains("| – |") && row("4 KiB").ends_with("| not met | not met |"));
+        assert_eq!(
+            loaded_summary(loaded),
+            "Target met at: mp pipe 5 of 8 sizes, mp Comm 0 of 8 sizes."
+        );
+        let report = render(&results);
+        assert!(report.contains("## Under load: one-way latency, 1 B to 4 KiB (issue 14)"));
+        assert!(report.contains("2 busy processes"));
+        assert!(
+            report.contains("load average (1 min) 3.90 once they had started, 4.10 at the end")
+        );
+        // Without a loaded part, no section.
+        let quiet = Results { loaded: None, ..results };
+        assert!(!render(&quiet).contains("Under load"));
     }
 
     #[test]

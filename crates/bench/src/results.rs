@@ -181,7 +181,7 @@ impl Settings {
     /// The full run, or the short smoke run.
     pub fn new(quick: bool) -> Settings {
         let sizes = if quick {
-            vec![1, 8, 1 << 10, 64 << 10, 1 << 20, 64 << 20]
+            vec![1, 8, 1 << 10, 4 << 10, 64 << 10, 1 << 20, 64 << 20]
         } else {
             // Every power of 4 from 1 B to 64 MiB, and 8 B for the small-message target.
             let mut sizes: Vec<u64> = (0..=13).map(|k| 1u64 << (2 * k)).collect();
@@ -204,6 +204,44 @@ impl Settings {
             memory_bytes: 256 << 20,
             flag_batch: if quick { 2_000 } else { 20_000 },
             flag_samples: if quick { 3 } else { 11 },
+        }
+    }
+}
+
+/// The sizes of the loaded part: every power of 4 from 1 B to 4 KiB, and 8 B.
+pub const LOADED_SIZES: [u64; 8] = [1, 4, 8, 16, 64, 256, 1024, 4096];
+
+/// The loaded part of a run (`--load N`): the small-message ping-pongs again while N busy
+/// processes share the CPUs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Loaded {
+    /// Busy processes running during these measurements.
+    pub busy: usize,
+    /// Sizes, time budget and samples of these ping-pongs.
+    pub sweep: SweepPlan,
+    /// 1-, 5- and 15-minute load averages when the busy processes had started.
+    pub load_before: Option<[f64; 3]>,
+    /// The same when the loaded measurements ended.
+    pub load_after: Option<[f64; 3]>,
+    /// `mp::pipe` to an echoing `Process`.
+    pub pipe: Outcome<Vec<Point>>,
+    /// `Comm` between two ranks of `mp::launch`.
+    pub comm: Outcome<Vec<Point>>,
+    /// Python's `Pipe()`.
+    pub python_pipe: Outcome<Vec<Point>>,
+    /// MPI in C.
+    pub mpi_c: Outcome<Vec<Point>>,
+}
+
+impl Loaded {
+    /// The loaded ping-pong's plan: [`LOADED_SIZES`], with at least 0.2 s and 11 samples per
+    /// size even in a quick run: under load one lost time slice (milliseconds) swamps a
+    /// short batch, and only a longer run gives a median that a second run repeats.
+    pub fn plan(quiet: &SweepPlan) -> SweepPlan {
+        SweepPlan {
+            sizes: LOADED_SIZES.to_vec(),
+            budget_s: quiet.budget_s.max(0.2),
+            samples: quiet.samples.max(11),
         }
     }
 }
@@ -243,6 +281,9 @@ pub struct Results {
     pub memcpy: Outcome<Vec<Point>>,
     /// One-way latency of a busy-waited flag in shared memory, seconds.
     pub shared_flag_s: Outcome<Summary>,
+    /// The loaded part, with `--load N` (N > 0).
+    #[serde(default)]
+    pub loaded: Option<Loaded>,
     /// Seconds the whole run took.
     pub wall_s: f64,
 }

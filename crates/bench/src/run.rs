@@ -11,11 +11,12 @@ use crate::{
     chart,
     cli::Options,
     ipc, limit,
+    load::Load,
     machine::Machine,
     memory, mpi, ours,
     python::{self, Python},
     report,
-    results::{IpcChannel, Outcome, PerTask, Results, Settings, Side},
+    results::{IpcChannel, Loaded, Outcome, PerTask, Results, Settings, Side},
     stats::Summary,
     sweep::{Point, RawPoint},
 };
@@ -256,6 +257,62 @@ struct MpiOutcomes {
     mpirun: Option<String>,
 }
 
+/// The loaded part: starts `options.load` busy processes, measures the small-message
+/// ping-pongs under them, and stops them (also when a measurement fails or panics: [`Load`]
+/// stops them when dropped, and they end by themselves if this process dies).
+fn measure_loaded(options: &Options, settings: &Settings) -> Loaded {
+    let busy = options.load;
+    let plan = Loaded::plan(&settings.sweep);
+    eprintln!("mp-bench: loaded part: starting {busy} busy processes");
+    let load = match Load::start(busy) {
+        Ok(load) => load,
+        Err(error) => {
+            eprintln!("mp-bench: loaded part FAILED: {error}");
+            let failed = || Outcome::Failed { error: error.clone() };
+            return Loaded {
+                busy,
+                sweep: plan,
+                load_before: None,
+                load_after: None,
+                pipe: failed(),
+                comm: failed(),
+                python_pipe: failed(),
+                mpi_c: failed(),
+            };
+        }
+    };
+    eprintln!("mp-bench: busy processes: {:?}", load.pids());
+    // Let the scheduler spread them and the load average start to climb.
+    std::thread::sleep(Duration::from_secs(1));
+    let load_before = crate::machine::load_average();
+    let pipe = step("loaded: mp pipe ping-pong", || summarise(ours::pipe_sweep(&plan)));
+    let comm = step("loaded: mp Comm ping-pong", || summarise(ours::comm_sweep(&plan)));
+    let python_pipe = if options.no_python {
+        Outcome::skipped("left out with --no-python")
+    } else {
+        step("loaded: Python Pipe ping-pong", || {
+            let python = Python::set_up(&options.python, &options.out.join("scripts"))?;
+            let limit =
+                Duration::from_secs_f64(120.0 + 4.0 * plan.budget_s * plan.sizes.len() as f64);
+            let ping: python::PingPong = python.run("pingpong", &plan, limit)?;
+            Point::all_from_raw(&ping.points)
+        })
+    };
+    let mpi_c = if options.no_mpi {
+        Outcome::skipped("left out with --no-mpi")
+    } else if let Some(reason) = mpi::missing() {
+        Outcome::skipped(reason)
+    } else {
+        step("loaded: C MPI ping-pong", || {
+            let output = mpi::c_pingpong(&options.out.join("mpi"), &plan)?;
+            Point::all_from_raw(&output.points)
+        })
+    };
+    let load_after = crate::machine::load_average();
+    load.stop();
+    Loaded { busy, sweep: plan, load_before, load_after, pipe, comm, python_pipe, mpi_c }
+}
+
 /// Measures everything and writes the report into `options.out`.
 pub fn run(options: &Options) -> Result<Written, String> {
     let started = Instant::now();
@@ -275,6 +332,10 @@ pub fn run(options: &Options) -> Result<Written, String> {
     let MpiOutcomes { c: mpi_c, mpi4py, mp: mpi_mp, mpirun } =
         measure_mpi(options, &settings, &mut machine);
     machine.load_after = crate::machine::load_average();
+    let loaded = match options.load {
+        0 => None,
+        _ => Some(measure_loaded(options, &settings)),
+    };
 
     let results = Results {
         machine,
@@ -290,6 +351,7 @@ pub fn run(options: &Options) -> Result<Written, String> {
         mpirun,
         memcpy,
         shared_flag_s,
+        loaded,
         wall_s: started.elapsed().as_secs_f64(),
     };
     write_all(&results, &options.out)
