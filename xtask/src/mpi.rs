@@ -381,7 +381,7 @@ pub fn has_mpi_feature(packages: &[Package], name: &str) -> Result<()> {
     let which = if able.is_empty() {
         "no package of this workspace has one yet".to_string()
     } else {
-        format!("packages that have one: {}", able.join(", "))
+        format!("packages with an `mpi` feature: {}", able.join(", "))
     };
     match packages.iter().find(|p| p.name == name) {
         None => Err(format!("there is no package `{name}` in this workspace; {which}").into()),

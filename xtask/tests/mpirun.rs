@@ -112,7 +112,7 @@ fn bad_ranks_and_time_limits_are_refused_in_one_line() {
 fn unknown_packages_and_packages_without_mpi_are_refused_naming_those_with_it() {
     refused(&["-p", "no-such-package", "-n", "2"], None, "there is no package `no-such-package`");
     refused(&["-p", "mp", "-n", "2"], None, "`mp` has no `mpi` feature");
-    refused(&["-p", "mp", "-n", "2"], None, "packages that have one: ");
+    refused(&["-p", "mp", "-n", "2"], None, "packages with an `mpi` feature: ");
     refused(&["-p", "mp", "-n", "2"], None, "mp-mpi");
     refused(&["-p", "mp-mpi", "-n", "2"], None, "several binaries");
     refused(&["-p", "mp-mpi", "--bin", "nope", "-n", "2"], None, "no binary `nope`");
