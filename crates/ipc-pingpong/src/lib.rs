@@ -149,6 +149,24 @@ pub fn serve_if_child() -> Option<ExitCode> {
     })
 }
 
+/// The body of the test that [`test_child`] names: in a test binary started as an echoing
+/// child, serves the ping-pong and exits (1 if it failed); in any other run of the tests,
+/// returns at once.
+///
+/// ```
+/// // The test `tests::child_entry` of a crate whose tests start the child with
+/// // `ipc_pingpong::test_child("tests::child_entry")`:
+/// fn child_entry() {
+///     ipc_pingpong::exit_if_test_child();
+/// }
+/// child_entry(); // not a child here: nothing happens
+/// ```
+pub fn exit_if_test_child() {
+    if let Some(outcome) = child_role() {
+        std::process::exit(i32::from(outcome.is_err()));
+    }
+}
+
 /// The child's ends of a ping-pong.
 enum ChildEnds {
     Bytes(IpcBytesReceiver, IpcBytesSender),
@@ -457,9 +475,7 @@ mod tests {
     /// The child side when this test binary is started as a peer; otherwise it does nothing.
     #[test]
     fn child_entry() {
-        if let Some(outcome) = child_role() {
-            std::process::exit(i32::from(outcome.is_err()));
-        }
+        exit_if_test_child();
     }
 
     #[test]
