@@ -50,26 +50,26 @@ fn live_processes_of(program: &Path) -> Vec<u32> {
     found
 }
 
+/// Runs `scenario` on `ranks` ranks: the job succeeds and every rank says `passed`.
+fn every_rank_passes(ranks: usize, scenario: &str, passed: &str) {
+    let (output, _) = mpirun(ranks, scenario);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+    for rank in 0..ranks {
+        assert!(stderr.contains(&format!("rank {rank}: {passed}")), "{stderr}");
+    }
+}
+
 #[test]
 fn four_ranks_exchange_typed_and_raw_messages_through_a_comm() {
     let _watchdog = mp::testing::watchdog(Duration::from_secs(120));
-    let (output, _) = mpirun(4, "messages");
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{:?}\n{stderr}", output.status);
-    for rank in 0..4 {
-        assert!(stderr.contains(&format!("rank {rank}: all checks passed")), "{stderr}");
-    }
+    every_rank_passes(4, "messages", "all checks passed");
 }
 
 #[test]
 fn a_hang_up_ends_an_echo_loop_as_a_closed_pipe_does() {
     let _watchdog = mp::testing::watchdog(Duration::from_secs(120));
-    let (output, _) = mpirun(2, "hang-up");
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{:?}\n{stderr}", output.status);
-    for rank in 0..2 {
-        assert!(stderr.contains(&format!("rank {rank}: hang-up checks passed")), "{stderr}");
-    }
+    every_rank_passes(2, "hang-up", "hang-up checks passed");
 }
 
 #[test]
