@@ -55,6 +55,7 @@
 //! | mpi4py's `comm.sendrecv(x, dest=d, source=s)` | [`comm.sendrecv(d, &x, s)`](Communicator::sendrecv) |
 //! | `RawArray('d', n)`, `shared_memory.SharedMemory` | [`SharedArray::<f64>::new(n)`](SharedArray::new) |
 //! | threads: `ThreadPool(n).map` | [`threads::ThreadPool::new(n)?.map(f, xs)`](threads::ThreadPool::map) (rayon) |
+//! | `os.sched_getaffinity(0)`, `os.sched_setaffinity(0, {c})`, `mpirun --bind-to core` | [`affinity::get()`](affinity::get), [`affinity::set(&[c])`](affinity::set) |
 //! | `time.perf_counter()` marks t0..t3 | [`timing::Phases`] (all intervals between marks) |
 //! | shell `time python3 prog.py` | [`timing::ProcessTimes::now()`](timing::ProcessTimes::now) (real/user/sys incl. children) |
 //! | "MB" vs "MiB" vs "Mb" | [`units::Bytes`], [`units::Bandwidth`], [`units::Unit`] |
@@ -121,6 +122,7 @@ mod sys;
 mod wire;
 mod worker;
 
+pub mod affinity;
 pub mod peer;
 pub mod plot;
 pub mod split;

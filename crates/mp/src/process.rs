@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     Error, ExitReason, Message, Result,
-    channel::Link,
+    channel::{Link, Waiting},
     ring::RingFile,
     sys,
     wire::{self, BodyKind, Frame, OutFrame},
@@ -167,7 +167,12 @@ impl WorkerProcess {
             }
             _ => {}
         }
-        let control = Link::with_rings(parent_end, Some((rings, 0)), "worker connection")?;
+        let control = Link::with_rings(
+            parent_end,
+            Some((rings, 0)),
+            Waiting::AmongSiblings,
+            "worker connection",
+        )?;
         Ok(WorkerProcess { child, control, pid, exit: None, launched_at })
     }
 

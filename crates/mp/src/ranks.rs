@@ -731,6 +731,7 @@ fn run_rank<F, A, R>((comm, arg): (Comm, A)) -> R
 where
     F: Fn(Comm, A) -> R + Copy + 'static,
 {
+    crate::channel::note_group(comm.size());
     sys::conjure_zero_sized::<F>()(comm, arg)
 }
 

@@ -75,6 +75,10 @@ const SPACE_EVENT: usize = 196;
 const WRITE_LOCK: usize = 256;
 /// Why the stream is unusable (0: it is fine; see [`Poison`]).
 const POISONED: usize = 320;
+/// The CPU, plus one (0: not known), that the process at this side's writing end ran on at
+/// its latest send or wait on the pipe. Stored only when it changes, so the line stays in
+/// both CPUs' caches; a waiting reader compares it with its own CPU (see `channel::Spin`).
+const WRITER_CPU: usize = 384;
 
 /// Why a ring was made unusable: a message was left half written or half read, so nobody can
 /// find where the next one starts. The first cause stays.
@@ -208,6 +212,20 @@ impl Ring {
         self.file.map.copy_in(data, &bytes[first..], streaming);
     }
 
+    /// Tells the reader of this side that its writer runs on `cpu` now.
+    pub(crate) fn publish_writer_cpu(&self, cpu: Option<u32>) {
+        let value = cpu.map_or(0, |cpu| cpu.wrapping_add(1));
+        let word = self.word32(WRITER_CPU);
+        if word.load(Ordering::Relaxed) != value {
+            word.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// The CPU the writer of this side last said it runs on.
+    pub(crate) fn writer_cpu(&self) -> Option<u32> {
+        self.word32(WRITER_CPU).load(Ordering::Relaxed).checked_sub(1)
+    }
+
     // ---- The writer's side. The caller holds the write lock.
 
     /// Free bytes in the ring.
@@ -230,6 +248,7 @@ impl Ring {
     /// Copies `bytes` (at most [`Ring::free`] of them) in after the published ones and
     /// publishes them. Returns true when a reader is asleep and must be woken.
     pub(crate) fn push(&self, bytes: &[&[u8]], streaming: bool) -> bool {
+        self.publish_writer_cpu(sys::current_cpu());
         let start = self.word64(WRITE_POS).load(Ordering::Relaxed);
         let total: usize = bytes.iter().map(|part| part.len()).sum();
         if total <= INLINE_CAPACITY {

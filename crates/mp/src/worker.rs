@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     Error, Result, SharedArray,
-    channel::{self, Link},
+    channel::{self, Link, Waiting},
     ring::RingFile,
     sys,
     wire::{self, BodyKind, OutFrame},
@@ -322,7 +322,9 @@ fn serve(control: OwnedFd, rings: Arc<RingFile>) -> ! {
         LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
     }));
     watch_parent(&control);
-    let Ok(parent) = Link::with_rings(control, Some((rings, 1)), "the parent") else {
+    let Ok(parent) =
+        Link::with_rings(control, Some((rings, 1)), Waiting::AmongSiblings, "the parent")
+    else {
         sys::exit_immediately(3);
     };
 

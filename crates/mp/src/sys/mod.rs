@@ -668,6 +668,44 @@ pub(crate) unsafe fn function_at<T: Copy>(offset: i64) -> T {
 #[inline(never)]
 fn anchor() {}
 
+/// The CPU this thread runs on, as the kernel last told it (glibc reads it from the thread's
+/// rseq area, so this costs no system call); None where the kernel does not say.
+pub(crate) fn current_cpu() -> Option<u32> {
+    // SAFETY: sched_getcpu takes no arguments and touches no memory of ours.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).ok()
+}
+
+/// The CPUs this thread may run on (`sched_getaffinity`), in increasing order.
+pub(crate) fn affinity() -> io::Result<Vec<usize>> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live cpu_set_t of the size passed.
+    check(unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) })?;
+    // SAFETY: CPU_ISSET reads `set`, with every index below CPU_SETSIZE.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Lets this thread run only on `cpus` (`sched_setaffinity`); each must be below
+/// `CPU_SETSIZE`, which the caller checks.
+pub(crate) fn set_affinity(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: `set` is a live cpu_set_t; CPU_SET ignores an index beyond it, and the
+        // caller checked that there is none.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a live cpu_set_t of the size passed.
+    check(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) })?;
+    Ok(())
+}
+
+/// How many CPUs an affinity set can name.
+pub(crate) const CPU_SET_SIZE: usize = libc::CPU_SETSIZE as usize;
+
 #[cfg(test)]
 mod tests {
     use super::*;
