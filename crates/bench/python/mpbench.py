@@ -6,6 +6,7 @@ of `pingpong` is the one of mp-bench's Rust sweep (see crates/bench/src/sweep.rs
 """
 
 import json
+import os
 import multiprocessing
 import sys
 import time
@@ -117,7 +118,15 @@ def sweep(plan, round_trip):
     return points
 
 
-def echo(connection):
+def bind(plan, side):
+    """Binds this process to the plan's CPU for `side` (0 measures, 1 echoes), if it has one."""
+    cpus = plan.get("cpus")
+    if cpus is not None:
+        os.sched_setaffinity(0, {cpus[side]})
+
+
+def echo(connection, plan):
+    bind(plan, 1)
     while True:
         try:
             message = connection.recv_bytes()
@@ -130,9 +139,10 @@ def echo(connection):
 
 def cmd_pingpong(plan):
     here, there = FORK.Pipe()
-    process = FORK.Process(target=echo, args=(there,))
+    process = FORK.Process(target=echo, args=(there, plan))
     process.start()
     there.close()
+    bind(plan, 0)
 
     def round_trip(message):
         here.send_bytes(message)

@@ -27,10 +27,11 @@ Flags:
                    libclang-dev and this workspace's source, built with cargo)
   --load N         after the quiet comparison, start N busy processes (0 to 64; 2 on a
                    2-core machine makes it as busy as a shared login node) and measure the
-                   one-way latency from 1 B to 4 KiB again under that load: mp pipe, mp Comm,
-                   Python Pipe and C MPI, with verdicts in a loaded section of the report. The
-                   busy processes are stopped when the bench ends, however it ends (default 0:
-                   no loaded part)
+                   one-way latency from 1 B to 4 KiB again under that load, twice: with both
+                   sides of every ping-pong bound to a CPU each (as mpirun --bind-to core
+                   binds MPI's ranks), then unbound: mp pipe, mp Comm, Python Pipe and C MPI,
+                   with verdicts in a loaded section of the report. The busy processes are
+                   stopped when the bench ends, however it ends (default 0: no loaded part)
   -h, --help       this text
 ";
 

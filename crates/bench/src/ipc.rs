@@ -54,7 +54,8 @@ mod tests {
 
     #[test]
     fn a_tiny_sweep_of_every_kind_gives_positive_times() {
-        let plan = SweepPlan { sizes: vec![1, 4096, 300_000], budget_s: 0.005, samples: 3 };
+        let plan =
+            SweepPlan { sizes: vec![1, 4096, 300_000], budget_s: 0.005, samples: 3, cpus: None };
         for kind in Kind::ALL {
             let child = ipc_pingpong::test_child("ipc::tests::child_entry");
             let points = sweep_with(kind, child, &plan).unwrap();

@@ -3,8 +3,10 @@
 //! `mp-mpi-pingpong`, built at run time with cargo and `--features mpi`), and through mpi4py
 //! if Python has it.
 //!
-//! Ranks are bound to a core each (`--bind-to core`) and Open MPI's shared-memory transport
-//! busy-polls while it waits, which is how MPI gets under a microsecond on one machine.
+//! Ranks are bound to a core each (`--bind-to core`, Open MPI's default for two ranks) and Open
+//! MPI's shared-memory transport busy-polls while it waits, which is how MPI gets under a
+//! microsecond on one machine. The loaded part also runs the C ping-pong unbound
+//! (`--bind-to none`), beside mp and Python unbound.
 
 use std::{
     path::{Path, PathBuf},
@@ -62,10 +64,32 @@ pub fn effective_uid(status: &str) -> Option<u32> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
+/// Where mpirun puts its two ranks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// One core each (`--bind-to core`).
+    CoreEach,
+    /// Wherever the kernel puts them (`--bind-to none`).
+    Unbound,
+}
+
+impl Binding {
+    fn flag(self) -> &'static str {
+        match self {
+            Binding::CoreEach => "core",
+            Binding::Unbound => "none",
+        }
+    }
+}
+
 /// `mpirun` with two ranks, one per core, and the flags a root user in a container needs.
 fn mpirun() -> Result<Command, String> {
+    mpirun_bound(Binding::CoreEach)
+}
+
+fn mpirun_bound(binding: Binding) -> Result<Command, String> {
     let mut command = Command::new(which("mpirun").ok_or("mpirun not found")?);
-    command.args(["-np", "2", "--bind-to", "core", "--oversubscribe"]);
+    command.args(["-np", "2", "--bind-to", binding.flag(), "--oversubscribe"]);
     if is_root() {
         command.arg("--allow-run-as-root");
     }
@@ -96,8 +120,8 @@ fn first_chars(text: &str) -> String {
     text.chars().take(200).collect()
 }
 
-/// Builds the C ping-pong in `dir` and runs it over `plan`.
-pub fn c_pingpong(dir: &Path, plan: &SweepPlan) -> Result<MpiOutput, String> {
+/// Builds the C ping-pong in `dir` and runs it over `plan`, its ranks placed as `binding` says.
+pub fn c_pingpong(dir: &Path, plan: &SweepPlan, binding: Binding) -> Result<MpiOutput, String> {
     std::fs::create_dir_all(dir).map_err(|error| format!("creating {}: {error}", dir.display()))?;
     let source = dir.join("pingpong.c");
     let program = dir.join("pingpong");
@@ -106,7 +130,7 @@ pub fn c_pingpong(dir: &Path, plan: &SweepPlan) -> Result<MpiOutput, String> {
     let mut build = Command::new(which("mpicc").ok_or("mpicc not found")?);
     build.arg("-O2").arg("-o").arg(&program).arg(&source);
     external::run(build, Duration::from_secs(120)).map_err(|error| format!("building: {error}"))?;
-    let mut run = mpirun()?;
+    let mut run = mpirun_bound(binding)?;
     run.arg(&program).arg(plan.budget_s.to_string()).arg(plan.samples.to_string());
     run.args(plan.sizes.iter().map(u64::to_string));
     let finished = external::run(run, limit_for(plan))?;
@@ -247,8 +271,8 @@ mod tests {
 
     #[test]
     fn the_limit_grows_with_the_plan() {
-        let small = SweepPlan { sizes: vec![1], budget_s: 0.1, samples: 3 };
-        let large = SweepPlan { sizes: vec![1; 20], budget_s: 1.0, samples: 3 };
+        let small = SweepPlan { sizes: vec![1], budget_s: 0.1, samples: 3, cpus: None };
+        let large = SweepPlan { sizes: vec![1; 20], budget_s: 1.0, samples: 3, cpus: None };
         assert!(limit_for(&small) < limit_for(&large));
     }
 }

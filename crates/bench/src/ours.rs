@@ -83,8 +83,39 @@ pub fn map_times(n_tasks: u64, chunksize: Option<usize>, reps: usize) -> Result<
     Ok(samples)
 }
 
-/// Sends back every bytes message until the other end closes.
-fn echo(connection: Connection<()>) -> u64 {
+/// An error unless every CPU of `cpus` is one this process may use: checked before any
+/// process starts, so that a bad plan fails with its reason, not as a lost echo.
+fn check_cpus(cpus: Option<[usize; 2]>) -> Result<(), String> {
+    let Some(cpus) = cpus else { return Ok(()) };
+    let allowed = mp::affinity::get().map_err(text)?;
+    match cpus.iter().find(|cpu| !allowed.contains(cpu)) {
+        Some(cpu) => Err(format!(
+            "cannot bind a side of the ping-pong to CPU {cpu}: this process may use CPUs \
+             {allowed:?}"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Binds this thread to `cpu` if there is one (see [`SweepPlan::cpus`]); what it was bound
+/// to before, to put back.
+fn bind(cpu: Option<usize>) -> Result<Option<Vec<usize>>, String> {
+    let Some(cpu) = cpu else { return Ok(None) };
+    let before = mp::affinity::get().map_err(text)?;
+    mp::affinity::set(&[cpu]).map_err(text)?;
+    Ok(Some(before))
+}
+
+/// Puts back what [`bind`] changed.
+fn unbind(before: Option<Vec<usize>>) -> Result<(), String> {
+    before.map_or(Ok(()), |cpus| mp::affinity::set(&cpus).map_err(text))
+}
+
+/// Sends back every bytes message until the other end closes (bound to `cpu` if given).
+fn echo((connection, cpu): (Connection<()>, Option<usize>)) -> u64 {
+    if bind(cpu).is_err() {
+        return 0;
+    }
     let mut echoed = 0;
     let mut bytes = Vec::new();
     while connection.recv_bytes_into(&mut bytes).is_ok() {
@@ -100,14 +131,17 @@ fn echo(connection: Connection<()>) -> u64 {
 /// `recv_bytes_into` a buffer reused from one message to the next (as MPI receives into the
 /// caller's buffer).
 pub fn pipe_sweep(plan: &SweepPlan) -> Result<Vec<RawPoint>, String> {
+    check_cpus(plan.cpus)?;
     let (here, there) = mp::pipe::<()>().map_err(text)?;
-    let mut echoer = Process::spawn(echo, there).map_err(text)?;
+    let mut echoer = Process::spawn(echo, (there, plan.cpus.map(|cpus| cpus[1]))).map_err(text)?;
+    let before = bind(plan.cpus.map(|cpus| cpus[0]))?;
     let mut reply = Vec::new();
     let points = sweep(plan, |message| {
         here.send_bytes(message).map_err(text)?;
         here.recv_bytes_into(&mut reply).map_err(text)?;
         check_reply(message.len(), reply.len())
     });
+    unbind(before)?;
     drop(here);
     echoer.join().map_err(text)?;
     points
@@ -122,6 +156,9 @@ type RankOutcome = Option<Result<Vec<RawPoint>, String>>;
 
 /// Rank 0 measures against rank 1, which echoes until an empty message says stop.
 fn comm_rank(comm: Comm, plan: SweepPlan) -> RankOutcome {
+    if let Err(error) = bind(plan.cpus.map(|cpus| cpus[comm.rank()])) {
+        return Some(Err(format!("rank {}: {error}", comm.rank())));
+    }
     let mut buffer = Vec::new();
     if comm.rank() == 1 {
         while comm.recv_bytes_into(0, &mut buffer).is_ok() {
@@ -142,6 +179,7 @@ fn comm_rank(comm: Comm, plan: SweepPlan) -> RankOutcome {
 
 /// Two ranks started by `mp::launch`, `Comm::send_bytes` / `recv_bytes_into` between them.
 pub fn comm_sweep(plan: &SweepPlan) -> Result<Vec<RawPoint>, String> {
+    check_cpus(plan.cpus)?;
     let results = mp::launch(2, comm_rank, plan.clone()).map_err(text)?;
     results
         .into_iter()
@@ -272,4 +310,53 @@ pub fn gather_pipes(len: usize, reps: usize) -> Result<Vec<f64>, String> {
         server.join().map_err(text)?;
     }
     Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    mp::test_support!();
+
+    fn tiny(cpus: Option<[usize; 2]>) -> SweepPlan {
+        SweepPlan { sizes: vec![1, 64], budget_s: 0.002, samples: 3, cpus }
+    }
+
+    /// Runs `f` on a thread of its own: binding changes only the calling thread.
+    fn on_a_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|scope| scope.spawn(f).join().unwrap())
+    }
+
+    #[test]
+    fn bound_sweeps_measure_and_put_the_threads_cpus_back() {
+        let _guard = mp::testing::watchdog(Duration::from_secs(60));
+        on_a_thread(|| {
+            let allowed = mp::affinity::get().unwrap();
+            let cpus = [allowed[0], *allowed.last().unwrap()];
+            for (name, sweep) in [("pipe", pipe_sweep as fn(&_) -> _), ("Comm", comm_sweep)] {
+                let points = sweep(&tiny(Some(cpus))).unwrap();
+                assert_eq!(points.len(), 2, "{name}");
+                assert_eq!(mp::affinity::get().unwrap(), allowed, "{name} unbinds");
+            }
+        });
+    }
+
+    #[test]
+    fn a_cpu_this_process_may_not_use_fails_the_sweep_with_its_number() {
+        let _guard = mp::testing::watchdog(Duration::from_secs(60));
+        on_a_thread(|| {
+            let allowed = mp::affinity::get().unwrap();
+            let missing = (0..1024).find(|cpu| !allowed.contains(cpu)).unwrap();
+            for sweep in [pipe_sweep as fn(&_) -> _, comm_sweep] {
+                for cpus in [[allowed[0], missing], [missing, allowed[0]]] {
+                    let error = sweep(&tiny(Some(cpus))).unwrap_err();
+                    assert!(error.contains(&format!("CPU {missing}")), "{error}");
+                    assert!(error.contains(&format!("{allowed:?}")), "{error}");
+                }
+            }
+            assert_eq!(mp::affinity::get().unwrap(), allowed);
+        });
+    }
 }

@@ -194,6 +194,7 @@ impl Settings {
                 sizes,
                 budget_s: if quick { 0.04 } else { 0.5 },
                 samples: if quick { 5 } else { 11 },
+                cpus: None,
             },
             startup_warm_up: if quick { 1 } else { 2 },
             startup_reps: if quick { 5 } else { 15 },
@@ -223,6 +224,19 @@ pub struct Loaded {
     pub load_before: Option<[f64; 3]>,
     /// The same when the loaded measurements ended.
     pub load_after: Option<[f64; 3]>,
+    /// The two CPUs of the bound pass; `None` when this process may use fewer than two.
+    pub bound_to: Option<[usize; 2]>,
+    /// Each side of every ping-pong bound to a CPU of its own, as `mpirun --bind-to core`
+    /// binds C MPI's ranks: like against like, the pass the issue-14 target is judged on.
+    pub bound: LoadedPass,
+    /// Every side where the kernel puts it (C MPI with `--bind-to none`), as a program that
+    /// does not bind runs: often both sides of a ping-pong on one CPU.
+    pub unbound: LoadedPass,
+}
+
+/// One pass of the loaded ping-pongs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadedPass {
     /// `mp::pipe` to an echoing `Process`.
     pub pipe: Outcome<Vec<Point>>,
     /// `Comm` between two ranks of `mp::launch`.
@@ -231,6 +245,20 @@ pub struct Loaded {
     pub python_pipe: Outcome<Vec<Point>>,
     /// MPI in C.
     pub mpi_c: Outcome<Vec<Point>>,
+}
+
+impl LoadedPass {
+    /// A pass where every figure failed for the same reason.
+    pub fn failed(error: &str) -> LoadedPass {
+        let failed = || Outcome::Failed { error: error.to_string() };
+        LoadedPass { pipe: failed(), comm: failed(), python_pipe: failed(), mpi_c: failed() }
+    }
+
+    /// A pass that was not run, and why.
+    pub fn skipped(reason: &str) -> LoadedPass {
+        let skipped = || Outcome::skipped(reason);
+        LoadedPass { pipe: skipped(), comm: skipped(), python_pipe: skipped(), mpi_c: skipped() }
+    }
 }
 
 impl Loaded {
@@ -242,6 +270,7 @@ impl Loaded {
             sizes: LOADED_SIZES.to_vec(),
             budget_s: quiet.budget_s.max(0.2),
             samples: quiet.samples.max(11),
+            cpus: None,
         }
     }
 }

@@ -16,9 +16,9 @@ use crate::{
     memory, mpi, ours,
     python::{self, Python},
     report,
-    results::{IpcChannel, Loaded, Outcome, PerTask, Results, Settings, Side},
+    results::{IpcChannel, Loaded, LoadedPass, Outcome, PerTask, Results, Settings, Side},
     stats::Summary,
-    sweep::{Point, RawPoint},
+    sweep::{Point, RawPoint, SweepPlan},
 };
 
 /// Where the report went.
@@ -215,7 +215,7 @@ fn measure_mpi(options: &Options, settings: &Settings, machine: &mut Machine) ->
     machine.mpi = mpi::version();
     let sweep = &settings.sweep;
     let c = step("MPI: C ping-pong (built with mpicc)", || {
-        let output = mpi::c_pingpong(&options.out.join("mpi"), sweep)?;
+        let output = mpi::c_pingpong(&options.out.join("mpi"), sweep, mpi::Binding::CoreEach)?;
         Ok((output.library, Point::all_from_raw(&output.points)?))
     });
     let c = match c {
@@ -258,26 +258,26 @@ struct MpiOutcomes {
 }
 
 /// The loaded part: starts `options.load` busy processes, measures the small-message
-/// ping-pongs under them, and stops them (also when a measurement fails or panics: [`Load`]
-/// stops them when dropped, and they end by themselves if this process dies).
+/// ping-pongs under them twice (each side bound to a CPU of its own, then unbound), and stops
+/// them (also when a measurement fails or panics: [`Load`] stops them when dropped, and they
+/// end by themselves if this process dies).
 fn measure_loaded(options: &Options, settings: &Settings) -> Loaded {
     let busy = options.load;
     let plan = Loaded::plan(&settings.sweep);
+    let bound_to = two_cpus();
     eprintln!("mp-bench: loaded part: starting {busy} busy processes");
     let load = match Load::start(busy) {
         Ok(load) => load,
         Err(error) => {
             eprintln!("mp-bench: loaded part FAILED: {error}");
-            let failed = || Outcome::Failed { error: error.clone() };
             return Loaded {
                 busy,
                 sweep: plan,
                 load_before: None,
                 load_after: None,
-                pipe: failed(),
-                comm: failed(),
-                python_pipe: failed(),
-                mpi_c: failed(),
+                bound_to,
+                bound: LoadedPass::failed(&error),
+                unbound: LoadedPass::failed(&error),
             };
         }
     };
@@ -285,16 +285,45 @@ fn measure_loaded(options: &Options, settings: &Settings) -> Loaded {
     // Let the scheduler spread them and the load average start to climb.
     std::thread::sleep(Duration::from_secs(1));
     let load_before = crate::machine::load_average();
-    let pipe = step("loaded: mp pipe ping-pong", || summarise(ours::pipe_sweep(&plan)));
-    let comm = step("loaded: mp Comm ping-pong", || summarise(ours::comm_sweep(&plan)));
+    let bound = match bound_to {
+        Some(cpus) => loaded_pass(
+            options,
+            &SweepPlan { cpus: Some(cpus), ..plan.clone() },
+            mpi::Binding::CoreEach,
+        ),
+        None => LoadedPass::skipped("this process may use fewer than two CPUs"),
+    };
+    let unbound = loaded_pass(options, &plan, mpi::Binding::Unbound);
+    let load_after = crate::machine::load_average();
+    load.stop();
+    Loaded { busy, sweep: plan, load_before, load_after, bound_to, bound, unbound }
+}
+
+/// The first two CPUs this process may use, for the bound pass (those `mpirun --bind-to core`
+/// gives two ranks), or `None` if it may use fewer.
+fn two_cpus() -> Option<[usize; 2]> {
+    match mp::affinity::get().ok()?.as_slice() {
+        [first, second, ..] => Some([*first, *second]),
+        _ => None,
+    }
+}
+
+/// One loaded pass: mp pipe, mp Comm, Python Pipe and C MPI over `plan` (bound to
+/// `plan.cpus` if it has them; C MPI as `binding` says).
+fn loaded_pass(options: &Options, plan: &SweepPlan, binding: mpi::Binding) -> LoadedPass {
+    let pass = if plan.cpus.is_some() { "bound" } else { "unbound" };
+    let pipe =
+        step(&format!("loaded, {pass}: mp pipe ping-pong"), || summarise(ours::pipe_sweep(plan)));
+    let comm =
+        step(&format!("loaded, {pass}: mp Comm ping-pong"), || summarise(ours::comm_sweep(plan)));
     let python_pipe = if options.no_python {
         Outcome::skipped("left out with --no-python")
     } else {
-        step("loaded: Python Pipe ping-pong", || {
+        step(&format!("loaded, {pass}: Python Pipe ping-pong"), || {
             let python = Python::set_up(&options.python, &options.out.join("scripts"))?;
             let limit =
                 Duration::from_secs_f64(120.0 + 4.0 * plan.budget_s * plan.sizes.len() as f64);
-            let ping: python::PingPong = python.run("pingpong", &plan, limit)?;
+            let ping: python::PingPong = python.run("pingpong", plan, limit)?;
             Point::all_from_raw(&ping.points)
         })
     };
@@ -303,14 +332,12 @@ fn measure_loaded(options: &Options, settings: &Settings) -> Loaded {
     } else if let Some(reason) = mpi::missing() {
         Outcome::skipped(reason)
     } else {
-        step("loaded: C MPI ping-pong", || {
-            let output = mpi::c_pingpong(&options.out.join("mpi"), &plan)?;
+        step(&format!("loaded, {pass}: C MPI ping-pong"), || {
+            let output = mpi::c_pingpong(&options.out.join("mpi"), plan, binding)?;
             Point::all_from_raw(&output.points)
         })
     };
-    let load_after = crate::machine::load_average();
-    load.stop();
-    Loaded { busy, sweep: plan, load_before, load_after, pipe, comm, python_pipe, mpi_c }
+    LoadedPass { pipe, comm, python_pipe, mpi_c }
 }
 
 /// Measures everything and writes the report into `options.out`.

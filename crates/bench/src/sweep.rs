@@ -29,6 +29,12 @@ pub struct SweepPlan {
     pub budget_s: f64,
     /// Timed batches per size.
     pub samples: usize,
+    /// The CPUs the two sides run on, one each (the measuring side first), as
+    /// `mpirun --bind-to core` binds two ranks; `None`: wherever the kernel puts them.
+    /// (Always written: the plan also travels to `mp::launch`ed ranks in postcard, which
+    /// cannot skip a field.)
+    #[serde(default)]
+    pub cpus: Option<[usize; 2]>,
 }
 
 impl SweepPlan {
@@ -133,12 +139,12 @@ mod tests {
     use super::*;
 
     fn plan() -> SweepPlan {
-        SweepPlan { sizes: vec![1, 8], budget_s: 0.01, samples: 3 }
+        SweepPlan { sizes: vec![1, 8], budget_s: 0.01, samples: 3, cpus: None }
     }
 
     #[test]
     fn batches_fill_the_budget_and_never_drop_below_one() {
-        let plan = SweepPlan { sizes: vec![1], budget_s: 1.0, samples: 10 };
+        let plan = SweepPlan { sizes: vec![1], budget_s: 1.0, samples: 10, cpus: None };
         assert_eq!(plan.batch_for(1e-3), 100);
         assert_eq!(plan.batch_for(0.5), 1);
         assert_eq!(plan.batch_for(0.0), 1);
