@@ -925,7 +925,9 @@ fn method(results: &Results) -> String {
          process's own baseline.\n\
          - Shared-memory flag: {flag_samples} batches of {flag_batch} round trips after one untimed batch.\n\
          - With `--load N`: N busy copies of mp-bench, then the ping-pong from 1 B to \
-         4 KiB with at least 0.2 s and 11 batches per size, twice. Bound: the measuring side \
+         4 KiB with at least 0.2 s and 11 batches per size, twice; each time the four \
+         transports take turns, in {rounds} rounds of 1/{rounds} of the time and batches each, and \
+         a size's median is over the batches of all rounds. Bound: the measuring side \
          and the echoing side each bound to one CPU (the first two this process may use; \
          `mp::affinity::set` in Rust, `os.sched_setaffinity` in Python, `mpirun --bind-to core` \
          for C MPI). Unbound: nothing bound, C MPI with `--bind-to none`. The quiet tables \
@@ -933,6 +935,7 @@ fn method(results: &Results) -> String {
          - The machine is shared and noisy (other jobs compile on the same 2 CPUs): compare \
          figures of one run, and expect 1.2-1.7× run-to-run spread on small-message latencies.\n",
         ipc_version = results.ipc_channel.version,
+        rounds = crate::run::LOADED_ROUNDS,
         warm = settings.startup_warm_up,
         reps = settings.startup_reps,
         map_reps = settings.map_reps,

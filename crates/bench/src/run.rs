@@ -308,36 +308,88 @@ fn two_cpus() -> Option<[usize; 2]> {
     }
 }
 
+/// How many times each transport of a loaded pass runs, in turn with the others, each time
+/// with this share of the budget and of the batches. On a shared machine the conditions change
+/// within seconds (other jobs, and the host moving the virtual CPUs between cores that share a
+/// cache or not); taken in turns, the four transports see the same mix of them.
+pub const LOADED_ROUNDS: usize = 3;
+
+/// One ping-pong of a loaded pass, run over a plan: its raw points, or why not.
+type Runner<'a> = Box<dyn Fn(&SweepPlan) -> Result<Vec<RawPoint>, String> + 'a>;
+
 /// One loaded pass: mp pipe, mp Comm, Python Pipe and C MPI over `plan` (bound to
-/// `plan.cpus` if it has them; C MPI as `binding` says).
+/// `plan.cpus` if it has them; C MPI as `binding` says), in [`LOADED_ROUNDS`] rounds.
 fn loaded_pass(options: &Options, plan: &SweepPlan, binding: mpi::Binding) -> LoadedPass {
     let pass = if plan.cpus.is_some() { "bound" } else { "unbound" };
-    let pipe =
-        step(&format!("loaded, {pass}: mp pipe ping-pong"), || summarise(ours::pipe_sweep(plan)));
-    let comm =
-        step(&format!("loaded, {pass}: mp Comm ping-pong"), || summarise(ours::comm_sweep(plan)));
-    let python_pipe = if options.no_python {
-        Outcome::skipped("left out with --no-python")
+    let python: Result<Runner, String> = if options.no_python {
+        Err("left out with --no-python".into())
     } else {
-        step(&format!("loaded, {pass}: Python Pipe ping-pong"), || {
+        Ok(Box::new(|plan: &SweepPlan| {
             let python = Python::set_up(&options.python, &options.out.join("scripts"))?;
             let limit =
                 Duration::from_secs_f64(120.0 + 4.0 * plan.budget_s * plan.sizes.len() as f64);
             let ping: python::PingPong = python.run("pingpong", plan, limit)?;
-            Point::all_from_raw(&ping.points)
-        })
+            Ok(ping.points)
+        }))
     };
-    let mpi_c = if options.no_mpi {
-        Outcome::skipped("left out with --no-mpi")
+    let mpi_c: Result<Runner, String> = if options.no_mpi {
+        Err("left out with --no-mpi".into())
     } else if let Some(reason) = mpi::missing() {
-        Outcome::skipped(reason)
+        Err(reason)
     } else {
-        step(&format!("loaded, {pass}: C MPI ping-pong"), || {
-            let output = mpi::c_pingpong(&options.out.join("mpi"), plan, binding)?;
-            Point::all_from_raw(&output.points)
-        })
+        Ok(Box::new(move |plan: &SweepPlan| {
+            Ok(mpi::c_pingpong(&options.out.join("mpi"), plan, binding)?.points)
+        }))
     };
-    LoadedPass { pipe, comm, python_pipe, mpi_c }
+    let transports: [(&str, Result<Runner, String>); 4] = [
+        ("mp pipe", Ok(Box::new(ours::pipe_sweep))),
+        ("mp Comm", Ok(Box::new(ours::comm_sweep))),
+        ("Python Pipe", python),
+        ("C MPI", mpi_c),
+    ];
+    let round_plan = SweepPlan {
+        budget_s: plan.budget_s / LOADED_ROUNDS as f64,
+        samples: plan.samples.div_ceil(LOADED_ROUNDS),
+        ..plan.clone()
+    };
+    let mut rounds: Vec<Result<Vec<Vec<RawPoint>>, String>> =
+        transports.iter().map(|_| Ok(Vec::new())).collect();
+    for round in 1..=LOADED_ROUNDS {
+        for ((name, runner), raw) in transports.iter().zip(&mut rounds) {
+            let (Ok(runner), Ok(done)) = (runner, raw.as_mut()) else { continue };
+            let what = format!("loaded, {pass}, round {round}/{LOADED_ROUNDS}: {name} ping-pong");
+            match step(&what, || runner(&round_plan)) {
+                Outcome::Measured { value } => done.push(value),
+                outcome => *raw = Err(outcome.why_not().unwrap_or_default().to_string()),
+            }
+        }
+    }
+    let mut outcomes = transports.iter().zip(rounds).map(|((_, runner), raw)| match runner {
+        Err(reason) => Outcome::skipped(reason.clone()),
+        Ok(_) => Outcome::from_result(
+            raw.and_then(|rounds| Point::all_from_raw(&merge_rounds(rounds, &plan.sizes)?)),
+        ),
+    });
+    let mut next = || outcomes.next().expect("four transports");
+    LoadedPass { pipe: next(), comm: next(), python_pipe: next(), mpi_c: next() }
+}
+
+/// The samples of every round, per size, as one raw point each (the batch size of the first
+/// round; later rounds may have picked others, each sample is a one-way time all the same).
+fn merge_rounds(rounds: Vec<Vec<RawPoint>>, sizes: &[u64]) -> Result<Vec<RawPoint>, String> {
+    sizes
+        .iter()
+        .map(|&bytes| {
+            let mut merged: Option<RawPoint> = None;
+            for point in rounds.iter().flatten().filter(|point| point.bytes == bytes) {
+                match &mut merged {
+                    None => merged = Some(point.clone()),
+                    Some(merged) => merged.one_way_s.extend_from_slice(&point.one_way_s),
+                }
+            }
+            merged.ok_or_else(|| format!("no round measured {bytes} B"))
+        })
+        .collect()
 }
 
 /// Measures everything and writes the report into `options.out`.
@@ -406,6 +458,22 @@ pub fn write_all(results: &Results, dir: &Path) -> Result<Written, String> {
 mod tests {
     use super::*;
     use crate::report::tests::sample_results;
+
+    #[test]
+    fn the_rounds_of_a_loaded_pass_merge_per_size_and_a_missing_size_is_an_error() {
+        let round = |offset: f64| {
+            vec![
+                RawPoint { bytes: 1, batch: 10, one_way_s: vec![1.0 + offset, 2.0 + offset] },
+                RawPoint { bytes: 8, batch: 20, one_way_s: vec![3.0 + offset] },
+            ]
+        };
+        let merged = merge_rounds(vec![round(0.0), round(10.0), round(20.0)], &[1, 8]).unwrap();
+        assert_eq!(merged[0].one_way_s, [1.0, 2.0, 11.0, 12.0, 21.0, 22.0]);
+        assert_eq!((merged[0].bytes, merged[0].batch), (1, 10));
+        assert_eq!(merged[1].one_way_s, [3.0, 13.0, 23.0]);
+        let error = merge_rounds(vec![round(0.0)], &[1, 64]).unwrap_err();
+        assert_eq!(error, "no round measured 64 B");
+    }
 
     #[test]
     fn writes_the_three_files_and_the_json_reads_back() {
