@@ -421,6 +421,9 @@ type ReadSource<'a> =
 pub(crate) struct FrameReader {
     state: ReadState,
     buf: Vec<u8>,
+    /// The buffer headers are read into, kept aside while a meta and a body are read (they
+    /// leave with the frame), so that a frame without meta allocates nothing of its own.
+    header_buf: Vec<u8>,
     fds: Vec<OwnedFd>,
     /// A buffer to receive the next body into (its capacity is reused).
     body_buffer: Option<Vec<u8>>,
@@ -566,6 +569,7 @@ impl FrameReader {
                 ReadState::Header => {
                     let bytes: [u8; HEADER_LEN] = self.buf[..HEADER_LEN].try_into().unwrap();
                     self.buf.clear();
+                    self.header_buf = std::mem::take(&mut self.buf);
                     let header = decode_header(&bytes)?;
                     let parts = HeaderParts {
                         kind: header.kind,
@@ -605,7 +609,8 @@ impl FrameReader {
                     ));
                 }
                 ReadState::Body { header, meta } => {
-                    let body = std::mem::take(&mut self.buf);
+                    let body =
+                        std::mem::replace(&mut self.buf, std::mem::take(&mut self.header_buf));
                     let fds = std::mem::take(&mut self.fds);
                     if !external_fds && fds.len() != header.n_fds {
                         return Err(Error::Corrupted {
