@@ -9,10 +9,8 @@ use std::{
     marker::PhantomData,
     os::{
         fd::{AsFd, AsRawFd},
-        unix::process::CommandExt,
         unix::process::ExitStatusExt,
     },
-    process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -76,7 +74,7 @@ const WORKER_ARGS: [&str; 2] = ["__mp_worker_without_init__", "--exact"];
 
 /// A started worker process and its control connection. Killed and reaped when dropped.
 pub(crate) struct WorkerProcess {
-    child: Child,
+    child: sys::spawn::ChildPid,
     pub(crate) control: Arc<Link>,
     pid: u32,
     exit: Option<ExitReason>,
@@ -114,37 +112,30 @@ impl WorkerProcess {
         let rings = RingFile::create()
             .map_err(|error| Error::io("creating a worker's control connection (memfd)", error))?;
         let launched_at = Instant::now();
-        let mut command = Command::new(executable());
-        command
-            .args(WORKER_ARGS)
-            .env(worker::WORKER_FD_VAR, worker::WORKER_FD.to_string())
-            .stdin(Stdio::null());
+        let mut overrides = vec![(worker::WORKER_FD_VAR, worker::WORKER_FD.to_string())];
         if std::env::var_os("RAYON_NUM_THREADS").is_none() {
             // Workers already use the cores; a rayon pool per worker would oversubscribe them.
-            command.env("RAYON_NUM_THREADS", "1");
+            overrides.push(("RAYON_NUM_THREADS", "1".into()));
         }
         if std::env::var_os("GLIBC_TUNABLES").is_none() {
             // Workers build and send large arrays: glibc's malloc then asks for transparent
             // huge pages, so filling fresh megabytes costs one page fault per 2 MiB instead of
             // one per 4 KiB (most of the cost of a fresh array on a virtual machine).
-            command.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+            overrides.push(("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1".into()));
         }
-        let inherited = child_end.as_raw_fd();
-        let parent = std::process::id();
-        // SAFETY (of the closure): between fork and exec it only calls dup2, fcntl, prctl and
-        // getppid, which are async-signal-safe, and allocates nothing.
-        #[allow(unsafe_code)]
-        unsafe {
-            command.pre_exec(move || {
-                // No orphans, even a stopped worker whose watch thread cannot run, or one that
-                // could not start that thread: the kernel kills it when the parent dies.
-                sys::die_with_parent(parent)?;
-                sys::inherit_as(inherited, worker::WORKER_FD)
-            });
-        }
-        let child = spawner::spawn(command).map_err(|error| Error::StartupFailed {
+        let refused = |error: std::io::Error| Error::StartupFailed {
             message: format!("the operating system refused to start {:?}: {error}", executable()),
-        })?;
+        };
+        // No orphans: the worker asks the kernel for SIGKILL at its parent's death as the first
+        // thing `mp::init` does (`sys::die_with_parent`), before it reads anything.
+        let launch = sys::spawn::Launch::new(
+            &executable(),
+            &WORKER_ARGS,
+            &overrides,
+            (child_end.as_raw_fd(), worker::WORKER_FD),
+        )
+        .map_err(refused)?;
+        let child = spawner::spawn(launch).map_err(refused)?;
         // Our copy must go, so that the child's death reads as end-of-stream at once.
         drop(child_end);
         let pid = child.id();
@@ -340,26 +331,27 @@ fn exit_reason(status: std::process::ExitStatus) -> ExitReason {
     }
 }
 
-/// The one thread of a process that forks its workers.
+/// The one thread of a process that starts its workers.
 ///
 /// A worker asks the kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`), but the
-/// kernel counts as the parent the *thread* that forked it: a worker forked by a pool's
+/// kernel counts as the parent the *thread* that spawned it: a worker spawned by a pool's
 /// launcher thread (which ends once every worker is started), or by a short-lived user thread
-/// calling `Process::spawn`, would be killed when that thread ends. So every fork happens on
+/// calling `Process::spawn`, would be killed when that thread ends. So every spawn happens on
 /// this thread, which is started at the first launch and lives as long as the process.
 mod spawner {
     use std::{
         io,
-        process::{Child, Command},
         sync::{Mutex, mpsc},
     };
 
-    type Request = (Command, mpsc::Sender<io::Result<Child>>);
+    use crate::sys::spawn::{self, ChildPid, Launch};
+
+    type Request = (Launch, mpsc::Sender<io::Result<ChildPid>>);
 
     static SPAWNER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
 
-    /// `command.spawn()`, run on the spawner thread.
-    pub(super) fn spawn(command: Command) -> io::Result<Child> {
+    /// `spawn::spawn(&launch)`, run on the spawner thread.
+    pub(super) fn spawn(launch: Launch) -> io::Result<ChildPid> {
         let (reply, answer) = mpsc::channel();
         {
             let mut spawner = SPAWNER.lock().unwrap_or_else(|poison| poison.into_inner());
@@ -373,14 +365,14 @@ mod spawner {
                         .name("mp-spawner".into())
                         .stack_size(256 * 1024)
                         .spawn(move || {
-                            for (mut command, reply) in incoming {
-                                let _ = reply.send(command.spawn());
+                            for (launch, reply) in incoming {
+                                let _ = reply.send(spawn::spawn(&launch));
                             }
                         })?;
                     spawner.insert(requests).clone()
                 }
             };
-            if requests.send((command, reply)).is_err() {
+            if requests.send((launch, reply)).is_err() {
                 // The thread never ends; should it be gone all the same, say so, and let the
                 // next launch start another.
                 *spawner = None;

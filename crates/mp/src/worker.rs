@@ -280,7 +280,11 @@ fn adopt_control(value: &std::ffi::OsStr) -> std::result::Result<(OwnedFd, Arc<R
         .ok_or_else(|| format!("descriptor {WORKER_FD} is not open"))?;
     match sys::fd_kind(control.as_fd()) {
         // The parent created the socket pair; a stray socket leads elsewhere.
-        Ok(sys::FdKind::UnixStream { peer_pid }) if peer_pid == sys::parent_pid() => {}
+        Ok(sys::FdKind::UnixStream { peer_pid }) if peer_pid == sys::parent_pid() => {
+            // The kernel's guard against orphans, which also reaches a stopped worker: SIGKILL
+            // at the parent's death. It comes first, before anything here can block.
+            sys::die_with_parent(peer_pid).map_err(|error| error.to_string())?;
+        }
         Ok(sys::FdKind::UnixStream { .. }) => {
             return Err(format!(
                 "descriptor {WORKER_FD} is a socket that does not lead to this process's parent"
@@ -462,7 +466,7 @@ fn send_to_parent(
 /// middle of a long task.
 ///
 /// The kernel is the first guard against orphans: the parent asked for SIGKILL at its death
-/// (`PR_SET_PDEATHSIG`, before `exec`), which also reaches a stopped worker, whose threads
+/// (`PR_SET_PDEATHSIG`, first thing in `init`), which also reaches a stopped worker, whose threads
 /// cannot run. This thread is the second: it also ends a worker whose connection closes while
 /// the parent lives. If it cannot start (a process limit, no descriptor left), the worker goes
 /// on under the kernel's guard alone; it refuses to run unguarded.

@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod clock;
+pub(crate) mod spawn;
 
 use std::{
     io::{self, IoSlice},
@@ -230,22 +231,6 @@ pub(crate) fn poll(
         .collect())
 }
 
-/// Makes `fd` appear as descriptor `target` in a child about to `exec`, without close-on-exec.
-/// Only async-signal-safe calls: this runs between `fork` and `exec`.
-pub(crate) fn inherit_as(fd: RawFd, target: RawFd) -> io::Result<()> {
-    // SAFETY: dup2/fcntl are async-signal-safe and take integer arguments.
-    unsafe {
-        if fd == target {
-            let flags = check(libc::fcntl(fd, libc::F_GETFD))?;
-            check(libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC))?;
-        } else {
-            check(libc::dup2(fd, target))?;
-        }
-        // The worker owns a blocking-agnostic descriptor; mp sets the mode it needs itself.
-    }
-    Ok(())
-}
-
 /// Takes ownership of a descriptor number inherited through `exec`.
 ///
 /// Returns None when `raw` is not an open descriptor.
@@ -264,10 +249,10 @@ pub(crate) fn adopt_inherited_fd(raw: RawFd) -> Option<OwnedFd> {
 
 /// Asks the kernel to SIGKILL this process when its parent dies, then checks that the parent
 /// is still `expected_parent` (if it died before the request took effect, nobody would send
-/// the signal). Runs between `fork` and `exec`: system calls only, nothing allocated.
+/// the signal). A worker calls it in `mp::init`, as soon as it knows its parent's pid.
 ///
-/// The kernel sends the signal when the *thread* that forked this process exits, not the
-/// whole parent process: see `process.rs`, which forks from a thread that never ends.
+/// The kernel sends the signal when the *thread* that started this process exits, not the
+/// whole parent process: see `process.rs`, which spawns from a thread that never ends.
 pub(crate) fn die_with_parent(expected_parent: u32) -> io::Result<()> {
     // SAFETY: prctl and getppid take and return integers; both are async-signal-safe.
     unsafe {
