@@ -593,14 +593,53 @@ impl Link {
         if let Some(buffer) = body_buffer.take() {
             reader.frames.offer_body_buffer(buffer);
         }
-        let received = match &self.rings {
+        let received = self.receive_locked(&mut reader, timeout);
+        *body_buffer = reader.frames.take_body_buffer();
+        received
+    }
+
+    fn receive_locked(
+        &self,
+        reader: &mut ReadSide,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Frame>> {
+        match &self.rings {
             None => {
                 wire::read_frame_blocking(self.fd.as_fd(), &mut reader.frames, timeout, self.name)
             }
-            Some(rings) => self.read_frame_ring(rings, &mut reader, timeout),
+            Some(rings) => self.read_frame_ring(rings, reader, timeout),
+        }
+    }
+
+    /// Receives a message sent with `send_slice` as elements of `E`, straight into `items`'
+    /// allocation (grown if it is too small): one copy, and no byte buffer beside the array.
+    /// Bytes that are not a whole number of `E`s are an error, as is a typed message.
+    pub(crate) fn recv_elements<E: bytemuck::Pod>(
+        &self,
+        timeout: Option<Duration>,
+        items: Vec<E>,
+    ) -> Result<Vec<E>> {
+        let mut reader = self.lock_reader();
+        reader.frames.offer_landing(Box::new(sys::ElementLanding::reusing(items)));
+        let received = self.receive_locked(&mut reader, timeout);
+        let landing = reader.frames.take_landing();
+        drop(reader);
+        let frame = match received? {
+            Some(frame) => frame,
+            None => {
+                return Err(Error::Timeout {
+                    what: format!("a message on {}", self.name),
+                    waited: timeout.unwrap_or_default(),
+                });
+            }
         };
-        *body_buffer = reader.frames.take_body_buffer();
-        received
+        let landing: Box<dyn std::any::Any> = landing.expect("offered above");
+        let landing = landing.downcast::<sys::ElementLanding<E>>().expect("offered above");
+        if frame.kind == BodyKind::Bytes && frame.body.is_empty() {
+            // The body is in the landing (or was empty).
+            return Ok(landing.into_vec());
+        }
+        bytes_to_vec(bytes_body(frame)?)
     }
 
     /// Receives one frame; `Ok(None)` when `timeout` passed first.
@@ -1544,6 +1583,19 @@ impl End {
         }
     }
 
+    /// A message sent with `send_slice`, as elements of `E` in `items`' allocation (mp's own
+    /// connections receive straight into it; a peer's bytes are copied).
+    pub(crate) fn recv_elements<E: bytemuck::Pod>(&self, items: Vec<E>) -> Result<Vec<E>> {
+        match self {
+            End::Local(link) => link.recv_elements(None, items),
+            End::Peer(_) => {
+                let mut items = items;
+                crate::ends::recv_into_reusing(&mut items, |buffer| self.recv_bytes_into(buffer))?;
+                Ok(items)
+            }
+        }
+    }
+
     pub(crate) fn poll(&self, timeout: Duration) -> Result<bool> {
         match self {
             End::Local(link) => link.poll(timeout),
@@ -1916,7 +1968,9 @@ impl<T> Connection<T> {
 
     /// Receives a message sent with [`Connection::send_slice`], as elements of type `E`.
     ///
-    /// Fails if the bytes are not a whole number of `E`s (the sender used another type).
+    /// The bytes are copied straight into the vector returned (one copy; the receiver's peak
+    /// memory is the array, once). Fails if they are not a whole number of `E`s (the sender
+    /// used another type).
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
@@ -1928,7 +1982,7 @@ impl<T> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_vec<E: bytemuck::Pod>(&self) -> Result<Vec<E>> {
-        bytes_to_vec(self.end.recv_bytes(None)?)
+        self.end.recv_elements(Vec::new())
     }
 
     /// True if a message is ready, waiting at most `timeout` (Python's `conn.poll(timeout)`).
@@ -2154,7 +2208,11 @@ impl<T> Receiver<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_vec<E: bytemuck::Pod>(&self) -> Result<Vec<E>> {
-        bytes_to_vec(self.end.recv_bytes(None)?)
+        self.end.recv_elements(Vec::new())
+    }
+
+    pub(crate) fn end(&self) -> &End {
+        &self.end
     }
 
     /// True if a message is ready, waiting at most `timeout`.

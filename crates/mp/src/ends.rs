@@ -319,10 +319,9 @@ impl<T> Connection<T> {
     /// (sent with `send`) is an error too. After an error the contents of `items` are
     /// unspecified.
     ///
-    /// The bytes arrive in a buffer this thread keeps for the next call (as large as the
-    /// largest message received so far), then are copied into `items`. That second copy
-    /// shows in a bandwidth measurement of large arrays: [`Connection::recv_bytes_into`]
-    /// receives with one copy, and `bytemuck::try_cast_slice` views its bytes as elements.
+    /// The bytes are copied from the pipe straight into `items`' allocation: one copy, as
+    /// with [`Connection::recv_bytes_into`], and no byte buffer beside the array. (On a pipe
+    /// end carried by MPI they go through a buffer this thread keeps, then into `items`.)
     ///
     /// ```
     /// # fn main() -> mp::Result<()> {
@@ -341,7 +340,8 @@ impl<T> Connection<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_into<E: bytemuck::Pod>(&self, items: &mut Vec<E>) -> Result<()> {
-        recv_into_reusing(items, |buffer| self.recv_bytes_into(buffer))
+        *items = self.end().recv_elements(std::mem::take(items))?;
+        Ok(())
     }
 }
 
@@ -362,12 +362,14 @@ impl<T> Receiver<T> {
     /// # Ok(()) }
     /// ```
     pub fn recv_into<E: bytemuck::Pod>(&self, items: &mut Vec<E>) -> Result<()> {
-        recv_into_reusing(items, |buffer| self.recv_bytes_into(buffer))
+        *items = self.end().recv_elements(std::mem::take(items))?;
+        Ok(())
     }
 }
 
 thread_local! {
-    /// The byte buffer `recv_into` receives into before the copy into the caller's vector.
+    /// The byte buffer a peer's `recv_into` receives into before the copy into the caller's
+    /// vector.
     static RECEIVE_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 

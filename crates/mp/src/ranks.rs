@@ -481,6 +481,15 @@ impl Communicator for Comm {
     fn recv_bytes_into(&self, source: usize, buffer: &mut Vec<u8>) -> Result<()> {
         self.link(source)?.recv_bytes_into(buffer)
     }
+
+    fn recv_vec<E: bytemuck::Pod>(&self, source: usize) -> Result<Vec<E>> {
+        self.link(source)?.recv_elements(Vec::new())
+    }
+
+    fn recv_into<E: bytemuck::Pod>(&self, source: usize, items: &mut Vec<E>) -> Result<()> {
+        *items = self.link(source)?.recv_elements(std::mem::take(items))?;
+        Ok(())
+    }
 }
 
 /// How to launch a group of ranks: how many, and which pairs get a connection. [`launch`] is

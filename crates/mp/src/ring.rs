@@ -26,7 +26,7 @@ use std::{
     time::Duration,
 };
 
-use crate::sys::{self, SharedMapping};
+use crate::sys::{self, Landing, SharedMapping};
 
 /// Bytes of data per direction. The first pages are touched by every message, the rest only
 /// by messages that fill the ring; 1 MiB keeps a large transfer inside the caches.
@@ -352,12 +352,12 @@ impl Ring {
     /// before it returns to its own caller; large reads free their space every [`STEP`] bytes.
     pub(crate) fn pop_into(
         &self,
-        out: &mut Vec<u8>,
+        out: &mut (impl Landing + ?Sized),
         max: usize,
         streaming: bool,
     ) -> io::Result<usize> {
         let unread = self.available()?;
-        let n = unread.min(max).min(out.capacity() - out.len());
+        let n = unread.min(max).min(out.spare().len());
         if n == 0 {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -377,14 +377,14 @@ impl Ring {
 
     /// Appends the `n` bytes at position `cursor` from the inline copy of the last small push,
     /// if it holds them (and was not being replaced meanwhile); false otherwise.
-    fn copy_inline(&self, cursor: u64, n: usize, out: &mut Vec<u8>) -> bool {
+    fn copy_inline(&self, cursor: u64, n: usize, out: &mut (impl Landing + ?Sized)) -> bool {
         let start = self.word64(INLINE_START).load(Ordering::Acquire);
         let len = self.word32(INLINE_LEN).load(Ordering::Relaxed) as usize;
         let Some(offset) = cursor.checked_sub(start) else { return false };
         if len > INLINE_CAPACITY || offset.saturating_add(n as u64) > len as u64 {
             return false;
         }
-        let before = out.len();
+        let before = out.filled();
         self.file.map.copy_out(self.base + INLINE_BYTES + offset as usize, n, out, false);
         // Pairs with the writer's fence: bytes of a newer push imply a newer start.
         fence(Ordering::Acquire);

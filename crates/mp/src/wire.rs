@@ -19,7 +19,11 @@ use std::{
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
-use crate::{Error, Result, ring::Ring, sys};
+use crate::{
+    Error, Result,
+    ring::Ring,
+    sys::{self, BodyLanding, Landing},
+};
 
 const MAGIC: u32 = 0x6d70_4652; // "mpFR"
 const HEADER_LEN: usize = 24;
@@ -27,8 +31,7 @@ const HEADER_LEN: usize = 24;
 const MAX_META_LEN: u32 = 16 << 20;
 /// 1 TiB: a larger body length can only be a damaged header.
 const MAX_BODY_LEN: u64 = 1 << 40;
-/// Fresh receive buffers at least this large ask for huge pages.
-pub(crate) const HUGE_PAGES_FROM: usize = 4 << 20;
+pub(crate) use crate::sys::HUGE_PAGES_FROM;
 /// Frames whose body is at least this large are copied into a ring and out of it with stores
 /// that bypass the caches (`sys::copy_streaming`): they do not fit in them anyway.
 const STREAMING_FROM: usize = 4 << 20;
@@ -386,6 +389,8 @@ enum ReadState {
     Body {
         header: HeaderParts,
         meta: Vec<u8>,
+        /// The body goes into the offered landing, not into `buf`.
+        landed: bool,
     },
     /// The frame's meta or body could not be allocated: its `left` bytes are read and dropped,
     /// so that the stream stays in step, and then the error is returned.
@@ -413,7 +418,34 @@ struct HeaderParts {
 /// `InvalidData` for a damaged source.
 /// The `bool` says the bytes belong to a large body (see [`STREAMING_FROM`]).
 type ReadSource<'a> =
-    dyn FnMut(&mut Vec<u8>, usize, bool, &mut Vec<OwnedFd>) -> io::Result<usize> + 'a;
+    dyn FnMut(ReadInto<'_>, usize, bool, &mut Vec<OwnedFd>) -> io::Result<usize> + 'a;
+
+/// The error for a stream that ended inside a frame.
+fn closed_mid_message() -> Error {
+    Error::Corrupted {
+        message: "the sending process closed the connection in the middle of a message (it \
+                  probably died while sending)"
+            .into(),
+    }
+}
+
+/// What a failed read means for the frame being read: `None` to try again (a signal).
+fn read_failure(error: io::Error) -> Option<Result<ReadOutcome>> {
+    match error.kind() {
+        io::ErrorKind::WouldBlock => Some(Ok(ReadOutcome::WouldBlock)),
+        io::ErrorKind::Interrupted => None,
+        io::ErrorKind::ConnectionReset => Some(Ok(ReadOutcome::Closed)),
+        io::ErrorKind::InvalidData => Some(Err(Error::Corrupted { message: error.to_string() })),
+        _ => Some(Err(Error::io("reading from a connection", error))),
+    }
+}
+
+/// Where a read puts its bytes: the reader's own buffer (the usual case, kept free of dynamic
+/// calls: a small message's path is measured in instructions), or an offered landing.
+enum ReadInto<'a> {
+    Buffer(&'a mut Vec<u8>),
+    Landing(&'a mut dyn Landing),
+}
 
 /// Assembles frames from a non-blocking socket (or a ring), keeping partial frames between
 /// calls.
@@ -427,6 +459,8 @@ pub(crate) struct FrameReader {
     fds: Vec<OwnedFd>,
     /// A buffer to receive the next body into (its capacity is reused).
     body_buffer: Option<Vec<u8>>,
+    /// Where the next bytes body goes instead, if it fits (see [`FrameReader::offer_landing`]).
+    landing: Option<Box<dyn BodyLanding>>,
     /// Descriptors announced by a frame that was read and dropped (it did not fit in memory)
     /// and that travel separately (the rings): the caller takes them off the socket and closes
     /// them, or the next frame that carries descriptors would get them.
@@ -437,7 +471,10 @@ impl FrameReader {
     /// Reads until a whole frame is in, or the socket has nothing more for now.
     pub(crate) fn read_frame(&mut self, fd: BorrowedFd<'_>) -> Result<ReadOutcome> {
         self.read_frame_with(
-            &mut |buf, max, _, fds| sys::recv_into_spare(fd, buf, max, fds),
+            &mut |into, max, _, fds| match into {
+                ReadInto::Buffer(buffer) => sys::recv_into_spare(fd, buffer, max, fds),
+                ReadInto::Landing(landing) => sys::recv_into_spare(fd, landing, max, fds),
+            },
             READ_STEP,
             false,
         )
@@ -446,7 +483,10 @@ impl FrameReader {
     /// Reads a frame from `ring`; its descriptors come separately (`Frame::announced_fds`).
     pub(crate) fn read_frame_ring(&mut self, ring: &Ring) -> Result<ReadOutcome> {
         let outcome = self.read_frame_with(
-            &mut |buf, max, streaming, _| ring.pop_into(buf, max, streaming),
+            &mut |into, max, streaming, _| match into {
+                ReadInto::Buffer(buffer) => ring.pop_into(buffer, max, streaming),
+                ReadInto::Landing(landing) => ring.pop_into(landing, max, streaming),
+            },
             crate::ring::STEP,
             true,
         );
@@ -485,6 +525,41 @@ impl FrameReader {
         self.body_buffer.take()
     }
 
+    /// Receive the next body, if it is bytes that the landing takes (a whole number of its
+    /// elements), into `landing`: the frame then comes with an empty body, and the bytes are
+    /// in the landing that [`FrameReader::take_landing`] gives back.
+    pub(crate) fn offer_landing(&mut self, landing: Box<dyn BodyLanding>) {
+        self.landing = Some(landing);
+    }
+
+    /// The landing given to [`FrameReader::offer_landing`]. A body only partly received into
+    /// it (the receive stopped in the middle: a timeout, an error) moves into this reader's own
+    /// buffer first, so that the next receive, whoever makes it, goes on with it.
+    pub(crate) fn take_landing(&mut self) -> Option<Box<dyn BodyLanding>> {
+        let mut landing = self.landing.take()?;
+        let ReadState::Body { header, landed, .. } = &mut self.state else {
+            return Some(landing);
+        };
+        if !*landed {
+            return Some(landing);
+        }
+        *landed = false;
+        let body_len = header.body_len;
+        let received = landing.received();
+        if self.buf.try_reserve_exact(body_len).is_ok() {
+            self.buf.extend_from_slice(received);
+        } else {
+            // Dropped with the rest of the frame, like a body that never fitted.
+            let partial = received.len();
+            self.skip_frame(body_len);
+            if let ReadState::Skip { left, .. } = &mut self.state {
+                *left -= partial;
+            }
+        }
+        landing.truncate(0);
+        Some(landing)
+    }
+
     /// Goes on to drop the rest of the current frame: `want` bytes for its meta or body could
     /// not be allocated. False (and nothing changed) outside a meta or a body.
     fn skip_frame(&mut self, want: usize) -> bool {
@@ -505,6 +580,34 @@ impl FrameReader {
         true
     }
 
+    /// Reads the rest of the current body into the offered landing: `None` once all of it is
+    /// in, or what the read must return meanwhile.
+    fn fill_landing(
+        &mut self,
+        read: &mut ReadSource<'_>,
+        read_step: usize,
+    ) -> Result<Option<ReadOutcome>> {
+        let ReadState::Body { header, .. } = &self.state else {
+            unreachable!("called for a body");
+        };
+        let body_len = header.body_len;
+        let streaming = body_len >= STREAMING_FROM;
+        let landing = self.landing.as_deref_mut().expect("a body lands only while offered");
+        while landing.filled() < body_len {
+            let step = (body_len - landing.filled()).min(read_step);
+            match read(ReadInto::Landing(landing), step, streaming, &mut self.fds) {
+                Ok(0) => return Err(closed_mid_message()),
+                Ok(_) => {}
+                Err(error) => {
+                    if let Some(outcome) = read_failure(error) {
+                        return outcome.map(Some);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Reads a frame from `read`, at most `read_step` bytes per call. With `external_fds` the
     /// frame's descriptors are the caller's business.
     fn read_frame_with(
@@ -517,6 +620,11 @@ impl FrameReader {
             let want = match &self.state {
                 ReadState::Header => HEADER_LEN,
                 ReadState::Meta { header } => header.meta_len,
+                // All of it goes into the landing, none into the buffer.
+                ReadState::Body { landed: true, .. } => match self.fill_landing(read, read_step)? {
+                    Some(outcome) => return Ok(outcome),
+                    None => 0,
+                },
                 ReadState::Body { header, .. } => header.body_len,
                 ReadState::Skip { left, .. } => (*left).min(SKIP_STEP),
             };
@@ -537,32 +645,20 @@ impl FrameReader {
                 let step = (want - self.buf.len()).min(read_step);
                 let streaming =
                     matches!(self.state, ReadState::Body { .. }) && want >= STREAMING_FROM;
-                match read(&mut self.buf, step, streaming, &mut self.fds) {
+                match read(ReadInto::Buffer(&mut self.buf), step, streaming, &mut self.fds) {
                     Ok(0) => {
                         let between_frames =
                             matches!(self.state, ReadState::Header) && self.buf.is_empty();
                         if between_frames {
                             return Ok(ReadOutcome::Closed);
                         }
-                        return Err(Error::Corrupted {
-                            message:
-                                "the sending process closed the connection in the middle of a \
-                                      message (it probably died while sending)"
-                                    .into(),
-                        });
+                        return Err(closed_mid_message());
                     }
                     Ok(_) => continue,
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        return Ok(ReadOutcome::WouldBlock);
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
-                        return Ok(ReadOutcome::Closed);
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::InvalidData => {
-                        return Err(Error::Corrupted { message: error.to_string() });
-                    }
-                    Err(error) => return Err(Error::io("reading from a connection", error)),
+                    Err(error) => match read_failure(error) {
+                        Some(outcome) => return outcome,
+                        None => continue,
+                    },
                 }
             }
             match std::mem::take(&mut self.state) {
@@ -581,11 +677,19 @@ impl FrameReader {
                 }
                 ReadState::Meta { header } => {
                     let meta = std::mem::take(&mut self.buf);
-                    if let Some(mut body) = self.body_buffer.take() {
+                    // A landing that cannot have the body (another size, no memory) leaves it
+                    // to the buffer, which reports what does not fit.
+                    let landed = header.kind == BodyKind::Bytes
+                        && header.body_len > 0
+                        && self
+                            .landing
+                            .as_mut()
+                            .is_some_and(|landing| landing.reserve(header.body_len) == Ok(true));
+                    if !landed && let Some(mut body) = self.body_buffer.take() {
                         body.clear();
                         self.buf = body;
                     }
-                    self.state = ReadState::Body { header, meta };
+                    self.state = ReadState::Body { header, meta, landed };
                 }
                 ReadState::Skip { left, failed, frame_len, n_fds } => {
                     let left = left - self.buf.len();
@@ -608,7 +712,7 @@ impl FrameReader {
                         ),
                     ));
                 }
-                ReadState::Body { header, meta } => {
+                ReadState::Body { header, meta, .. } => {
                     let body =
                         std::mem::replace(&mut self.buf, std::mem::take(&mut self.header_buf));
                     let fds = std::mem::take(&mut self.fds);
@@ -1436,6 +1540,83 @@ mod tests {
         drop(writer.join().unwrap());
         let closed = read_frame_blocking(right.as_fd(), &mut reader, None, "test");
         assert!(matches!(closed, Err(Error::Disconnected { .. })));
+    }
+
+    /// The bytes of a whole `Bytes` frame carrying `body`, as they travel.
+    fn frame_bytes(body: &[u8]) -> Vec<u8> {
+        let (left, right) = socket_pair(SocketKind::Stream).unwrap();
+        let body = body.to_vec();
+        let writer = std::thread::spawn(move || {
+            let frame =
+                OutFrame::new(BodyKind::Bytes, Vec::new(), Cow::Borrowed(&body), Vec::new())
+                    .unwrap();
+            write_blocking(left.as_fd(), frame).unwrap();
+        });
+        let mut stream = std::os::unix::net::UnixStream::from(right);
+        stream.set_nonblocking(false).unwrap();
+        writer.join().unwrap();
+        let mut bytes = Vec::new();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        std::io::Read::read_to_end(&mut stream, &mut bytes).unwrap();
+        bytes
+    }
+
+    /// A reader that reads from the end of a socket pair whose other end the caller writes.
+    fn socket_reader() -> (std::os::unix::net::UnixStream, OwnedFd) {
+        let (left, right) = socket_pair(SocketKind::Stream).unwrap();
+        let writer = std::os::unix::net::UnixStream::from(left);
+        writer.set_nonblocking(false).unwrap();
+        (writer, right)
+    }
+
+    #[test]
+    fn a_body_lands_in_the_offered_vector_and_the_frame_carries_none() {
+        let numbers: Vec<u64> = (0..10_000).collect();
+        let (mut writer, right) = socket_reader();
+        std::io::Write::write_all(&mut writer, &frame_bytes(bytemuck::cast_slice(&numbers)))
+            .unwrap();
+        let mut reader = FrameReader::default();
+        let reused = Vec::<u64>::with_capacity(20_000);
+        let allocation = reused.as_ptr();
+        reader.offer_landing(Box::new(sys::ElementLanding::reusing(reused)));
+        let frame = read_frame_blocking(right.as_fd(), &mut reader, None, "test").unwrap().unwrap();
+        assert!(frame.body.is_empty() && frame.kind == BodyKind::Bytes);
+        let landing: Box<dyn std::any::Any> = reader.take_landing().unwrap();
+        let received = landing.downcast::<sys::ElementLanding<u64>>().unwrap().into_vec();
+        assert_eq!(received, numbers);
+        assert_eq!(received.as_ptr(), allocation, "the offered allocation, not a new one");
+    }
+
+    #[test]
+    fn a_body_that_is_no_whole_number_of_elements_stays_bytes() {
+        let (mut writer, right) = socket_reader();
+        std::io::Write::write_all(&mut writer, &frame_bytes(&[1, 2, 3])).unwrap();
+        let mut reader = FrameReader::default();
+        reader.offer_landing(Box::new(sys::ElementLanding::<u64>::reusing(Vec::new())));
+        let frame = read_frame_blocking(right.as_fd(), &mut reader, None, "test").unwrap().unwrap();
+        assert_eq!(frame.body, [1, 2, 3]);
+        assert_eq!(reader.take_landing().unwrap().filled(), 0);
+    }
+
+    #[test]
+    fn a_body_interrupted_in_its_landing_goes_on_in_the_next_receive() {
+        let numbers: Vec<u32> = (0..50_000).collect();
+        let bytes = frame_bytes(bytemuck::cast_slice(&numbers));
+        let (mut writer, right) = socket_reader();
+        // The header and part of the body, then a receive that times out meanwhile.
+        let cut = HEADER_LEN + 4 * 1000 + 3;
+        std::io::Write::write_all(&mut writer, &bytes[..cut]).unwrap();
+        let mut reader = FrameReader::default();
+        reader.offer_landing(Box::new(sys::ElementLanding::<u32>::reusing(Vec::new())));
+        let waited = std::time::Duration::from_millis(20);
+        let none = read_frame_blocking(right.as_fd(), &mut reader, Some(waited), "test").unwrap();
+        assert!(none.is_none());
+        let landing = reader.take_landing().unwrap();
+        assert_eq!(landing.filled(), 0, "what it held moved into the reader");
+        // The next receive, offering nothing, gets the whole body as bytes.
+        std::io::Write::write_all(&mut writer, &bytes[cut..]).unwrap();
+        let frame = read_frame_blocking(right.as_fd(), &mut reader, None, "test").unwrap().unwrap();
+        assert_eq!(frame.body, bytemuck::cast_slice::<u32, u8>(&numbers));
     }
 
     /// `value_bytes` behind `T`'s tag word (unnamed), as a typed body.

@@ -80,15 +80,17 @@ fn a_sender_out_of_memory_gets_an_error() {
 }
 
 /// Waits to be limited, then receives a 1 GiB message (raw bytes), a 512 MiB `Vec<f64>` that
-/// fits as a message but not again as a vector (typed, then as a slice), and a small one.
-/// Returns the three errors and the small message.
-fn big_receiver(connection: Connection<Vec<f64>>) -> ([String; 3], Vec<f64>) {
+/// fits as a message but not again as a decoded vector, a 1 GiB slice, a 512 MiB slice (which
+/// fits: it lands straight in its vector) and a small one. Returns the three errors, the
+/// length of the 512 MiB slice and the small message.
+fn big_receiver(connection: Connection<Vec<f64>>) -> ([String; 3], usize, Vec<f64>) {
     connection.send(&Vec::new()).unwrap(); // ready
     connection.recv().unwrap(); // limited
     let received = out_of_memory(connection.recv_bytes());
     let decoded = out_of_memory(connection.recv());
     let as_slice = out_of_memory(connection.recv_vec::<f64>());
-    ([received, decoded, as_slice], connection.recv().unwrap())
+    let fitting = connection.recv_vec::<f64>().map(|floats| floats.len());
+    ([received, decoded, as_slice], fitting.unwrap(), connection.recv().unwrap())
 }
 
 #[test]
@@ -103,9 +105,10 @@ fn a_worker_out_of_memory_gets_an_error_and_its_connection_goes_on() {
     here.send_bytes(&vec![0u8; GIB]).unwrap();
     let floats = vec![0.0; (512 << 20) / 8];
     here.send(&floats).unwrap();
+    here.send_slice(&vec![0.0f64; GIB / 8]).unwrap();
     here.send_slice(&floats).unwrap();
     here.send(&vec![1.0, 2.0]).unwrap();
-    let ([received, decoded, as_slice], small) =
+    let ([received, decoded, as_slice], fitting, small) =
         receiver.join().expect("the worker survives its errors");
     assert!(
         received.starts_with(
@@ -118,9 +121,13 @@ fn a_worker_out_of_memory_gets_an_error_and_its_connection_goes_on() {
         "{decoded}"
     );
     assert!(
-        as_slice.starts_with("cannot allocate 512.00 MiB for an array received as 512.00 MiB"),
+        as_slice.starts_with(
+            "cannot allocate 1.00 GiB for receiving a message of 1.00 GiB (it was read and dropped)"
+        ),
         "{as_slice}"
     );
+    // 512 MiB twice (a byte buffer, then the vector) would not fit in the headroom.
+    assert_eq!(fitting, floats.len());
     assert_eq!(small, [1.0, 2.0]);
 }
 

@@ -110,11 +110,11 @@ pub(crate) fn send_vectored(
 /// appends any descriptors that came with these bytes to `fds`. `Ok(0)` means end of stream.
 pub(crate) fn recv_into_spare(
     fd: BorrowedFd<'_>,
-    buf: &mut Vec<u8>,
+    buf: &mut (impl Landing + ?Sized),
     max: usize,
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
-    let spare = buf.spare_capacity_mut();
+    let spare = buf.spare();
     let want = spare.len().min(max);
     if want == 0 {
         return Ok(0);
@@ -133,7 +133,7 @@ pub(crate) fn recv_into_spare(
         libc::recvmsg(fd.as_raw_fd(), &mut header, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT)
     })?;
     // SAFETY: recvmsg initialised `received` bytes of the spare capacity.
-    unsafe { buf.set_len(buf.len() + received) };
+    unsafe { buf.fill(received) };
     // SAFETY: walking the control messages recvmsg filled in, within msg_controllen.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&header);
@@ -456,22 +456,29 @@ impl SharedMapping {
     /// Appends `len` bytes of the mapping, from byte `offset`, to `out`, which must have that
     /// much spare capacity. With `streaming`, the stores bypass the caches (see
     /// [`copy_streaming`]).
-    pub(crate) fn copy_out(&self, offset: usize, len: usize, out: &mut Vec<u8>, streaming: bool) {
+    pub(crate) fn copy_out(
+        &self,
+        offset: usize,
+        len: usize,
+        out: &mut (impl Landing + ?Sized),
+        streaming: bool,
+    ) {
         assert!(offset <= self.len && len <= self.len - offset, "checked by the caller");
-        assert!(out.capacity() - out.len() >= len, "checked by the caller");
+        let destination = out.spare();
+        assert!(destination.len() >= len, "checked by the caller");
+        let destination = destination.as_mut_ptr().cast::<u8>();
         // SAFETY: the source lies inside the mapping and the destination inside `out`'s spare
         // capacity (both asserted); they cannot overlap. The bytes are copied through raw
         // pointers, never referenced: a peer that writes them concurrently (it must not) can
         // only make us copy other byte values, all valid `u8`s, which the caller validates.
         unsafe {
             let source = self.ptr.as_ptr().add(offset);
-            let destination = out.as_mut_ptr().add(out.len());
             if streaming {
                 copy_streaming(source, destination, len);
             } else {
                 ptr::copy_nonoverlapping(source, destination, len);
             }
-            out.set_len(out.len() + len);
+            out.fill(len);
         }
     }
 }
@@ -524,6 +531,154 @@ unsafe fn copy_streaming(source: *const u8, destination: *mut u8, len: usize) {
     // SAFETY: the caller's contract is `copy_nonoverlapping`'s.
     unsafe { ptr::copy_nonoverlapping(source, destination, len) }
 }
+
+/// Where received bytes go: room after the bytes already there, filled by a socket read or a
+/// copy out of a ring. A `Vec<u8>` is one; an [`ElementLanding`] lets an array of plain-data
+/// elements arrive in its final vector.
+pub(crate) trait Landing {
+    /// The bytes received so far.
+    fn filled(&self) -> usize;
+    /// The room after them, not yet initialised.
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>];
+    /// Counts the next `n` bytes of [`Landing::spare`] as received.
+    ///
+    /// # Safety
+    /// Those bytes must have been written.
+    unsafe fn fill(&mut self, n: usize);
+    /// Forgets what was received from byte `len` on.
+    fn truncate(&mut self, len: usize);
+    /// The bytes received so far.
+    fn received(&self) -> &[u8];
+}
+
+/// A [`Landing`] a receive can be offered for a whole message body, and take back.
+pub(crate) trait BodyLanding: Landing + std::any::Any + Send + std::fmt::Debug {
+    /// Makes room for exactly `bytes` bytes (what was received is forgotten). False when this
+    /// landing does not take a body of that size.
+    fn reserve(&mut self, bytes: usize) -> Result<bool, std::collections::TryReserveError>;
+}
+
+impl Landing for Vec<u8> {
+    fn filled(&self) -> usize {
+        self.len()
+    }
+
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        self.spare_capacity_mut()
+    }
+
+    unsafe fn fill(&mut self, n: usize) {
+        debug_assert!(n <= self.capacity() - self.len());
+        // SAFETY: the caller wrote the next `n` bytes of the spare capacity.
+        unsafe { self.set_len(self.len() + n) }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+
+    fn received(&self) -> &[u8] {
+        self
+    }
+}
+
+/// The allocation of a `Vec<E>`, filled as bytes: a received array lands in the vector it is
+/// returned in, with one copy and no byte buffer beside it (which would double the peak
+/// memory of a large array). Any bytes are valid elements (`Pod`); only a whole number of them
+/// becomes the vector.
+pub(crate) struct ElementLanding<E: bytemuck::Pod> {
+    /// Length 0 until [`ElementLanding::into_vec`]: the bytes are counted in `filled`.
+    items: Vec<E>,
+    filled: usize,
+}
+
+// SAFETY: a landing sits in a connection's reader only during one receive, made and taken back
+// by the thread that receives, which holds the reader's lock meanwhile; and its elements are
+// plain bytes (`Pod`), which no other thread refers to. (`Pod` allows raw pointers, which are
+// not `Send`; as bytes received from another process they point at nothing here anyway.)
+unsafe impl<E: bytemuck::Pod> Send for ElementLanding<E> {}
+
+impl<E: bytemuck::Pod> std::fmt::Debug for ElementLanding<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElementLanding")
+            .field("capacity", &self.items.capacity())
+            .field("filled", &self.filled)
+            .finish()
+    }
+}
+
+impl<E: bytemuck::Pod> ElementLanding<E> {
+    /// Lands in `items`' allocation (its elements are dropped), which grows when it is smaller
+    /// than [`BodyLanding::reserve`] asks.
+    pub(crate) fn reusing(mut items: Vec<E>) -> ElementLanding<E> {
+        items.clear();
+        ElementLanding { items, filled: 0 }
+    }
+
+    /// The vector, holding the whole elements received.
+    pub(crate) fn into_vec(mut self) -> Vec<E> {
+        let len = self.filled / mem::size_of::<E>().max(1);
+        // SAFETY: `filled` bytes of the allocation were written (`fill`'s contract), which
+        // cover `len` whole elements, and every bit pattern is a valid `E` (`Pod`).
+        unsafe { self.items.set_len(len) };
+        self.items
+    }
+}
+
+impl<E: bytemuck::Pod> BodyLanding for ElementLanding<E> {
+    /// Room for a whole number of elements (huge pages behind a large fresh allocation).
+    fn reserve(&mut self, bytes: usize) -> Result<bool, std::collections::TryReserveError> {
+        let size = mem::size_of::<E>();
+        if size == 0 || !bytes.is_multiple_of(size) {
+            return Ok(false);
+        }
+        self.items.clear();
+        self.filled = 0;
+        if self.items.capacity() < bytes / size {
+            self.items.try_reserve_exact(bytes / size)?;
+            if bytes >= HUGE_PAGES_FROM {
+                advise_huge_pages(&mut self.items);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl<E: bytemuck::Pod> Landing for ElementLanding<E> {
+    fn filled(&self) -> usize {
+        self.filled
+    }
+
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        let capacity = self.items.capacity() * mem::size_of::<E>();
+        // SAFETY: the allocation holds `capacity` bytes; the first `filled` are received, the
+        // rest is spare. Uninitialised bytes behind a `MaybeUninit<u8>` slice are fine, and
+        // the vector's length stays 0, so nothing reads them as elements meanwhile.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.items.as_mut_ptr().cast::<MaybeUninit<u8>>().add(self.filled),
+                capacity - self.filled,
+            )
+        }
+    }
+
+    unsafe fn fill(&mut self, n: usize) {
+        debug_assert!(self.filled + n <= self.items.capacity() * mem::size_of::<E>());
+        self.filled += n;
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.filled = self.filled.min(len);
+    }
+
+    fn received(&self) -> &[u8] {
+        // SAFETY: the first `filled` bytes of the allocation were written (`fill`'s contract).
+        unsafe { std::slice::from_raw_parts(self.items.as_ptr().cast::<u8>(), self.filled) }
+    }
+}
+
+/// Fresh receive buffers at least this large ask for huge pages.
+pub(crate) const HUGE_PAGES_FROM: usize = 4 << 20;
 
 /// A fresh vector holding the elements whose bytes are `bytes` (a whole number of them): one
 /// allocation, huge pages when it is large, and streaming stores from 4 MiB on, where the
