@@ -111,6 +111,25 @@ fn dropping_an_unjoined_process_kills_and_reaps_it() {
     assert!(is_gone_and_reaped(pid));
 }
 
+/// What a worker sees of how it was started: its standard input, and the signal the kernel
+/// sends it when its parent dies (asked for by `mp::init`).
+fn how_started(_: ()) -> (String, i32) {
+    let stdin = std::fs::read_link("/proc/self/fd/0").unwrap().display().to_string();
+    let mut signal: libc::c_int = 0;
+    // SAFETY (test): PR_GET_PDEATHSIG writes one int through the pointer.
+    #[allow(unsafe_code)]
+    let got = unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut signal as *mut libc::c_int) };
+    assert_eq!(got, 0);
+    (stdin, signal)
+}
+
+#[test]
+fn a_worker_reads_from_dev_null_and_dies_with_its_parent() {
+    let _guard = watchdog(LIMIT);
+    let mut process = Process::spawn(how_started, ()).unwrap();
+    assert_eq!(process.join().unwrap(), ("/dev/null".to_string(), libc::SIGKILL));
+}
+
 #[test]
 fn a_process_can_run_its_own_pool() {
     let _guard = watchdog(LIMIT);
