@@ -224,6 +224,48 @@ fn a_sender_killed_mid_transfer_is_an_error_for_the_receiver() {
     }
 }
 
+/// Sends `len` numbers, 0 to len - 1, with `send_slice` for every request. (On request, so
+/// that arrays are not queued for the flusher faster than they are read.)
+fn serve_arrays((connection, len): (Connection<()>, usize)) {
+    let numbers: Vec<u64> = (0..len as u64).collect();
+    while connection.recv().is_ok() && connection.send_slice(&numbers).is_ok() {}
+}
+
+#[test]
+fn a_sender_killed_mid_array_is_an_error_for_recv_vec_never_a_short_array() {
+    let _guard = watchdog(LIMIT);
+    // recv_vec and recv_into receive straight into the vector they return: a half-received
+    // array must be an error, whatever its size, never an `Ok` holding part of it.
+    for len in [1, RING / 8 + 1, 8 << 20] {
+        let expected: Vec<u64> = (0..len as u64).collect();
+        let (here, there) = mp::pipe::<()>().unwrap();
+        let mut child = Process::spawn(serve_arrays, (there, len)).unwrap();
+        here.send(&()).unwrap();
+        assert!(here.recv_vec::<u64>().unwrap() == expected);
+        let killer = kill_soon(child.pid());
+        let mut reused = Vec::new();
+        let error = loop {
+            let received = here
+                .send(&())
+                .and_then(|()| here.recv_into::<u64>(&mut reused))
+                .and_then(|()| here.send(&()))
+                .and_then(|()| here.recv_vec::<u64>());
+            match received {
+                Ok(fresh) => {
+                    assert!(reused == expected && fresh == expected, "an array of {len} changed")
+                }
+                Err(error) => break error,
+            }
+        };
+        killer.join().unwrap();
+        assert!(
+            matches!(error, Error::Disconnected { .. } | Error::Corrupted { .. }),
+            "{len} numbers: {error:?}"
+        );
+        let _ = child.join();
+    }
+}
+
 #[test]
 fn a_receiver_killed_mid_transfer_is_an_error_for_the_sender() {
     let _guard = watchdog(LIMIT);
