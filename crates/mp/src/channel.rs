@@ -2289,7 +2289,7 @@ mod tests {
         on_one_cpu(|cpu| {
             let (writer, reader) = one_direction();
             assert_eq!(reader.writer_cpu(), None, "nothing is known before the first push");
-            writer.push(&[b"x"], false);
+            writer.push(&[b"x"]);
             assert_eq!(reader.writer_cpu(), Some(cpu));
             writer.publish_writer_cpu(None);
             assert_eq!(reader.writer_cpu(), None);

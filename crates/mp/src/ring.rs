@@ -203,13 +203,15 @@ impl Ring {
         );
     }
 
-    /// Copies `bytes` into the ring at position `at`, wrapping round the end.
-    fn copy_in(&self, at: u64, bytes: &[u8], streaming: bool) {
+    /// Copies `bytes` into the ring at position `at`, wrapping round the end. Always with
+    /// plain stores, whatever the message's size: the ring (1 MiB) stays in the caches and the
+    /// reader takes its lines from there (see [`Ring::push`]).
+    fn copy_in(&self, at: u64, bytes: &[u8]) {
         let start = (at % CAPACITY as u64) as usize;
         let first = bytes.len().min(CAPACITY - start);
         let data = self.base + HEADER_BYTES;
-        self.file.map.copy_in(data + start, &bytes[..first], streaming);
-        self.file.map.copy_in(data, &bytes[first..], streaming);
+        self.file.map.copy_in(data + start, &bytes[..first]);
+        self.file.map.copy_in(data, &bytes[first..]);
     }
 
     /// Tells the reader of this side that its writer runs on `cpu` now.
@@ -247,7 +249,14 @@ impl Ring {
 
     /// Copies `bytes` (at most [`Ring::free`] of them) in after the published ones and
     /// publishes them. Returns true when a reader is asleep and must be woken.
-    pub(crate) fn push(&self, bytes: &[&[u8]], streaming: bool) -> bool {
+    ///
+    /// Large bodies go in with plain stores too: the ring's lines pass from this CPU's caches
+    /// to the reader's, and the body goes through memory once (read here, written by the
+    /// reader). With stores that bypass the caches it went through memory twice more. Measured
+    /// on this machine, alternating builds, 4 runs each, one way: 4 MiB 0.35-0.45 ms with them
+    /// against 0.10-0.12 ms now, 64 MiB 6.5-7.2 against 3.7-4.7 ms; the gather of 4 × 8 MB into
+    /// fresh vectors 9.2-10.5 against 7.7-8.3 ms.
+    pub(crate) fn push(&self, bytes: &[&[u8]]) -> bool {
         self.publish_writer_cpu(sys::current_cpu());
         let start = self.word64(WRITE_POS).load(Ordering::Relaxed);
         let total: usize = bytes.iter().map(|part| part.len()).sum();
@@ -265,14 +274,14 @@ impl Ring {
             self.word64(INLINE_START).store(start, Ordering::Relaxed);
             // The new start is visible before any of the new bytes (see `copy_inline`).
             fence(Ordering::Release);
-            self.file.map.copy_in(self.base + INLINE_BYTES, small, false);
+            self.file.map.copy_in(self.base + INLINE_BYTES, small);
             self.word32(INLINE_LEN).store(total as u32, Ordering::Relaxed);
-            self.copy_in(start, small, false);
+            self.copy_in(start, small);
             self.word64(WRITE_POS).store(start + total as u64, Ordering::Release);
         } else {
             let mut at = start;
             for part in bytes {
-                self.copy_in(at, part, streaming);
+                self.copy_in(at, part);
                 at += part.len() as u64;
             }
             self.word64(WRITE_POS).store(at, Ordering::Release);

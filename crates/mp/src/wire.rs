@@ -32,9 +32,12 @@ const MAX_META_LEN: u32 = 16 << 20;
 /// 1 TiB: a larger body length can only be a damaged header.
 const MAX_BODY_LEN: u64 = 1 << 40;
 pub(crate) use crate::sys::HUGE_PAGES_FROM;
-/// Frames whose body is at least this large are copied into a ring and out of it with stores
-/// that bypass the caches (`sys::copy_streaming`): they do not fit in them anyway.
-const STREAMING_FROM: usize = 4 << 20;
+/// Bodies at least this large are copied out of a ring with stores that bypass the caches
+/// (`sys::copy_streaming`): half of this machine's last-level cache (32 MiB), beyond which the
+/// receiver's buffer would only push everything else out of it. Below, plain stores leave the
+/// body in the caches for whoever reads it next: streaming from 4 MiB, a 4 MiB message took
+/// 0.18-0.21 ms one way, from 16 MiB 0.10-0.12 ms (alternating builds, 4 runs each).
+const STREAMING_FROM: usize = 16 << 20;
 /// Bytes read per `recv` call for large bodies.
 const READ_STEP: usize = 4 << 20;
 
@@ -252,7 +255,7 @@ impl<'a> OutFrame<'a> {
                 budget -= take;
             }
             let n: usize = parts.iter().map(|part| part.len()).sum();
-            if ring.push(&parts, self.body.len() >= STREAMING_FROM) {
+            if ring.push(&parts) {
                 send_wake(fd)?;
             }
             self.written += n;

@@ -433,23 +433,17 @@ impl SharedMapping {
 }
 
 impl SharedMapping {
-    /// Copies `bytes` into the mapping at byte `offset`; with `streaming`, the stores bypass
-    /// the caches (see [`copy_streaming`]).
+    /// Copies `bytes` into the mapping at byte `offset`.
     ///
     /// Used for the rings of pipes (see `ring.rs`): the region written is one the other
     /// process does not read until it is published through an atomic position.
-    pub(crate) fn copy_in(&self, offset: usize, bytes: &[u8], streaming: bool) {
+    pub(crate) fn copy_in(&self, offset: usize, bytes: &[u8]) {
         assert!(offset <= self.len && bytes.len() <= self.len - offset, "checked by the caller");
         // SAFETY: the destination lies inside the mapping (asserted) and cannot overlap the
         // caller's slice, which is process-private memory. No Rust reference to the mapped bytes
         // exists; they are plain bytes, so any value a misbehaving peer writes meanwhile is valid.
         unsafe {
-            let destination = self.ptr.as_ptr().add(offset);
-            if streaming {
-                copy_streaming(bytes.as_ptr(), destination, bytes.len());
-            } else {
-                ptr::copy_nonoverlapping(bytes.as_ptr(), destination, bytes.len());
-            }
+            ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(offset), bytes.len());
         }
     }
 
@@ -484,11 +478,10 @@ impl SharedMapping {
 }
 
 /// Copies `len` bytes with non-temporal stores: the destination goes to memory without first
-/// being read into the caches (a normal store reads each cache line before writing it).
-/// Measured here: filling a 64 MiB buffer from a ring runs at 16.7 instead of 7.5 GB/s, and a
-/// pipe carrying 64 MiB messages, streaming into its ring and out of it, at 6.7 instead of
-/// 4.1 GB/s (the data crosses between the CPUs through memory, not cache to cache). For large
-/// message bodies only: the data is not in the caches afterwards.
+/// being read into the caches (a normal store reads each cache line before writing it). For
+/// destinations larger than the caches only: a received body of 16 MiB or more (out of a
+/// pipe's ring; into the ring, plain stores are faster, see `Ring::push`) and a fresh array of
+/// 4 MiB or more. The data is not in the caches afterwards.
 ///
 /// # Safety
 /// `source` must be valid for reading and `destination` for writing `len` bytes, and the two
