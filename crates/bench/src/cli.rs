@@ -77,12 +77,21 @@ pub enum Command {
 /// Parses the arguments after the program name; an error says which one is wrong.
 pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Command, String> {
     let mut options = Options::default();
+    let mut seen: Vec<&str> = Vec::new();
     let mut args = args.iter().map(AsRef::as_ref);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
             _ => (arg, None),
         };
+        // A flag given twice is a mistake in a script or a shell history: which one was meant
+        // (two `--load`s, two `--out`s) is not ours to guess.
+        if flag.starts_with("--") && flag != "--help" {
+            if seen.contains(&flag) {
+                return Err(format!("{flag} is given twice; give it once"));
+            }
+            seen.push(flag);
+        }
         let mut value = |name: &str| -> Result<String, String> {
             match inline {
                 Some(value) => Some(value.to_string()),
@@ -140,6 +149,18 @@ mod tests {
         assert_eq!(parse(&["--load"]).unwrap_err(), "--load needs a value");
         assert!(parse(&["--load", "65"]).unwrap_err().contains("from 0 to 64"));
         assert!(parse(&["--load=x"]).unwrap_err().contains("not `x`"));
+        assert_eq!(
+            parse(&["--load", "2", "--load=3"]).unwrap_err(),
+            "--load is given twice; give it once"
+        );
+        assert_eq!(
+            parse(&["--out", "a", "--quick", "--out", "b"]).unwrap_err(),
+            "--out is given twice; give it once"
+        );
+        assert_eq!(
+            parse(&["--quick", "--quick"]).unwrap_err(),
+            "--quick is given twice; give it once"
+        );
     }
 
     #[test]
