@@ -9,7 +9,10 @@
 //!   [`Error::Disconnected`] (Python raises `EOFError`).
 //! * `send` returns once the message is handed to the operating system, or queued behind it when
 //!   the receiver is not reading: two processes that both send before they receive never
-//!   deadlock, whatever the message sizes. Queued messages are still delivered after the sending
+//!   deadlock, whatever the message sizes. With more than 64 MiB queued, a send waits while
+//!   the receiver takes the queue (up to 50 ms without progress), so a fast sender runs at its
+//!   receiver's pace; and a message that would take the queue beyond half the memory this
+//!   process has left is refused with [`Error::OutOfMemory`] (the queued ones still go). Queued messages are still delivered after the sending
 //!   handle is dropped, and a process waits for them before it exits. A send never returns `Ok`
 //!   for a receiving end that closed before its message was in: it fails with
 //!   [`Error::Disconnected`]; if the receiver dies after a message was queued, the next send
@@ -53,6 +56,17 @@ use crate::{
 
 /// How long `send` keeps writing directly to a full socket or ring before it queues the rest.
 const SEND_PATIENCE: Duration = Duration::from_millis(5);
+/// With this much queued behind a receiver, a send waits while the receiver takes the queue
+/// (see `Link::wait_while_queue_drains`), and looks at how much memory this process has left
+/// before it adds to the queue (see `Link::hand_to_flusher`). Below it, neither: a send of a
+/// small message never reads /proc nor sleeps.
+const QUEUE_SOFT_LIMIT: usize = 64 << 20;
+/// How long a send waiting for the queue to drain sleeps between looks.
+const DRAIN_NAP: Duration = Duration::from_micros(200);
+/// How long a send waits for the queue to move before it queues its message anyway: longer
+/// than a receiver's usual pause between two receives, short enough for a rare deadlock
+/// avoided (see `Link::wait_while_queue_drains`).
+const DRAIN_PATIENCE: Duration = Duration::from_millis(50);
 /// How long a receiver (or a sender facing a full ring) busy-polls shared memory before it
 /// goes to sleep in the kernel. Waking a sleeping process on another CPU costs about 20 µs on
 /// the development machine; a reply that comes sooner than this is caught without that cost.
@@ -225,6 +239,9 @@ struct WriteSide {
     last_hangup_check: Option<Instant>,
     /// Sends since the clock was last read, modulo [`SENDS_PER_CLOCK_LOOK`].
     sends_since_clock: u32,
+    /// The outbox's progress when a send last gave up waiting for it to drain: until it
+    /// moves, the next sends queue without waiting.
+    stalled_at: Option<u64>,
 }
 
 impl fmt::Debug for Link {
@@ -331,6 +348,9 @@ impl Link {
     /// Sends one frame; see the module docs for when this returns.
     pub(crate) fn send_frame(self: &Arc<Self>, frame: OutFrame<'_>) -> Result<()> {
         let mut writer = self.lock_writer();
+        if writer.outbox.queued_bytes() >= QUEUE_SOFT_LIMIT {
+            writer = self.wait_while_queue_drains(writer);
+        }
         if let Some(broken) = &writer.broken {
             return Err(broken.error(self.name));
         }
@@ -352,9 +372,50 @@ impl Link {
         }
     }
 
+    /// Waits while more than [`QUEUE_SOFT_LIMIT`] is queued behind the receiver and the
+    /// receiver keeps taking it, as Python's `send` waits for a reader: a loop of large sends
+    /// then runs at the receiver's pace instead of copying ever more into the queue. Stops
+    /// waiting once nothing went out for [`DRAIN_PATIENCE`]: the receiver may be sending to
+    /// us, and waiting then could be a deadlock, so the message is queued as before, and so are
+    /// the next ones until the queue moves again (two processes that send to each other before
+    /// they receive pay the patience once, not per message).
+    fn wait_while_queue_drains<'w>(
+        &'w self,
+        mut writer: std::sync::MutexGuard<'w, WriteSide>,
+    ) -> std::sync::MutexGuard<'w, WriteSide> {
+        let mut progress = writer.outbox.progress();
+        if writer.stalled_at == Some(progress) {
+            return writer;
+        }
+        let mut last_change = Instant::now();
+        while writer.outbox.queued_bytes() >= QUEUE_SOFT_LIMIT && writer.broken.is_none() {
+            drop(writer);
+            std::thread::sleep(DRAIN_NAP);
+            writer = self.lock_writer();
+            let now = writer.outbox.progress();
+            if now != progress {
+                progress = now;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= DRAIN_PATIENCE {
+                writer.stalled_at = Some(progress);
+                break;
+            }
+        }
+        writer
+    }
+
     /// Queues (the rest of) `frame` for a flusher thread and returns `Ok`, but only while the
     /// receiving end is open: a message queued for a dead receiver would be lost after an
     /// `Ok`. If the receiver dies later, the flusher's failure is the error of the next send.
+    ///
+    /// The queue is bounded by memory, not by a count: a message that would take the queue
+    /// beyond half of what this process can still hold ([`sys::memory_headroom`]) is refused
+    /// with [`Error::OutOfMemory`], as is one whose copy cannot be allocated. Nothing is lost
+    /// then: the messages already queued still go, and the connection stays usable. (Before,
+    /// a loop of large sends to a receiver that started reading late grew until the kernel
+    /// killed the process: 24 GB here; `send_frame` now also waits while the receiver takes a
+    /// queue above [`QUEUE_SOFT_LIMIT`].) The first message is always taken, so that two
+    /// processes that send to each other before they receive never wait for each other.
     fn hand_to_flusher(
         self: &Arc<Self>,
         mut writer: std::sync::MutexGuard<'_, WriteSide>,
@@ -371,7 +432,44 @@ impl Link {
             return Err(Error::disconnected(self.name));
         }
         let first = writer.outbox.is_empty();
-        writer.outbox.push(frame);
+        let queued = writer.outbox.queued_bytes();
+        if !first && queued >= QUEUE_SOFT_LIMIT {
+            let headroom = sys::memory_headroom().unwrap_or(u64::MAX);
+            if (queued + frame.remaining()) as u64 > headroom / 2 {
+                return Err(Error::OutOfMemory {
+                    bytes: frame.remaining() as u64,
+                    what: format!(
+                        "queueing a message on {} behind {} that its receiver has not taken \
+                         yet, with room for {} more (the queued messages still go; receive them \
+                         on the other side, or in another thread, before sending more)",
+                        self.name,
+                        crate::units::Bytes(queued as u64),
+                        crate::units::Bytes(headroom),
+                    ),
+                });
+            }
+        }
+        let untouched = frame.untouched();
+        if let Err(bytes) = writer.outbox.try_push(frame) {
+            let error = Error::OutOfMemory {
+                bytes: bytes as u64,
+                what: format!(
+                    "queueing a message on {} that its receiver has not taken yet",
+                    self.name
+                ),
+            };
+            if first {
+                // A message already partly written cannot be taken back: its rest is lost, and
+                // so is the stream after it.
+                if !untouched {
+                    writer.broken = Some(Broken::of(&error));
+                }
+                if let Some(rings) = &self.rings {
+                    rings.abandon_message(!untouched);
+                }
+            }
+            return Err(error);
+        }
         drop(writer);
         if first {
             start_flusher(Arc::clone(self));

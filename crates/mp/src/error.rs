@@ -254,7 +254,9 @@ pub enum Error {
     /// Memory for a message could not be allocated: a message larger than this process may
     /// allocate (a memory limit, `ulimit -v`, or simply too little memory). The process goes
     /// on; where it was a receive, the message was read and dropped, so the connection stays
-    /// usable.
+    /// usable. A send also gets it when the messages queued behind a receiver that is not
+    /// reading would take more than half of the memory left: that message is not sent, the
+    /// queued ones still go.
     OutOfMemory {
         /// The size of the allocation that failed, in bytes.
         bytes: u64,

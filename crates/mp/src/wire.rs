@@ -269,33 +269,34 @@ impl<'a> OutFrame<'a> {
         self.written == 0
     }
 
+    /// Bytes of the frame not written yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.total_len() - self.written
+    }
+
     /// Detaches the frame from the caller's buffer, copying only the part not yet written.
-    fn into_owned(self) -> OutFrame<'static> {
+    /// The copy is as large as the message, so an allocation that fails is `Err` with the
+    /// bytes it asked for (the frame is dropped), never an abort.
+    fn try_into_owned(self) -> Result<OutFrame<'static>, usize> {
         let body_start = HEADER_LEN + self.meta.len();
         let (body, written) = match self.body {
             Cow::Owned(body) => (body, self.written),
-            Cow::Borrowed(body) if self.written > body_start => {
-                let done = self.written - body_start;
-                // Keep the frame's arithmetic: pretend the copied tail starts where we are.
-                let mut tail = Vec::with_capacity(body.len() - done);
+            Cow::Borrowed(body) => {
+                // Keep the frame's arithmetic: a copied tail starts where we are.
+                let done = self.written.saturating_sub(body_start);
+                let mut tail = Vec::new();
+                tail.try_reserve_exact(body.len() - done).map_err(|_| body.len() - done)?;
                 tail.extend_from_slice(&body[done..]);
-                return OutFrame {
-                    header: self.header,
-                    meta: self.meta,
-                    body: Cow::Owned(tail),
-                    fds: self.fds,
-                    written: body_start,
-                };
+                (tail, self.written.min(body_start))
             }
-            Cow::Borrowed(body) => (body.to_vec(), self.written),
         };
-        OutFrame {
+        Ok(OutFrame {
             header: self.header,
             meta: self.meta,
             body: Cow::Owned(body),
             fds: self.fds,
             written,
-        }
+        })
     }
 }
 
@@ -303,6 +304,10 @@ impl<'a> OutFrame<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     frames: VecDeque<OutFrame<'static>>,
+    /// The sum of the queued frames' lengths (a frame counts whole until it is out).
+    queued: usize,
+    /// The lengths of the frames written out so far.
+    delivered: u64,
 }
 
 impl Outbox {
@@ -310,8 +315,31 @@ impl Outbox {
         self.frames.is_empty()
     }
 
-    pub(crate) fn push(&mut self, frame: OutFrame<'_>) {
-        self.frames.push_back(frame.into_owned());
+    /// Bytes in the queue, the part of its first frame already written included.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.queued
+    }
+
+    /// Queues a copy of (the rest of) `frame`; `Err` with the bytes the copy needed when they
+    /// could not be allocated (nothing is queued then).
+    pub(crate) fn try_push(&mut self, frame: OutFrame<'_>) -> Result<(), usize> {
+        let frame = frame.try_into_owned()?;
+        self.queued += frame.total_len();
+        self.frames.push_back(frame);
+        Ok(())
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(frame) = self.frames.pop_front() {
+            self.queued -= frame.total_len();
+            self.delivered += frame.total_len() as u64;
+        }
+    }
+
+    /// Grows whenever bytes of the queue go out: a sender waiting for the queue to drain
+    /// sees whether the receiver is taking it.
+    pub(crate) fn progress(&self) -> u64 {
+        self.delivered + self.frames.front().map_or(0, |front| front.written as u64)
     }
 
     /// Writes queued frames into `ring` until it is full. Returns how far it got.
@@ -324,7 +352,7 @@ impl Outbox {
         while let Some(front) = self.frames.front_mut() {
             match front.write_ring(ring, fd)? {
                 RingWrite::Done => {
-                    self.frames.pop_front();
+                    self.pop_front();
                     progress = true;
                 }
                 RingWrite::Progress => return Ok(RingWrite::Progress),
@@ -345,7 +373,7 @@ impl Outbox {
             if !front.write_some(fd)? {
                 return Ok(false);
             }
-            self.frames.pop_front();
+            self.pop_front();
         }
         Ok(true)
     }

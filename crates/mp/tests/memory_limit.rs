@@ -204,3 +204,97 @@ fn the_pipe_ends_of_a_dropped_message_never_reach_the_next_message() {
     assert!(error.starts_with("cannot allocate 1.00 GiB for receiving a message"), "{error}");
     assert_eq!(heard, 2, "the second message carried the first one's pipe end");
 }
+
+/// The messages of the flooding sender: 64 MiB each, every byte the message's number.
+const FLOOD_MESSAGE: usize = 64 << 20;
+
+/// Waits to be limited, then sends numbered 64 MiB messages to a receiver that does not read,
+/// until a send fails; says on `status` how many went, and returns the error.
+fn flooding_sender((data, status): (Connection<()>, Connection<u64>)) -> String {
+    let mut message = vec![0u8; FLOOD_MESSAGE];
+    status.send(&0).unwrap(); // ready
+    status.recv().unwrap(); // limited
+    let mut sent = 0u64;
+    let error = loop {
+        message.fill(sent as u8);
+        match data.send_bytes(&message) {
+            Ok(()) => sent += 1,
+            Err(error) => break out_of_memory::<()>(Err(error)),
+        }
+        assert!(sent < 64, "4 GiB queued within 768 MiB: the queue is not bounded");
+    };
+    status.send(&sent).unwrap();
+    error
+}
+
+#[test]
+fn a_sender_that_outruns_its_receiver_gets_an_error_and_loses_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _guard = watchdog(LIMIT);
+    let (data_here, data_there) = mp::pipe::<()>().unwrap();
+    let (status_here, status_there) = mp::pipe::<u64>().unwrap();
+    let mut sender = Process::spawn(flooding_sender, (data_there, status_there)).unwrap();
+    status_here.recv().unwrap();
+    limit_memory(sender.pid());
+    status_here.send(&0).unwrap();
+    // Nothing is read on `data` until the sender has had its error.
+    let sent = status_here.recv().unwrap();
+    assert!(sent >= 2, "only {sent} messages went before the error");
+    let mut buffer = Vec::new();
+    for number in 0..sent {
+        data_here.recv_bytes_into(&mut buffer).unwrap();
+        assert_eq!(buffer.len(), FLOOD_MESSAGE);
+        assert!(
+            buffer.iter().all(|&byte| byte == number as u8),
+            "message {number} arrived damaged or out of order"
+        );
+    }
+    let error = sender.join().expect("the sender survives its error");
+    assert!(error.contains("that its receiver has not taken yet"), "{error}");
+    assert!(error.contains("the queued messages still go"), "{error}");
+    assert!(
+        matches!(data_here.recv_bytes(), Err(Error::Disconnected { .. })),
+        "a message after the refused one arrived"
+    );
+}
+
+/// Peak resident memory of this process (`VmHWM`), in bytes.
+fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|size| size.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status");
+    kib * 1024
+}
+
+/// Sends 24 numbered 64 MiB messages as fast as it can; returns how far its peak memory rose.
+fn fast_sender(data: Connection<()>) -> u64 {
+    let mut message = vec![0u8; FLOOD_MESSAGE];
+    let before = peak_memory();
+    for number in 0..24u8 {
+        message.fill(number);
+        data.send_bytes(&message).unwrap();
+    }
+    peak_memory() - before
+}
+
+#[test]
+fn a_sender_faster_than_its_receiver_waits_instead_of_queueing_without_end() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poison| poison.into_inner());
+    let _guard = watchdog(LIMIT);
+    let (here, there) = mp::pipe::<()>().unwrap();
+    let mut sender = Process::spawn(fast_sender, there).unwrap();
+    let mut buffer = Vec::new();
+    for number in 0..24u8 {
+        // A receiver with work between its receives (well under the sender's patience).
+        std::thread::sleep(Duration::from_millis(20));
+        here.recv_bytes_into(&mut buffer).unwrap();
+        assert!(buffer.len() == FLOOD_MESSAGE && buffer.iter().all(|&byte| byte == number));
+    }
+    let grown = sender.join().unwrap();
+    // Without waiting, the queue held most of the 1.5 GiB sent (the sender copies a message
+    // in a few milliseconds, the receiver takes one every 20 ms or more).
+    assert!(grown < 640 << 20, "the sender's peak memory rose by {} MiB", grown >> 20);
+}

@@ -354,6 +354,47 @@ pub(crate) fn at_exit(handler: extern "C" fn()) {
     unsafe { libc::atexit(handler) };
 }
 
+/// How many more bytes this process could take in memory before something stops it, as far
+/// as it can tell: the least of the memory the kernel calls available (`MemAvailable`), what
+/// its cgroup allows beyond its current use (`memory.max` - `memory.current`, cgroup v2), and
+/// the address space left under `RLIMIT_AS`. None when none of them can be read.
+pub(crate) fn memory_headroom() -> Option<u64> {
+    let kib = |text: &str, key: &str| -> Option<u64> {
+        let line = text.lines().find_map(|line| line.strip_prefix(key))?;
+        Some(line.trim().trim_end_matches("kB").trim().parse::<u64>().ok()? * 1024)
+    };
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|meminfo| kib(&meminfo, "MemAvailable:"));
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|cgroups| {
+        let path = cgroups.lines().find_map(|line| line.strip_prefix("0::"))?;
+        let dir = format!("/sys/fs/cgroup{}", path.trim());
+        let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).ok();
+        let max = read("memory.max")?.trim().parse::<u64>().ok()?;
+        let current = read("memory.current")?.trim().parse::<u64>().ok()?;
+        Some(max.saturating_sub(current))
+    });
+    let address_space = address_space_left(|status| kib(status, "VmSize:"));
+    [available, cgroup, address_space].into_iter().flatten().min()
+}
+
+/// The address space left under `RLIMIT_AS` (None without a limit), given how to read
+/// `VmSize` from /proc/self/status.
+fn address_space_left(vm_size: impl Fn(&str) -> Option<u64>) -> Option<u64> {
+    let mut limit = MaybeUninit::<libc::rlimit>::uninit();
+    // SAFETY: getrlimit fills `limit` on success.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, limit.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: getrlimit succeeded, so `limit` is initialised.
+    let limit = unsafe { limit.assume_init() }.rlim_cur;
+    if limit == libc::RLIM_INFINITY {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    Some(limit.saturating_sub(vm_size(&status)?))
+}
+
 /// An anonymous memory file (memfd) of `len` bytes: it has no name in /dev/shm, and the kernel
 /// frees it when the last descriptor and mapping are gone, even after a crash.
 pub(crate) fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
