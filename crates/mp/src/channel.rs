@@ -12,11 +12,11 @@
 //!   deadlock, whatever the message sizes. With more than 64 MiB queued, a send waits while
 //!   the receiver takes the queue (up to 50 ms without progress), so a fast sender runs at its
 //!   receiver's pace; and a message that would take the queue beyond half the memory this
-//!   process has left is refused with [`Error::OutOfMemory`] (the queued ones still go). Queued messages are still delivered after the sending
-//!   handle is dropped, and a process waits for them before it exits. A send never returns `Ok`
-//!   for a receiving end that closed before its message was in: it fails with
-//!   [`Error::Disconnected`]; if the receiver dies after a message was queued, the next send
-//!   fails.
+//!   process has left is refused with [`Error::OutOfMemory`] (the queued ones still go).
+//!   Queued messages are still delivered after the sending handle is dropped, and a process
+//!   waits for them before it exits. A send never returns `Ok` for a receiving end that closed
+//!   before its message was in: it fails with [`Error::Disconnected`]; if the receiver dies
+//!   after a message was queued, the next send fails.
 //! * An end can be shared by several processes (pass it to each, or clone a [`Sender`] or
 //!   [`Receiver`] first): messages from several senders never interleave, and each message goes
 //!   to exactly one of several receivers, as in Python's work-queue pattern.
