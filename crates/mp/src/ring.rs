@@ -21,7 +21,7 @@ use std::{
     os::fd::{AsFd, OwnedFd},
     sync::{
         Arc,
-        atomic::{AtomicU32, AtomicU64, Ordering, fence},
+        atomic::{AtomicU64, Ordering, fence},
     },
     time::Duration,
 };
@@ -34,7 +34,7 @@ pub(crate) const CAPACITY: usize = 1 << 20;
 /// The writer publishes (and the reader frees) at least every this many bytes, so the two
 /// copies of a large message overlap.
 pub(crate) const STEP: usize = 64 << 10;
-const HEADER_BYTES: usize = 4096;
+const HEADER_BYTES: usize = sys::CONTROL_BYTES;
 const SIDE_BYTES: usize = HEADER_BYTES + CAPACITY;
 const MAPPING_BYTES: usize = 2 * SIDE_BYTES;
 
@@ -118,14 +118,14 @@ impl Poison {
 #[derive(Debug)]
 pub(crate) struct RingFile {
     fd: OwnedFd,
-    map: SharedMapping,
+    map: Arc<SharedMapping>,
 }
 
 impl RingFile {
     /// A fresh pair of empty rings (all-zero memory is the initial state).
     pub(crate) fn create() -> io::Result<Arc<RingFile>> {
         let fd = sys::memfd("mp-pipe", MAPPING_BYTES)?;
-        let map = SharedMapping::new(fd.as_fd(), MAPPING_BYTES)?;
+        let map = Arc::new(SharedMapping::new(fd.as_fd(), MAPPING_BYTES)?);
         Ok(Arc::new(RingFile { fd, map }))
     }
 
@@ -138,7 +138,7 @@ impl RingFile {
                 format!("a pipe's shared memory has {len} bytes instead of {MAPPING_BYTES}"),
             ));
         }
-        let map = SharedMapping::new(fd.as_fd(), MAPPING_BYTES)?;
+        let map = Arc::new(SharedMapping::new(fd.as_fd(), MAPPING_BYTES)?);
         Ok(Arc::new(RingFile { fd, map }))
     }
 
@@ -150,8 +150,7 @@ impl RingFile {
     pub(crate) fn ring(self: &Arc<Self>, side: u8, outbound: bool) -> Ring {
         let index = usize::from((side == 1) != outbound);
         Ring {
-            file: Arc::clone(self),
-            base: index * SIDE_BYTES,
+            side: sys::MappedSide::new(Arc::clone(&self.map), index * SIDE_BYTES, SIDE_BYTES),
             seen_read: AtomicU64::new(0),
             unpublished: AtomicU64::new(0),
         }
@@ -161,8 +160,7 @@ impl RingFile {
 /// One direction of a pipe.
 #[derive(Debug)]
 pub(crate) struct Ring {
-    file: Arc<RingFile>,
-    base: usize,
+    side: sys::MappedSide,
     /// The writer's last look at `read_pos` (private to this process): positions only grow,
     /// so it under-estimates the free space, and re-reading the reader's cache line only when
     /// it seems full spares a transfer between CPUs per message.
@@ -178,16 +176,8 @@ fn corrupted(what: &str) -> io::Error {
 }
 
 impl Ring {
-    fn word64(&self, offset: usize) -> &AtomicU64 {
-        self.file.map.atomic_u64((self.base + offset) / 8)
-    }
-
-    fn word32(&self, offset: usize) -> &AtomicU32 {
-        self.file.map.atomic_u32((self.base + offset) / 4)
-    }
-
     fn check_poison(&self) -> io::Result<()> {
-        match self.word32(POISONED).load(Ordering::Acquire) {
+        match self.side.u32_at::<POISONED>().load(Ordering::Acquire) {
             0 => Ok(()),
             code => Err(corrupted(Poison::message(code))),
         }
@@ -195,7 +185,7 @@ impl Ring {
 
     /// Marks the stream unusable, for `cause` unless it already was for another.
     pub(crate) fn poison(&self, cause: Poison) {
-        let _ = self.word32(POISONED).compare_exchange(
+        let _ = self.side.u32_at::<POISONED>().compare_exchange(
             0,
             cause as u32,
             Ordering::AcqRel,
@@ -209,15 +199,14 @@ impl Ring {
     fn copy_in(&self, at: u64, bytes: &[u8]) {
         let start = (at % CAPACITY as u64) as usize;
         let first = bytes.len().min(CAPACITY - start);
-        let data = self.base + HEADER_BYTES;
-        self.file.map.copy_in(data + start, &bytes[..first]);
-        self.file.map.copy_in(data, &bytes[first..]);
+        self.side.copy_in(HEADER_BYTES + start, &bytes[..first]);
+        self.side.copy_in(HEADER_BYTES, &bytes[first..]);
     }
 
     /// Tells the reader of this side that its writer runs on `cpu` now.
     pub(crate) fn publish_writer_cpu(&self, cpu: Option<u32>) {
         let value = cpu.map_or(0, |cpu| cpu.wrapping_add(1));
-        let word = self.word32(WRITER_CPU);
+        let word = self.side.u32_at::<WRITER_CPU>();
         if word.load(Ordering::Relaxed) != value {
             word.store(value, Ordering::Relaxed);
         }
@@ -225,7 +214,7 @@ impl Ring {
 
     /// The CPU the writer of this side last said it runs on.
     pub(crate) fn writer_cpu(&self) -> Option<u32> {
-        self.word32(WRITER_CPU).load(Ordering::Relaxed).checked_sub(1)
+        self.side.u32_at::<WRITER_CPU>().load(Ordering::Relaxed).checked_sub(1)
     }
 
     // ---- The writer's side. The caller holds the write lock.
@@ -233,12 +222,12 @@ impl Ring {
     /// Free bytes in the ring.
     pub(crate) fn free(&self) -> io::Result<usize> {
         self.check_poison()?;
-        let written = self.word64(WRITE_POS).load(Ordering::Relaxed);
+        let written = self.side.u64_at::<WRITE_POS>().load(Ordering::Relaxed);
         let used = written.wrapping_sub(self.seen_read.load(Ordering::Relaxed));
         if used < CAPACITY as u64 {
             return Ok(CAPACITY - used as usize);
         }
-        let read = self.word64(READ_POS).load(Ordering::Acquire);
+        let read = self.side.u64_at::<READ_POS>().load(Ordering::Acquire);
         self.seen_read.store(read, Ordering::Relaxed);
         let used = written.wrapping_sub(read);
         if used > CAPACITY as u64 {
@@ -258,7 +247,7 @@ impl Ring {
     /// fresh vectors 9.2-10.5 against 7.7-8.3 ms.
     pub(crate) fn push(&self, bytes: &[&[u8]]) -> bool {
         self.publish_writer_cpu(sys::current_cpu());
-        let start = self.word64(WRITE_POS).load(Ordering::Relaxed);
+        let start = self.side.u64_at::<WRITE_POS>().load(Ordering::Relaxed);
         let total: usize = bytes.iter().map(|part| part.len()).sum();
         if total <= INLINE_CAPACITY {
             // A small push is put together here first: one copy into the inline line and one
@@ -271,31 +260,32 @@ impl Ring {
                 filled += part.len();
             }
             let small = &small[..total];
-            self.word64(INLINE_START).store(start, Ordering::Relaxed);
+            self.side.u64_at::<INLINE_START>().store(start, Ordering::Relaxed);
             // The new start is visible before any of the new bytes (see `copy_inline`).
             fence(Ordering::Release);
-            self.file.map.copy_in(self.base + INLINE_BYTES, small);
-            self.word32(INLINE_LEN).store(total as u32, Ordering::Relaxed);
+            self.side.copy_in(INLINE_BYTES, small);
+            self.side.u32_at::<INLINE_LEN>().store(total as u32, Ordering::Relaxed);
             self.copy_in(start, small);
-            self.word64(WRITE_POS).store(start + total as u64, Ordering::Release);
+            self.side.u64_at::<WRITE_POS>().store(start + total as u64, Ordering::SeqCst);
         } else {
             let mut at = start;
             for part in bytes {
                 self.copy_in(at, part);
                 at += part.len() as u64;
             }
-            self.word64(WRITE_POS).store(at, Ordering::Release);
+            self.side.u64_at::<WRITE_POS>().store(at, Ordering::SeqCst);
         }
-        // Pairs with the fence in `reader_sleeps`: either the reader sees the new position or
-        // we see that it sleeps.
-        fence(Ordering::SeqCst);
-        self.word32(READER_SLEEPING).load(Ordering::Relaxed) != 0
+        // The store above and this load are sequentially consistent, and pair with the fence in
+        // `reader_sleeps`: either the reader sees the new position or we see that it sleeps.
+        // (Cheaper than a release store and a fence: on x86 the store is one `xchg`, where the
+        // fence was an `mfence` on every message.)
+        self.side.u32_at::<READER_SLEEPING>().load(Ordering::SeqCst) != 0
     }
 
     /// Tries to take the write lock for the `Link` with this token.
     pub(crate) fn try_lock(&self, token: u64) -> io::Result<Option<u64>> {
         self.check_poison()?;
-        match self.word64(WRITE_LOCK).compare_exchange(
+        match self.side.u64_at::<WRITE_LOCK>().compare_exchange(
             0,
             token,
             Ordering::Acquire,
@@ -308,7 +298,7 @@ impl Ring {
     }
 
     pub(crate) fn unlock(&self, token: u64) {
-        let _ = self.word64(WRITE_LOCK).compare_exchange(
+        let _ = self.side.u64_at::<WRITE_LOCK>().compare_exchange(
             token,
             0,
             Ordering::Release,
@@ -318,7 +308,7 @@ impl Ring {
 
     /// The writer that holds the lock, if any, as a process id.
     pub(crate) fn lock_owner_pid(&self) -> Option<u32> {
-        match self.word64(WRITE_LOCK).load(Ordering::Relaxed) {
+        match self.side.u64_at::<WRITE_LOCK>().load(Ordering::Relaxed) {
             0 => None,
             token => Some((token >> 32) as u32),
         }
@@ -326,13 +316,13 @@ impl Ring {
 
     /// Sleeps until the reader frees space, at most `timeout`. The caller re-checks.
     pub(crate) fn wait_for_space(&self, timeout: Duration) -> io::Result<()> {
-        let event = self.word32(SPACE_EVENT).load(Ordering::Acquire);
-        self.word32(WRITER_SLEEPING).fetch_add(1, Ordering::SeqCst);
+        let event = self.side.u32_at::<SPACE_EVENT>().load(Ordering::Acquire);
+        self.side.u32_at::<WRITER_SLEEPING>().fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.free()? == 0 {
-            sys::futex_wait(self.word32(SPACE_EVENT), event, timeout);
+            sys::futex_wait(self.side.u32_at::<SPACE_EVENT>(), event, timeout);
         }
-        self.word32(WRITER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
+        self.side.u32_at::<WRITER_SLEEPING>().fetch_sub(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -340,13 +330,14 @@ impl Ring {
 
     /// Where this reader is: the published position plus what it copied out since.
     fn read_cursor(&self) -> u64 {
-        self.word64(READ_POS).load(Ordering::Relaxed) + self.unpublished.load(Ordering::Relaxed)
+        self.side.u64_at::<READ_POS>().load(Ordering::Relaxed)
+            + self.unpublished.load(Ordering::Relaxed)
     }
 
     /// Unread bytes in the ring.
     pub(crate) fn available(&self) -> io::Result<usize> {
         self.check_poison()?;
-        let written = self.word64(WRITE_POS).load(Ordering::Acquire);
+        let written = self.side.u64_at::<WRITE_POS>().load(Ordering::Acquire);
         let read = self.read_cursor();
         let unread = written.wrapping_sub(read);
         if unread > CAPACITY as u64 {
@@ -370,34 +361,63 @@ impl Ring {
         if n == 0 {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let cursor = self.read_cursor();
-        if !self.copy_inline(cursor, n, out) {
-            let start = (cursor % CAPACITY as u64) as usize;
-            let first = n.min(CAPACITY - start);
-            let data = self.base + HEADER_BYTES;
-            self.file.map.copy_out(data + start, first, out, streaming);
-            self.file.map.copy_out(data, n - first, out, streaming);
+        self.copy_at(self.read_cursor(), n, out, streaming);
+        self.skip(n)?;
+        Ok(n)
+    }
+
+    /// Copies the next `N` unread bytes without taking them: `None` while fewer are there (or
+    /// the ring is unusable: the caller's general path reports why). Also returns how many
+    /// bytes are unread in all.
+    pub(crate) fn peek<const N: usize>(&self) -> Option<([u8; N], usize)> {
+        let unread = self.available().ok()?;
+        if unread < N {
+            return None;
         }
-        if self.unpublished.fetch_add(n as u64, Ordering::Relaxed) + n as u64 >= STEP as u64 {
+        let mut few = sys::FewBytes::<N>::new();
+        self.copy_at(self.read_cursor(), N, &mut few, false);
+        Some((few.into_bytes(), unread))
+    }
+
+    /// Takes `n` unread bytes (already copied out, or passed over): the caller's cursor moves
+    /// on, and every [`STEP`] bytes the space is freed for the writer.
+    pub(crate) fn skip(&self, n: usize) -> io::Result<()> {
+        // A load and a store, not a read-modify-write: only the holder of the reader's mutex
+        // and of the read lock moves it, and a locked instruction costs a few nanoseconds on
+        // every message.
+        let unpublished = self.unpublished.load(Ordering::Relaxed) + n as u64;
+        self.unpublished.store(unpublished, Ordering::Relaxed);
+        if unpublished >= STEP as u64 {
             self.publish_read()?;
         }
-        Ok(n)
+        Ok(())
+    }
+
+    /// Appends the `n` bytes at position `cursor` (unread, checked by the caller) to `out`.
+    fn copy_at(&self, cursor: u64, n: usize, out: &mut (impl Landing + ?Sized), streaming: bool) {
+        if self.copy_inline(cursor, n, out) {
+            return;
+        }
+        let start = (cursor % CAPACITY as u64) as usize;
+        let first = n.min(CAPACITY - start);
+        self.side.copy_out(HEADER_BYTES + start, first, out, streaming);
+        self.side.copy_out(HEADER_BYTES, n - first, out, streaming);
     }
 
     /// Appends the `n` bytes at position `cursor` from the inline copy of the last small push,
     /// if it holds them (and was not being replaced meanwhile); false otherwise.
     fn copy_inline(&self, cursor: u64, n: usize, out: &mut (impl Landing + ?Sized)) -> bool {
-        let start = self.word64(INLINE_START).load(Ordering::Acquire);
-        let len = self.word32(INLINE_LEN).load(Ordering::Relaxed) as usize;
+        let start = self.side.u64_at::<INLINE_START>().load(Ordering::Acquire);
+        let len = self.side.u32_at::<INLINE_LEN>().load(Ordering::Relaxed) as usize;
         let Some(offset) = cursor.checked_sub(start) else { return false };
         if len > INLINE_CAPACITY || offset.saturating_add(n as u64) > len as u64 {
             return false;
         }
         let before = out.filled();
-        self.file.map.copy_out(self.base + INLINE_BYTES + offset as usize, n, out, false);
+        self.side.copy_out(INLINE_BYTES + offset as usize, n, out, false);
         // Pairs with the writer's fence: bytes of a newer push imply a newer start.
         fence(Ordering::Acquire);
-        if self.word64(INLINE_START).load(Ordering::Relaxed) != start {
+        if self.side.u64_at::<INLINE_START>().load(Ordering::Relaxed) != start {
             out.truncate(before);
             return false;
         }
@@ -406,17 +426,20 @@ impl Ring {
 
     /// Frees the bytes copied out so far, and wakes a writer waiting for the space.
     pub(crate) fn publish_read(&self) -> io::Result<()> {
-        let unpublished = self.unpublished.swap(0, Ordering::Relaxed);
+        // A load and a store, like `skip`'s.
+        let unpublished = self.unpublished.load(Ordering::Relaxed);
         if unpublished == 0 {
             return Ok(());
         }
-        let read = self.word64(READ_POS).load(Ordering::Relaxed);
+        self.unpublished.store(0, Ordering::Relaxed);
+        let read = self.side.u64_at::<READ_POS>().load(Ordering::Relaxed);
         // A compare-exchange, not a store: under the read lock nobody else moves it, so a
         // failure means damaged shared memory. Sequentially consistent, like the load
         // after it, so that either we see a writer going to sleep or it sees the space (it
         // announces itself, then fences, then looks); on x86 this costs no extra fence.
         if self
-            .word64(READ_POS)
+            .side
+            .u64_at::<READ_POS>()
             .compare_exchange(read, read + unpublished, Ordering::SeqCst, Ordering::Relaxed)
             .is_err()
         {
@@ -426,9 +449,9 @@ impl Ring {
                  shared memory was changed from outside mp)",
             ));
         }
-        if self.word32(WRITER_SLEEPING).load(Ordering::SeqCst) != 0 {
-            self.word32(SPACE_EVENT).fetch_add(1, Ordering::Release);
-            sys::futex_wake(self.word32(SPACE_EVENT));
+        if self.side.u32_at::<WRITER_SLEEPING>().load(Ordering::SeqCst) != 0 {
+            self.side.u32_at::<SPACE_EVENT>().fetch_add(1, Ordering::Release);
+            sys::futex_wake(self.side.u32_at::<SPACE_EVENT>());
         }
         Ok(())
     }
@@ -436,13 +459,13 @@ impl Ring {
     /// Announces that the reader is about to sleep; returns the unread bytes seen afterwards
     /// (if any, it must not sleep). Every call is followed by [`Ring::reader_wakes`].
     pub(crate) fn reader_sleeps(&self) -> io::Result<usize> {
-        self.word32(READER_SLEEPING).fetch_add(1, Ordering::SeqCst);
+        self.side.u32_at::<READER_SLEEPING>().fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         self.available()
     }
 
     pub(crate) fn reader_wakes(&self) {
-        self.word32(READER_SLEEPING).fetch_sub(1, Ordering::SeqCst);
+        self.side.u32_at::<READER_SLEEPING>().fetch_sub(1, Ordering::SeqCst);
     }
 
     // ---- The read lock (see `READ_LOCK`).
@@ -451,15 +474,15 @@ impl Ring {
     /// the token of the holder.
     pub(crate) fn try_read_lock(&self, token: u64) -> io::Result<Option<u64>> {
         self.check_poison()?;
-        match self.word64(READ_LOCK).compare_exchange(
+        match self.side.u64_at::<READ_LOCK>().compare_exchange(
             0,
             token,
             Ordering::Acquire,
             Ordering::Relaxed,
         ) {
             Ok(_) => {
-                let at = self.word64(READ_POS).load(Ordering::Relaxed);
-                self.word64(READ_LOCKED_AT).store(at, Ordering::Relaxed);
+                let at = self.side.u64_at::<READ_POS>().load(Ordering::Relaxed);
+                self.side.u64_at::<READ_LOCKED_AT>().store(at, Ordering::Relaxed);
                 Ok(None)
             }
             Err(owner) if owner == token => Ok(None),
@@ -469,7 +492,7 @@ impl Ring {
 
     /// The token of the read lock's holder (0: free).
     pub(crate) fn read_lock_holder(&self) -> u64 {
-        self.word64(READ_LOCK).load(Ordering::Relaxed)
+        self.side.u64_at::<READ_LOCK>().load(Ordering::Relaxed)
     }
 
     /// Frees the read lock (after the holder published what it read), and wakes the readers
@@ -478,24 +501,25 @@ impl Ring {
         // Sequentially consistent, like the waiters' announcement and look at the lock: either
         // we see a waiter or it sees the lock free.
         if self
-            .word64(READ_LOCK)
+            .side
+            .u64_at::<READ_LOCK>()
             .compare_exchange(token, 0, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
-            && self.word32(READ_WAITERS).load(Ordering::SeqCst) != 0
+            && self.side.u32_at::<READ_WAITERS>().load(Ordering::SeqCst) != 0
         {
-            self.word32(READ_EVENT).fetch_add(1, Ordering::Release);
-            sys::futex_wake(self.word32(READ_EVENT));
+            self.side.u32_at::<READ_EVENT>().fetch_add(1, Ordering::Release);
+            sys::futex_wake(self.side.u32_at::<READ_EVENT>());
         }
     }
 
     /// Sleeps while the read lock is held by `owner`, at most `timeout`. The caller re-checks.
     pub(crate) fn wait_for_read_unlock(&self, owner: u64, timeout: Duration) {
-        let event = self.word32(READ_EVENT).load(Ordering::Acquire);
-        self.word32(READ_WAITERS).fetch_add(1, Ordering::SeqCst);
-        if self.word64(READ_LOCK).load(Ordering::SeqCst) == owner {
-            sys::futex_wait(self.word32(READ_EVENT), event, timeout);
+        let event = self.side.u32_at::<READ_EVENT>().load(Ordering::Acquire);
+        self.side.u32_at::<READ_WAITERS>().fetch_add(1, Ordering::SeqCst);
+        if self.side.u64_at::<READ_LOCK>().load(Ordering::SeqCst) == owner {
+            sys::futex_wait(self.side.u32_at::<READ_EVENT>(), event, timeout);
         }
-        self.word32(READ_WAITERS).fetch_sub(1, Ordering::SeqCst);
+        self.side.u32_at::<READ_WAITERS>().fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Deals with a read lock held by `owner` if that process is dead: true when this `Link`
@@ -508,11 +532,12 @@ impl Ring {
         }
         // Only a holder moves these, and the dead one cannot: they are stable while the lock
         // still names it, which the compare-exchange below checks.
-        let intact = self.word64(READ_POS).load(Ordering::Acquire)
-            == self.word64(READ_LOCKED_AT).load(Ordering::Relaxed);
+        let intact = self.side.u64_at::<READ_POS>().load(Ordering::Acquire)
+            == self.side.u64_at::<READ_LOCKED_AT>().load(Ordering::Relaxed);
         let replacement = if intact { token } else { 0 };
         if self
-            .word64(READ_LOCK)
+            .side
+            .u64_at::<READ_LOCK>()
             .compare_exchange(owner, replacement, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
@@ -529,7 +554,7 @@ impl Ring {
     /// True when a live process holds the read lock, i.e. is inside a receive call: it keeps
     /// reading, so a writer may wait for room without risking a deadlock.
     pub(crate) fn reader_is_receiving(&self) -> bool {
-        match self.word64(READ_LOCK).load(Ordering::Acquire) {
+        match self.side.u64_at::<READ_LOCK>().load(Ordering::Acquire) {
             0 => false,
             token => process_alive((token >> 32) as u32),
         }

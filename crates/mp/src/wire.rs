@@ -513,17 +513,67 @@ impl FrameReader {
 
     /// Reads a frame from `ring`; its descriptors come separately (`Frame::announced_fds`).
     pub(crate) fn read_frame_ring(&mut self, ring: &Ring) -> Result<ReadOutcome> {
-        let outcome = self.read_frame_with(
-            &mut |into, max, streaming, _| match into {
-                ReadInto::Buffer(buffer) => ring.pop_into(buffer, max, streaming),
-                ReadInto::Landing(landing) => ring.pop_into(landing, max, streaming),
-            },
-            crate::ring::STEP,
-            true,
-        );
+        let outcome = match self.take_whole_frame(ring) {
+            Some(taken) => taken.map(ReadOutcome::Frame),
+            None => self.read_frame_with(
+                &mut |into, max, streaming, _| match into {
+                    ReadInto::Buffer(buffer) => ring.pop_into(buffer, max, streaming),
+                    ReadInto::Landing(landing) => ring.pop_into(landing, max, streaming),
+                },
+                crate::ring::STEP,
+                true,
+            ),
+        };
         // Once per frame (or per pause in one): what was read is freed for the writer.
         ring.publish_read().map_err(|error| Error::Corrupted { message: error.to_string() })?;
         outcome
+    }
+
+    /// The usual case on a ring, in one go: a whole frame is there, and no part of it was
+    /// read yet, nor is a landing offered. `None` (nothing taken) for anything else, and for
+    /// everything that is an error (a damaged header, a ring that is unusable, a meta or body
+    /// that does not fit in memory): the general path ([`FrameReader::read_frame_with`]) deals
+    /// with those, and reports them. The general path reads a header, a meta and a body in
+    /// three rounds, each asking the ring what it holds; this is one look and two copies.
+    fn take_whole_frame(&mut self, ring: &Ring) -> Option<Result<Frame>> {
+        if !matches!(self.state, ReadState::Header)
+            || !self.buf.is_empty()
+            || self.landing.is_some()
+        {
+            return None;
+        }
+        let (header, unread) = ring.peek::<HEADER_LEN>()?;
+        let header = decode_header(&header).ok()?;
+        let frame_len = HEADER_LEN + header.meta_len + header.body_len;
+        // A larger frame is freed for the writer as it is read, step by step.
+        if frame_len > unread || frame_len > crate::ring::STEP {
+            return None;
+        }
+        let mut meta = Vec::new();
+        meta.try_reserve_exact(header.meta_len).ok()?;
+        let mut body = self.body_buffer.take().unwrap_or_default();
+        body.clear();
+        if body.try_reserve_exact(header.body_len).is_err() {
+            self.body_buffer = Some(body);
+            return None;
+        }
+        // From here on the frame is taken: bytes that are not there now (the writer moved its
+        // position back: shared memory changed from outside) are an error, and the ring is
+        // poisoned.
+        let taken = ring
+            .skip(HEADER_LEN)
+            .and_then(|()| pop_exactly(ring, &mut meta, header.meta_len))
+            .and_then(|()| pop_exactly(ring, &mut body, header.body_len));
+        if let Err(error) = taken {
+            return Some(Err(Error::Corrupted { message: error.to_string() }));
+        }
+        Some(Ok(Frame {
+            kind: header.kind,
+            meta,
+            body,
+            fds: Vec::new(),
+            announced_fds: header.n_fds,
+        }))
     }
 
     /// How many descriptors the frame being read announced (0 before its header is in).
@@ -766,6 +816,21 @@ impl FrameReader {
                 }
             }
         }
+    }
+}
+
+/// Moves exactly `len` unread bytes of `ring` to `out` (which has the room).
+fn pop_exactly(ring: &Ring, out: &mut Vec<u8>, len: usize) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    match ring.pop_into(out, len, false)? {
+        popped if popped == len => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the write position of a pipe moved back (its shared memory was changed from outside \
+             mp)",
+        )),
     }
 }
 
@@ -1656,6 +1721,84 @@ mod tests {
         tag::push_word(&mut body, tag::of::<T>());
         body.extend_from_slice(value_bytes);
         body
+    }
+
+    /// Writes `frame` whole into `ring` (it has the room).
+    fn write_into_ring(ring: &Ring, socket: BorrowedFd<'_>, mut frame: OutFrame<'_>) {
+        assert_eq!(frame.write_ring(ring, socket).unwrap(), RingWrite::Done);
+    }
+
+    #[test]
+    fn frames_from_a_ring_arrive_whole_wherever_they_lie_in_it() {
+        use crate::ring::{CAPACITY, RingFile, STEP};
+        let file = RingFile::create().unwrap();
+        let (outbound, inbound) = (file.ring(0, true), file.ring(1, false));
+        let (socket, _peer) = socket_pair(SocketKind::Stream).unwrap();
+        let mut reader = FrameReader::default();
+        // Taken whole in one go (up to STEP bytes) or by the general path (larger), with and
+        // without meta, both kinds, into an offered buffer or not; three times round the ring,
+        // so that frames and headers are cut by its end at many places.
+        let sizes = [0, 1, 15, 16, 17, 40, 1000, 4096, STEP - HEADER_LEN, STEP, 100_000, 333];
+        let mut written = 0;
+        let mut round = 0u8;
+        while written < 3 * CAPACITY {
+            round = round.wrapping_add(1);
+            for (index, &size) in sizes.iter().enumerate() {
+                let body: Vec<u8> = (0..size).map(|byte| (byte % 251) as u8 ^ round).collect();
+                let meta = if index % 2 == 0 { Vec::new() } else { vec![round, 9, 8] };
+                let kind = if index % 3 == 0 { BodyKind::Value } else { BodyKind::Bytes };
+                let frame =
+                    OutFrame::new(kind, meta.clone(), Cow::Borrowed(&body), Vec::new()).unwrap();
+                written += frame.total_len();
+                write_into_ring(&outbound, socket.as_fd(), frame);
+                if index % 4 == 1 {
+                    // Holding bytes of an earlier message, which must not show.
+                    reader.offer_body_buffer(vec![round; size / 2]);
+                }
+                let ReadOutcome::Frame(frame) = reader.read_frame_ring(&inbound).unwrap() else {
+                    panic!("a whole frame of {size} bytes is in the ring");
+                };
+                assert_eq!((frame.kind, frame.announced_fds), (kind, 0));
+                assert_eq!(frame.meta, meta);
+                assert!(frame.body == body, "{size} bytes, round {round}");
+                // All of it was taken (and freed: three rings' worth go through).
+                assert_eq!(inbound.available().unwrap(), 0);
+                assert!(reader.between_frames());
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_only_partly_in_a_ring_waits_for_the_rest() {
+        use crate::ring::RingFile;
+        let file = RingFile::create().unwrap();
+        let (outbound, inbound) = (file.ring(0, true), file.ring(1, false));
+        let body: Vec<u8> = (0..100).collect();
+        let bytes = frame_bytes(&body);
+        // Cut inside the header, at its end, inside the body, one byte short.
+        for cut in [1, HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 50, bytes.len() - 1] {
+            let mut reader = FrameReader::default();
+            outbound.push(&[&bytes[..cut]]);
+            assert!(matches!(reader.read_frame_ring(&inbound), Ok(ReadOutcome::WouldBlock)));
+            outbound.push(&[&bytes[cut..]]);
+            let ReadOutcome::Frame(frame) = reader.read_frame_ring(&inbound).unwrap() else {
+                panic!("the rest arrived (cut at {cut})");
+            };
+            assert_eq!(frame.body, body, "cut at {cut}");
+            assert_eq!(inbound.available().unwrap(), 0);
+        }
+    }
+
+    #[test]
+    fn a_damaged_header_in_a_ring_is_an_error_not_a_frame() {
+        use crate::ring::RingFile;
+        let file = RingFile::create().unwrap();
+        let (outbound, inbound) = (file.ring(0, true), file.ring(1, false));
+        let mut bytes = frame_bytes(&[1, 2, 3]);
+        bytes[9] ^= 1; // The body length, which the check word covers.
+        outbound.push(&[&bytes]);
+        let mut reader = FrameReader::default();
+        assert!(matches!(reader.read_frame_ring(&inbound), Err(Error::Corrupted { .. })));
     }
 
     #[test]
