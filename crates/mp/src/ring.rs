@@ -49,7 +49,7 @@ const INLINE_START: usize = 8;
 const INLINE_LEN: usize = 16;
 const INLINE_BYTES: usize = 24;
 /// How many bytes a push may have to be copied inline: a frame header (24 bytes) and 16 more.
-const INLINE_CAPACITY: usize = 64 - INLINE_BYTES;
+pub(crate) const INLINE_CAPACITY: usize = 64 - INLINE_BYTES;
 const READ_POS: usize = 64;
 /// Who is receiving from this ring: 0, or the token of one `Link` (pid << 32 | serial). Held
 /// from the start of a receive to the end of the message it returns, so that each message goes
@@ -200,7 +200,9 @@ impl Ring {
         let start = (at % CAPACITY as u64) as usize;
         let first = bytes.len().min(CAPACITY - start);
         self.side.copy_in(HEADER_BYTES + start, &bytes[..first]);
-        self.side.copy_in(HEADER_BYTES, &bytes[first..]);
+        if first < bytes.len() {
+            self.side.copy_in(HEADER_BYTES, &bytes[first..]);
+        }
     }
 
     /// Tells the reader of this side that its writer runs on `cpu` now.
@@ -259,13 +261,14 @@ impl Ring {
                 small[filled..filled + part.len()].copy_from_slice(part);
                 filled += part.len();
             }
-            let small = &small[..total];
             self.side.u64_at::<INLINE_START>().store(start, Ordering::Relaxed);
             // The new start is visible before any of the new bytes (see `copy_inline`).
             fence(Ordering::Release);
-            self.side.copy_in(INLINE_BYTES, small);
+            // All of the line, whatever the push's length (`INLINE_LEN` says how much counts):
+            // a copy of a fixed size is a few moves, where one of `total` bytes is a call.
+            self.side.copy_in(INLINE_BYTES, &small);
             self.side.u32_at::<INLINE_LEN>().store(total as u32, Ordering::Relaxed);
-            self.copy_in(start, small);
+            self.copy_in(start, &small[..total]);
             self.side.u64_at::<WRITE_POS>().store(start + total as u64, Ordering::SeqCst);
         } else {
             let mut at = start;
@@ -366,16 +369,18 @@ impl Ring {
         Ok(n)
     }
 
-    /// Copies the next `N` unread bytes without taking them: `None` while fewer are there (or
-    /// the ring is unusable: the caller's general path reports why). Also returns how many
-    /// bytes are unread in all.
-    pub(crate) fn peek<const N: usize>(&self) -> Option<([u8; N], usize)> {
+    /// Copies up to [`INLINE_CAPACITY`] unread bytes without taking them, if at least
+    /// `at_least` are there: `None` otherwise (or when the ring is unusable: the caller's
+    /// general path reports why). Also returns how many bytes are unread in all; the copy
+    /// holds the first `unread.min(INLINE_CAPACITY)` of them. A small frame that is the last
+    /// push comes whole, from the inline copy.
+    pub(crate) fn peek(&self, at_least: usize) -> Option<([u8; INLINE_CAPACITY], usize)> {
         let unread = self.available().ok()?;
-        if unread < N {
+        if unread < at_least || unread == 0 {
             return None;
         }
-        let mut few = sys::FewBytes::<N>::new();
-        self.copy_at(self.read_cursor(), N, &mut few, false);
+        let mut few = sys::FewBytes::<INLINE_CAPACITY>::new();
+        self.copy_at(self.read_cursor(), unread.min(INLINE_CAPACITY), &mut few, false);
         Some((few.into_bytes(), unread))
     }
 

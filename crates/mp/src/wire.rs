@@ -542,8 +542,8 @@ impl FrameReader {
         {
             return None;
         }
-        let (header, unread) = ring.peek::<HEADER_LEN>()?;
-        let header = decode_header(&header).ok()?;
+        let (first_bytes, unread) = ring.peek(HEADER_LEN)?;
+        let header = decode_header(first_bytes[..HEADER_LEN].try_into().expect("40 > 24")).ok()?;
         let frame_len = HEADER_LEN + header.meta_len + header.body_len;
         // A larger frame is freed for the writer as it is read, step by step.
         if frame_len > unread || frame_len > crate::ring::STEP {
@@ -560,10 +560,17 @@ impl FrameReader {
         // From here on the frame is taken: bytes that are not there now (the writer moved its
         // position back: shared memory changed from outside) are an error, and the ring is
         // poisoned.
-        let taken = ring
-            .skip(HEADER_LEN)
-            .and_then(|()| pop_exactly(ring, &mut meta, header.meta_len))
-            .and_then(|()| pop_exactly(ring, &mut body, header.body_len));
+        let taken = if frame_len <= unread.min(crate::ring::INLINE_CAPACITY) {
+            // All of it came with the look at the header (the usual small message).
+            let body_start = HEADER_LEN + header.meta_len;
+            meta.extend_from_slice(&first_bytes[HEADER_LEN..body_start]);
+            body.extend_from_slice(&first_bytes[body_start..frame_len]);
+            ring.skip(frame_len)
+        } else {
+            ring.skip(HEADER_LEN)
+                .and_then(|()| pop_exactly(ring, &mut meta, header.meta_len))
+                .and_then(|()| pop_exactly(ring, &mut body, header.body_len))
+        };
         if let Err(error) = taken {
             return Some(Err(Error::Corrupted { message: error.to_string() }));
         }
