@@ -376,7 +376,7 @@ impl Ring {
     /// push comes whole, from the inline copy.
     pub(crate) fn peek(&self, at_least: usize) -> Option<([u8; INLINE_CAPACITY], usize)> {
         let unread = self.available().ok()?;
-        if unread < at_least || unread == 0 {
+        if unread < at_least {
             return None;
         }
         let mut few = sys::FewBytes::<INLINE_CAPACITY>::new();
@@ -596,4 +596,75 @@ fn other_threads_alive(pid: u32) -> bool {
         .find_map(|line| line.strip_prefix("Threads:"))
         .and_then(|count| count.trim().parse::<u32>().ok())
         .is_some_and(|threads| threads > 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        Error,
+        wire::{FrameReader, ReadOutcome},
+    };
+
+    /// A peer that scribbles on the control words a reader trusts least (the write position
+    /// and the inline copy of the last push) gets its reader an error or a frame, never a
+    /// panic, a read outside the ring or a hang.
+    #[test]
+    fn scribbled_control_words_give_errors_not_panics() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut frames, mut errors) = (0, 0);
+        for _ in 0..200 {
+            let file = RingFile::create().unwrap();
+            let (outbound, inbound) = (file.ring(0, true), file.ring(1, false));
+            let mut reader = FrameReader::default();
+            for _ in 0..50 {
+                // A valid small frame: header, then up to 16 bytes of body.
+                let body_len = (random() % 17) as usize;
+                let body = vec![7u8; body_len];
+                let mut frame = crate::wire::OutFrame::new(
+                    crate::wire::BodyKind::Bytes,
+                    Vec::new(),
+                    std::borrow::Cow::Borrowed(&body),
+                    Vec::new(),
+                )
+                .unwrap();
+                let (socket, _peer) =
+                    sys::socket_pair(sys::SocketKind::Stream).expect("a socket pair");
+                frame.write_ring(&outbound, std::os::fd::AsFd::as_fd(&socket)).unwrap();
+                let written = outbound.side.u64_at::<WRITE_POS>().load(Ordering::Relaxed);
+                match random() % 4 {
+                    0 => outbound
+                        .side
+                        .u32_at::<INLINE_LEN>()
+                        .store(random() as u32, Ordering::Relaxed),
+                    1 => {
+                        let near = written.wrapping_sub(random() % 64);
+                        outbound.side.u64_at::<INLINE_START>().store(near, Ordering::Relaxed);
+                    }
+                    2 => {
+                        let moved = written.wrapping_add(random() % 128).wrapping_sub(64);
+                        outbound.side.u64_at::<WRITE_POS>().store(moved, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                match reader.read_frame_ring(&inbound) {
+                    Ok(ReadOutcome::Frame(_)) => frames += 1,
+                    Ok(_) => {}
+                    Err(Error::Corrupted { .. }) => {
+                        errors += 1;
+                        break;
+                    }
+                    Err(other) => panic!("a damaged ring gave {other:?}"),
+                }
+            }
+        }
+        // Both outcomes happen: the test did reach the damaged paths.
+        assert!(frames > 0 && errors > 0, "{frames} frames, {errors} errors");
+    }
 }

@@ -534,7 +534,8 @@ impl FrameReader {
     /// everything that is an error (a damaged header, a ring that is unusable, a meta or body
     /// that does not fit in memory): the general path ([`FrameReader::read_frame_with`]) deals
     /// with those, and reports them. The general path reads a header, a meta and a body in
-    /// three rounds, each asking the ring what it holds; this is one look and two copies.
+    /// three rounds, each asking the ring what it holds; this is one look, and for a frame of
+    /// up to 40 bytes one copy.
     fn take_whole_frame(&mut self, ring: &Ring) -> Option<Result<Frame>> {
         if !matches!(self.state, ReadState::Header)
             || !self.buf.is_empty()

@@ -473,37 +473,6 @@ impl SharedMapping {
     }
 }
 
-impl SharedMapping {
-    /// Appends `len` bytes of the mapping, from byte `offset`, to `out`, which must have that
-    /// much spare capacity. With `streaming`, the stores bypass the caches (see
-    /// [`copy_streaming`]).
-    pub(crate) fn copy_out(
-        &self,
-        offset: usize,
-        len: usize,
-        out: &mut (impl Landing + ?Sized),
-        streaming: bool,
-    ) {
-        assert!(offset <= self.len && len <= self.len - offset, "checked by the caller");
-        let destination = out.spare();
-        assert!(destination.len() >= len, "checked by the caller");
-        let destination = destination.as_mut_ptr().cast::<u8>();
-        // SAFETY: the source lies inside the mapping and the destination inside `out`'s spare
-        // capacity (both asserted); they cannot overlap. The bytes are copied through raw
-        // pointers, never referenced: a peer that writes them concurrently (it must not) can
-        // only make us copy other byte values, all valid `u8`s, which the caller validates.
-        unsafe {
-            let source = self.ptr.as_ptr().add(offset);
-            if streaming {
-                copy_streaming(source, destination, len);
-            } else {
-                ptr::copy_nonoverlapping(source, destination, len);
-            }
-            out.fill(len);
-        }
-    }
-}
-
 /// Copies `len` bytes with non-temporal stores: the destination goes to memory without first
 /// being read into the caches (a normal store reads each cache line before writing it). For
 /// destinations larger than the caches only: a received body of 16 MiB or more (out of a
@@ -602,8 +571,8 @@ impl Landing for Vec<u8> {
     }
 }
 
-/// A few bytes on the stack, filled as a [`Landing`]: a frame header looked at where it lies.
-/// Every byte starts initialised (to 0), so reading any of them is sound.
+/// A few bytes on the stack, filled as a [`Landing`]: the start of a frame looked at where it
+/// lies in a ring. Every byte starts initialised (to 0), so reading any of them is sound.
 pub(crate) struct FewBytes<const N: usize> {
     bytes: [MaybeUninit<u8>; N],
     filled: usize,
@@ -837,8 +806,9 @@ pub(crate) const CONTROL_BYTES: usize = 4096;
 /// control words, and a check on each cost about a tenth of its instructions (callgrind).
 #[derive(Debug)]
 pub(crate) struct MappedSide {
-    map: std::sync::Arc<SharedMapping>,
-    /// The side's first byte: `offset` bytes into `map`, page-aligned.
+    /// Never read: it keeps the mapping that `start` points into alive.
+    _map: std::sync::Arc<SharedMapping>,
+    /// The side's first byte, page-aligned, inside `_map`.
     start: NonNull<u8>,
     len: usize,
 }
@@ -861,7 +831,7 @@ impl MappedSide {
         );
         // SAFETY: in bounds (asserted).
         let start = unsafe { NonNull::new_unchecked(map.ptr.as_ptr().add(offset)) };
-        MappedSide { map, start, len }
+        MappedSide { _map: map, start, len }
     }
 
     /// The 8-byte control word at byte `OFFSET`.
@@ -892,8 +862,9 @@ impl MappedSide {
         }
     }
 
-    /// Appends `len` bytes from byte `offset` of the side to `out` (see
-    /// [`SharedMapping::copy_out`]).
+    /// Appends `len` bytes of the side, from byte `offset`, to `out`, which must have that
+    /// much spare capacity. With `streaming`, the stores bypass the caches (see
+    /// [`copy_streaming`]).
     pub(crate) fn copy_out(
         &self,
         offset: usize,
@@ -902,8 +873,23 @@ impl MappedSide {
         streaming: bool,
     ) {
         assert!(offset <= self.len && len <= self.len - offset, "checked by the caller");
-        let side_start = self.start.as_ptr() as usize - self.map.ptr.as_ptr() as usize;
-        self.map.copy_out(side_start + offset, len, out, streaming);
+        let destination = out.spare();
+        assert!(destination.len() >= len, "checked by the caller");
+        let destination = destination.as_mut_ptr().cast::<u8>();
+        // SAFETY: the source lies inside the side, so inside the mapping, and the destination
+        // inside `out`'s spare capacity (both asserted); they cannot overlap. The bytes are
+        // copied through raw pointers, never referenced: a peer that writes them concurrently
+        // (it must not) can only make us copy other byte values, all valid `u8`s, which the
+        // caller validates.
+        unsafe {
+            let source = self.start.as_ptr().add(offset);
+            if streaming {
+                copy_streaming(source, destination, len);
+            } else {
+                ptr::copy_nonoverlapping(source, destination, len);
+            }
+            out.fill(len);
+        }
     }
 }
 
